@@ -1,0 +1,59 @@
+"""Shared helpers of the CLI commands: errors, settings, the engine, `--now`."""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from bot.db.migrate import upgrade
+from bot.db.session import make_engine, make_sessionmaker
+from bot.settings import Settings, load_settings
+
+__all__ = ["CliError", "add_now", "open_store", "parse_now", "settings_from_env"]
+
+
+class CliError(Exception):
+    """Invalid input for a command: printed as one line, exit code 1 (or ``code``)."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def settings_from_env() -> Settings:
+    """Settings from MIDBOT_* variables; raises SettingsError naming the bad variable."""
+    return load_settings()
+
+
+def parse_now(value: str | None) -> datetime | None:
+    """Parse a --now ISO 8601 value (a trailing Z is UTC; a naive value is taken as UTC)."""
+    if value is None:
+        return None
+    try:
+        at = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise CliError(f"--now: not an ISO 8601 time: {value!r}", code=2) from None
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def add_now(parser: argparse.ArgumentParser) -> None:
+    """Add the --now option shared by plan and dispatch."""
+    parser.add_argument("--now", metavar="ISO8601", help="act as if the clock read this time (UTC if no zone)")
+
+
+@asynccontextmanager
+async def open_store(
+    settings: Settings, migrate: bool = True
+) -> AsyncIterator[tuple[AsyncEngine, async_sessionmaker[AsyncSession]]]:
+    """Open the database for a command, migrating it to head first (idempotent)."""
+    engine = make_engine(settings.database_url)
+    try:
+        if migrate:
+            await upgrade(engine)
+        yield engine, make_sessionmaker(engine)
+    finally:
+        await engine.dispose()
