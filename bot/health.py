@@ -34,6 +34,10 @@ async def readyz(request: web.Request) -> web.Response:
         _LOGGER.warning("readiness: database unreachable: %s", type(exc).__name__)
         return web.json_response({"status": "unavailable", "database": "unreachable"}, status=503)
     head = head_revision()
-    body = {"status": "ok" if current == head else "unavailable", "database": "ok",
-            "migration": current, "head": head}
+    body = {
+        "status": "ok" if current == head else "unavailable",
+        "database": "ok",
+        "migration": current,
+        "head": head,
+    }
     return web.json_response(body, status=200 if current == head else 503)

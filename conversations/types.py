@@ -25,8 +25,22 @@ __all__ = [
 
 # The closed label set of DESIGN.md, in the order that picks the primary label of a message.
 PRIMARY_ORDER: tuple[str, ...] = (
-    "emergency", "opt_out", "side_effect", "missed_dose", "cost_concern", "call_request", "refill_request",
-    "question", "reschedule", "wrong_number", "confirm", "decline", "help", "opt_in", "ack", "unknown",
+    "emergency",
+    "opt_out",
+    "side_effect",
+    "missed_dose",
+    "cost_concern",
+    "call_request",
+    "refill_request",
+    "question",
+    "reschedule",
+    "wrong_number",
+    "confirm",
+    "decline",
+    "help",
+    "opt_in",
+    "ack",
+    "unknown",
 )
 INTENTS = frozenset(PRIMARY_ORDER)
 SEVERITIES: tuple[str, ...] = ("none", "mild", "moderate", "severe", "very_severe")

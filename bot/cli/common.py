@@ -42,7 +42,9 @@ def parse_now(value: str | None) -> datetime | None:
 
 def add_now(parser: argparse.ArgumentParser) -> None:
     """Add the --now option shared by plan and dispatch."""
-    parser.add_argument("--now", metavar="ISO8601", help="act as if the clock read this time (UTC if no zone)")
+    parser.add_argument(
+        "--now", metavar="ISO8601", help="act as if the clock read this time (UTC if no zone)"
+    )
 
 
 @asynccontextmanager

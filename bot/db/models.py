@@ -309,7 +309,9 @@ class ConsentEvent(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     patient_id: Mapped[str] = mapped_column(ForeignKey("patient.id"), index=True)
     change: Mapped[str] = mapped_column(String(30))  # opt_out | opt_in | detailed_yes | detailed_no
-    source: Mapped[str] = mapped_column(String(30))  # sms_keyword | sms_text | provider_21610 | staff | import
+    source: Mapped[str] = mapped_column(
+        String(30)
+    )  # sms_keyword | sms_text | provider_21610 | staff | import
     message_id: Mapped[int | None] = mapped_column(ForeignKey("message.id"))
     created_at: Mapped[datetime] = _created()
 
