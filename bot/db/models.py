@@ -35,6 +35,7 @@ __all__ = [
     "Patient",
     "Prescription",
     "PrescriptionEvent",
+    "ProviderStatus",
     "Program",
     "Signal",
     "SinkCursor",
@@ -285,6 +286,9 @@ class SinkCursor(Base):
     __tablename__ = "sink_cursor"
     sink: Mapped[str] = mapped_column(String(40), primary_key=True)
     last_signal_id: Mapped[int] = mapped_column(Integer, default=0)
+    # A short lease so only one replica pushes a sink at a time (no duplicate sends across processes).
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
 
 
@@ -376,3 +380,14 @@ class AuditEvent(Base):
     patient_id: Mapped[str | None] = mapped_column(String(64), index=True)
     target: Mapped[str] = mapped_column(String(100), default="")
     detail: Mapped[Json] = mapped_column(JSON, default=dict)
+
+
+class ProviderStatus(Base):
+    """A status callback that arrived before we knew the message's provider sid (applied when we learn it)."""
+
+    __tablename__ = "provider_status"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    provider_sid: Mapped[str] = mapped_column(String(64), index=True)
+    status: Mapped[str] = mapped_column(String(20))
+    error_code: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = _created()

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 16:32:27.932655
+Create Date: 2026-11-23 16:39:09.091319
 """
 
 from collections.abc import Sequence
@@ -47,9 +47,22 @@ def upgrade() -> None:
     with op.batch_alter_table('login_attempt', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_login_attempt_email'), ['email'], unique=False)
 
+    op.create_table('provider_status',
+    sa.Column('id', sa.Integer(), nullable=False),
+    sa.Column('provider_sid', sa.String(length=64), nullable=False),
+    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('error_code', sa.Integer(), nullable=True),
+    sa.Column('created_at', bot.db.base.UTCDateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_provider_status'))
+    )
+    with op.batch_alter_table('provider_status', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_provider_status_provider_sid'), ['provider_sid'], unique=False)
+
     op.create_table('sink_cursor',
     sa.Column('sink', sa.String(length=40), nullable=False),
     sa.Column('last_signal_id', sa.Integer(), nullable=False),
+    sa.Column('lease_owner', sa.String(length=100), nullable=True),
+    sa.Column('lease_expires_at', bot.db.base.UTCDateTime(timezone=True), nullable=True),
     sa.Column('updated_at', bot.db.base.UTCDateTime(timezone=True), nullable=False),
     sa.PrimaryKeyConstraint('sink', name=op.f('pk_sink_cursor'))
     )
@@ -459,6 +472,10 @@ def downgrade() -> None:
     op.drop_table('api_token')
     op.drop_table('site')
     op.drop_table('sink_cursor')
+    with op.batch_alter_table('provider_status', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_provider_status_provider_sid'))
+
+    op.drop_table('provider_status')
     with op.batch_alter_table('login_attempt', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_login_attempt_email'))
 
