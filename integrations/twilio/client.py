@@ -1,0 +1,405 @@
+"""Send and look up SMS through the twilio library's async API, with safe retries.
+
+`TwilioClient` drives ``twilio.rest.Client`` with `_RoutingHttpClient`, an ``AsyncTwilioHttpClient``
+that (1) sends every request to the configured base URL instead of ``https://api.twilio.com`` (so the
+same code talks to the local simulator or any Twilio-compatible server) and (2) owns the retry policy:
+
+* 429 and 5xx answers are retried with exponential backoff and full jitter, waiting at least the
+  server's Retry-After; when the retries run out, `TransientSendError`.
+* A connection that could not be opened (refused, DNS, connect timeout) is retried the same way: the
+  request never left.
+* A timeout or dropped connection *after* a POST was written raises `UnknownOutcomeError` at once:
+  Twilio may have accepted the message, so resending could text the patient twice. The caller
+  reconciles with `TwilioClient.find_sent`. GET requests are idempotent and are simply retried.
+* Other 4xx answers become `ApiError` (`PermanentSendError` for a send) and are never retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import random
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiohttp
+from twilio.base.exceptions import TwilioException
+from twilio.http.async_http_client import AsyncTwilioHttpClient
+from twilio.http.response import Response
+from twilio.rest import Client
+
+from integrations.twilio.errors import ApiError, PermanentSendError, TransientSendError, UnknownOutcomeError
+
+__all__ = ["ProviderMessage", "TwilioClient", "DEFAULT_BASE_URL"]
+
+_LOGGER = logging.getLogger(__name__)
+
+DEFAULT_BASE_URL = "https://api.twilio.com"
+Sleep = Callable[[float], Awaitable[None]]
+
+_BACKOFF_BASE = 0.5  # seconds; attempt n waits up to base * 2**n
+_BACKOFF_CAP = 30.0
+_MAX_RETRY_AFTER = 60.0  # a longer Retry-After is handed back to the caller instead of blocking
+_RECONCILE_SLACK = timedelta(minutes=1)
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderMessage:
+    """A message as Twilio reports it."""
+
+    sid: str
+    status: str
+    to: str
+    from_: str
+    body: str
+    error_code: int | None
+    date_created: datetime | None
+    num_segments: int
+
+
+def _retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or an HTTP date), None when absent or bad."""
+    raw = headers.get("Retry-After")
+    if raw is None:
+        return None
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(raw)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+
+
+def _error_fields(text: str, status: int) -> tuple[int, str]:
+    """Twilio error body ``{"code", "message", ...}`` → (code, message); the status when not JSON."""
+    try:
+        payload = json.loads(text)
+    except ValueError:
+        return status, text[:200]
+    if not isinstance(payload, dict):
+        return status, text[:200]
+    code = payload.get("code")
+    return (code if isinstance(code, int) else status), str(payload.get("message", ""))
+
+
+class _RoutingHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # twilio is untyped
+    """The twilio library's async HTTP client, pointed at ``base_url``, with midbot's retry policy."""
+
+    def __init__(
+        self, *, base_url: str, timeout: float, max_retries: int, sleep: Sleep, rng: random.Random
+    ) -> None:
+        # pool_connections=False: the aiohttp session is created lazily, inside the running loop.
+        super().__init__(pool_connections=False, timeout=timeout)
+        self._base_url = base_url.rstrip("/")
+        self._max_retries = max_retries
+        self._sleep = sleep
+        self._rng = rng
+        self._timeout = aiohttp.ClientTimeout(total=timeout * 2, connect=timeout, sock_read=timeout)
+        self._session: aiohttp.ClientSession | None = None
+
+    def route(self, url: str) -> str:
+        """Rewrite a Twilio API URL (any ``*.twilio.com`` host) onto the configured base URL."""
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        if host != "twilio.com" and not host.endswith(".twilio.com"):
+            return url
+        tail = parts.path + (f"?{parts.query}" if parts.query else "")
+        return self._base_url + tail
+
+    def backoff(self, attempt: int, retry_after: float | None) -> float:
+        """Full jitter: uniform(0, min(cap, base * 2**attempt)), but never less than Retry-After."""
+        jitter = self._rng.uniform(0.0, min(_BACKOFF_CAP, _BACKOFF_BASE * 2**attempt))
+        return max(jitter, retry_after or 0.0)
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        params: dict[str, object] | None = None,
+        data: dict[str, object] | None = None,
+        headers: dict[str, str] | None = None,
+        auth: tuple[str, str] | None = None,
+        timeout: float | None = None,
+        allow_redirects: bool = False,
+    ) -> Response:
+        """One logical request: attempts until a final answer, a permanent error, or retries run out."""
+        target = self.route(url)
+        path = urlsplit(target).path  # never log the query: it carries phone numbers
+        attempt = 0
+        while True:
+            delay, failure = await self._attempt(method, target, path, params, data, headers, auth, attempt)
+            if isinstance(failure, Response):
+                return failure
+            if attempt >= self._max_retries or delay is None:
+                raise failure
+            _LOGGER.info("twilio %s %s: retry %d in %.2fs", method, path, attempt + 1, delay)
+            await self._sleep(delay)
+            attempt += 1
+
+    async def _attempt(
+        self,
+        method: str,
+        target: str,
+        path: str,
+        params: Any,
+        data: Any,
+        headers: dict[str, str] | None,
+        auth: tuple[str, str] | None,
+        attempt: int,
+    ) -> tuple[float | None, Response | TransientSendError]:
+        """Returns (None, final response) or (delay before the next try or None, the error if none)."""
+        session = self._ensure_session()
+        headers = dict(headers or {})
+        if auth:
+            # Built by hand: aiohttp.BasicAuth is deprecated in aiohttp 3.14 and absent helpers before it.
+            token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode("ascii")
+            headers["Authorization"] = f"Basic {token}"
+        try:
+            async with session.request(
+                method.upper(),
+                target,
+                params=params,
+                data=data,
+                headers=headers,
+                timeout=self._timeout,
+                allow_redirects=False,
+            ) as resp:
+                text = await resp.text()
+                status, resp_headers = resp.status, resp.headers
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+            # The connection was never established: nothing reached Twilio, a retry is safe.
+            _LOGGER.warning("twilio %s %s: cannot connect (%s)", method, path, type(exc).__name__)
+            error = TransientSendError(
+                f"cannot connect to Twilio: {type(exc).__name__}", attempts=attempt + 1
+            )
+            return self.backoff(attempt, None), error
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            if method.upper() != "GET":
+                _LOGGER.warning("twilio %s %s: no answer (%s)", method, path, type(exc).__name__)
+                raise UnknownOutcomeError(
+                    f"no answer from Twilio after the request was sent ({type(exc).__name__})"
+                ) from exc
+            error = TransientSendError(f"Twilio read failed: {type(exc).__name__}", attempts=attempt + 1)
+            return self.backoff(attempt, None), error
+        _LOGGER.debug("twilio %s %s -> %d (attempt %d)", method, path, status, attempt + 1)
+        if status != 429 and status < 500:
+            return None, Response(status, text, resp_headers)
+        code, message = _error_fields(text, status)
+        retry_after = _retry_after(resp_headers)
+        error = TransientSendError(
+            f"Twilio answered {status} ({code}): {message}",
+            status=status,
+            code=code,
+            attempts=attempt + 1,
+            retry_after=retry_after,
+        )
+        if retry_after is not None and retry_after > _MAX_RETRY_AFTER:
+            return None, error  # do not park the caller for minutes; it can reschedule
+        return self.backoff(attempt, retry_after), error
+
+    def _ensure_session(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession()
+        return self._session
+
+    async def close(self) -> None:
+        """Close the aiohttp session, if one was opened."""
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+def _api_error(exc: TwilioException, *, send: bool) -> ApiError:
+    status = int(getattr(exc, "status", 0) or 0)
+    code = getattr(exc, "code", None)
+    message = str(getattr(exc, "msg", "") or getattr(exc, "detail", "") or exc)
+    # The library prefixes Twilio's own message with its action ("Unable to create record: ...").
+    message = message.split(": ", 1)[1] if message.startswith("Unable to ") and ": " in message else message
+    kind = PermanentSendError if send else ApiError
+    return kind(int(code) if isinstance(code, int) else status, message, status)
+
+
+def _provider_message(inst: Any) -> ProviderMessage:
+    try:
+        segments = int(inst.num_segments or 1)
+    except (TypeError, ValueError):
+        segments = 1
+    created = inst.date_created if isinstance(inst.date_created, datetime) else None
+    return ProviderMessage(
+        sid=str(inst.sid),
+        status=str(inst.status or ""),
+        to=str(inst.to or ""),
+        from_=str(inst.from_ or ""),
+        body=str(inst.body or ""),
+        error_code=inst.error_code,
+        date_created=created,
+        num_segments=segments,
+    )
+
+
+class TwilioClient:
+    """Send, fetch and find SMS messages through Twilio's Messages API (or the local simulator).
+
+    Construct it inside a running event loop's lifetime and ``await close()`` when done (or use it
+    as an async context manager). Safe to share across concurrent tasks.
+    """
+
+    def __init__(
+        self,
+        *,
+        account_sid: str,
+        auth_token: str,
+        base_url: str = DEFAULT_BASE_URL,
+        timeout: float = 10.0,
+        max_retries: int = 4,
+        sleep: Sleep = asyncio.sleep,
+        rng: random.Random | None = None,
+    ) -> None:
+        if timeout <= 0:
+            raise ValueError("timeout must be positive")
+        if max_retries < 0:
+            raise ValueError("max_retries must be >= 0")
+        self._http = _RoutingHttpClient(
+            base_url=base_url,
+            timeout=timeout,
+            max_retries=max_retries,
+            sleep=sleep,
+            rng=rng or random.Random(),
+        )
+        # environment={}: TWILIO_EDGE/REGION and friends must not re-route what the settings say.
+        self._client = Client(account_sid, auth_token, http_client=self._http, environment={})
+
+    async def __aenter__(self) -> TwilioClient:
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Release the HTTP connection pool."""
+        await self._http.close()
+
+    async def send(
+        self,
+        *,
+        to: str,
+        body: str,
+        from_: str | None = None,
+        messaging_service_sid: str | None = None,
+        status_callback: str | None = None,
+    ) -> ProviderMessage:
+        """Create an outbound SMS.
+
+        Args:
+            to: destination, E.164.
+            body: the text.
+            from_: sending number (E.164); or
+            messaging_service_sid: a Messaging Service ("MG...") that picks the sender.
+            status_callback: URL Twilio posts delivery status changes to.
+
+        Returns:
+            The created message (status queued or accepted).
+
+        Raises:
+            PermanentSendError: Twilio refused it (e.g. 21610 opted out, 21211 invalid number).
+            TransientSendError: rate limited or unavailable for longer than the retries.
+            UnknownOutcomeError: no answer after the request was sent; reconcile with find_sent.
+        """
+        kwargs: dict[str, Any] = {"to": to, "body": body}
+        if from_:
+            kwargs["from_"] = from_
+        if messaging_service_sid:
+            kwargs["messaging_service_sid"] = messaging_service_sid
+        if status_callback:
+            kwargs["status_callback"] = status_callback
+        try:
+            inst = await self._client.messages.create_async(**kwargs)
+        except TwilioException as exc:
+            raise _api_error(exc, send=True) from None
+        message = _provider_message(inst)
+        _LOGGER.info("twilio message %s created (%s)", message.sid, message.status)
+        return message
+
+    async def fetch(self, sid: str) -> ProviderMessage:
+        """The current state of one message.
+
+        Raises:
+            ApiError: e.g. 20404 when no such message exists.
+            TransientSendError: Twilio unavailable for longer than the retries.
+        """
+        try:
+            inst = await self._client.messages(sid).fetch_async()
+        except TwilioException as exc:
+            raise _api_error(exc, send=False) from None
+        return _provider_message(inst)
+
+    async def find_sent(
+        self, *, to: str, body: str, since: datetime, from_: str | None = None
+    ) -> ProviderMessage | None:
+        """Find a message sent to ``to`` with exactly ``body``, created no earlier than ``since``.
+
+        Used after an `UnknownOutcomeError` to learn whether the send went through. Lists messages
+        To=to (and From=from_) with DateSent on or after the day of since - 1 minute and returns the newest whose
+        body matches and whose date_created >= since - 1 minute (clock skew), or None.
+
+        Raises:
+            ApiError, TransientSendError: as for fetch.
+        """
+        if since.tzinfo is None:
+            raise ValueError("since must be an aware datetime")
+        since = since.astimezone(UTC)
+        earliest = since - _RECONCILE_SLACK
+        candidates = await self.list_messages(to=to, from_=from_, date_sent_after=earliest.date())
+        best: ProviderMessage | None = None
+        for candidate in candidates:
+            if candidate.body != body or candidate.date_created is None or candidate.date_created < earliest:
+                continue
+            if best is None or candidate.date_created > (best.date_created or earliest):
+                best = candidate
+        return best
+
+    async def list_messages(
+        self,
+        *,
+        to: str | None = None,
+        from_: str | None = None,
+        date_sent_after: date | None = None,
+        page_size: int = 100,
+        limit: int | None = None,
+    ) -> list[ProviderMessage]:
+        """Messages of the account, newest first, following Twilio's paging.
+
+        Args:
+            to, from_: filter on the destination / sender.
+            date_sent_after: only messages sent on or after this day (Twilio's ``DateSent>``).
+            page_size: messages per API page.
+            limit: stop after this many messages (None: all pages).
+
+        Raises:
+            ApiError, TransientSendError: as for fetch.
+        """
+        filters: dict[str, Any] = {"page_size": page_size}
+        for name, value in (
+            ("to", to),
+            ("from_", from_),
+            ("date_sent_after", date_sent_after),
+            ("limit", limit),
+        ):
+            if value is not None:
+                filters[name] = value
+        try:
+            instances = await self._client.messages.list_async(**filters)
+        except TwilioException as exc:
+            raise _api_error(exc, send=False) from None
+        return [_provider_message(inst) for inst in instances]

@@ -1,0 +1,1 @@
+"""Tests of the Twilio integration and its simulator."""
