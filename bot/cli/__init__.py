@@ -15,8 +15,27 @@ from bot.settings import SettingsError
 __all__ = ["build_parser", "main"]
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full parser, with every command module's subcommands."""
+# Command -> the module that registers it, so `midbot adherence` does not import the web service.
+_MODULE_OF = {
+    "serve": "service", "migrate": "service", "demo": "demo", "adherence": "adherence", "import": "imports",
+    "plan": "plan", "outreach": "plan", "dispatch": "plan", "programs": "programs", "segments": "segments",
+    "signals": "signals", "metrics": "signals", "simulator": "simulator", "sites": "sites", "users": "users",
+    "tokens": "users", "classify": "classify",
+}
+
+
+def _modules(only: str | None) -> list[object]:
+    names = [only] if only else [info.name for info in pkgutil.iter_modules(__path__)]
+    modules = []
+    for name in names:
+        module = importlib.import_module(f"{__name__}.{name}")
+        if hasattr(module, "register"):
+            modules.append(module)
+    return modules
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser: with every command module's subcommands, or only the module of ``command``."""
     parser = argparse.ArgumentParser(
         prog="midbot",
         description="midbot: SMS refill reminders, side-effect check-ins and pharmacist queues "
@@ -26,19 +45,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"midbot {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    modules = []
-    for info in pkgutil.iter_modules(__path__):
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        if hasattr(module, "register"):
-            modules.append(module)
-    for module in sorted(modules, key=lambda m: getattr(m, "ORDER", 50)):
-        module.register(sub)
+    for module in sorted(_modules(_MODULE_OF.get(command or "")), key=lambda m: getattr(m, "ORDER", 50)):
+        module.register(sub)  # type: ignore[attr-defined]
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code (0 ok, 1 invalid input, 2 usage)."""
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    first = next((a for a in argv if not a.startswith("-")), None)
+    known = first in _MODULE_OF and first == (argv[0] if argv else None)
+    parser = build_parser(first if known else None)
     args = parser.parse_args(argv)
     try:
         code = args.func(args)

@@ -7,11 +7,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from typing import TYPE_CHECKING
 
-from bot.db.migrate import upgrade
-from bot.db.session import make_engine, make_sessionmaker
 from bot.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 __all__ = ["CliError", "add_now", "open_store", "parse_now", "settings_from_env"]
 
@@ -52,6 +53,9 @@ async def open_store(
     settings: Settings, migrate: bool = True
 ) -> AsyncIterator[tuple[AsyncEngine, async_sessionmaker[AsyncSession]]]:
     """Open the database for a command, migrating it to head first (idempotent)."""
+    from bot.db.migrate import upgrade  # imported here so light commands start fast
+    from bot.db.session import make_engine, make_sessionmaker
+
     engine = make_engine(settings.database_url)
     try:
         if migrate:
