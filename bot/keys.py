@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
 import aiohttp
+import jinja2
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -10,7 +14,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.clock import Clock
 from bot.settings import Settings
 
-__all__ = ["CLOCK", "ENGINE", "HTTP", "SCHEDULER", "SESSIONMAKER", "SETTINGS", "SERVICES"]
+if TYPE_CHECKING:
+    from bot.api.routes import ApiRoute
+    from bot.channel import Channel
+    from bot.inbox import Inbox
+    from bot.services import Background
+
+__all__ = [
+    "API_ROUTES", "BACKGROUND", "CHANNEL", "CLOCK", "ENGINE", "HTTP", "INBOX", "JOBS", "SCHEDULER", "SESSIONMAKER", "SETTINGS", "WEB_JINJA",
+]
 
 SETTINGS = web.AppKey("settings", Settings)
 CLOCK = web.AppKey("clock", Clock)
@@ -18,4 +30,11 @@ ENGINE = web.AppKey("engine", AsyncEngine)
 SESSIONMAKER = web.AppKey("sessionmaker", async_sessionmaker[AsyncSession])
 HTTP = web.AppKey("http", aiohttp.ClientSession)
 SCHEDULER = web.AppKey("scheduler", AsyncIOScheduler)
-SERVICES = web.AppKey("services", object)
+CHANNEL: web.AppKey[Channel] = web.AppKey("channel")
+INBOX: web.AppKey[Inbox] = web.AppKey("inbox")
+BACKGROUND: web.AppKey[Background] = web.AppKey("background")
+# Periodic jobs: (id, interval seconds, coroutine function); started by one APScheduler after startup.
+JOBS = web.AppKey("jobs", list[tuple[str, float, Callable[[], Awaitable[object]]]])
+# The staff pages' own Jinja environment, and the REST route table the OpenAPI document is built from.
+WEB_JINJA = web.AppKey("web_jinja", jinja2.Environment)
+API_ROUTES: web.AppKey[list[ApiRoute]] = web.AppKey("api_routes")

@@ -1,0 +1,456 @@
+"""Staff sign-in: password hashing, server-side sessions, CSRF, login throttling, API tokens and roles."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal, TypeVar
+
+from aiohttp import web
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.clock import utcnow
+from bot.db.models import ApiToken, LoginAttempt, Site, StaffSession, StaffUser
+from bot.keys import CLOCK, SESSIONMAKER, SETTINGS
+
+__all__ = [
+    "ADDRESS_THROTTLE_LIMIT",
+    "CSRF_FIELD",
+    "CSRF_HEADER",
+    "LOGIN_CSRF_COOKIE",
+    "MIN_PASSWORD_LENGTH",
+    "QUEUES",
+    "ROLES",
+    "ROLE_QUEUES",
+    "SESSION_COOKIE",
+    "THROTTLE_LIMIT",
+    "THROTTLE_WINDOW",
+    "AuthInputError",
+    "BadCredentials",
+    "LoginThrottled",
+    "Principal",
+    "authenticate_password",
+    "check_password_policy",
+    "clear_session_cookie",
+    "constant_time_equal",
+    "create_api_token",
+    "create_user",
+    "end_session",
+    "get_scoped",
+    "hash_password",
+    "hash_token",
+    "load_session",
+    "new_csrf_token",
+    "principal_for_token",
+    "principal_from_request",
+    "session_principal",
+    "set_session_cookie",
+    "start_session",
+    "verify_password",
+]
+
+_LOGGER = logging.getLogger(__name__)
+_Scoped = TypeVar("_Scoped")
+
+ROLES: tuple[str, ...] = ("pharmacist", "technician", "financial_navigator", "clinic_admin")
+QUEUES: tuple[str, ...] = ("urgent_clinical", "clinical", "refill", "financial", "general")
+# Which queues each role works. API tokens (the pharmacy system acting for the site) work every queue.
+ROLE_QUEUES: dict[str, tuple[str, ...]] = {
+    "pharmacist": ("urgent_clinical", "clinical", "refill", "general"),
+    "technician": ("urgent_clinical", "clinical", "refill", "general"),
+    "financial_navigator": ("financial", "general"),
+    "clinic_admin": QUEUES,
+    "integration": QUEUES,
+}
+# Only these may close an urgent clinical task (a technician may work it, not resolve it).
+URGENT_RESOLVERS = frozenset({"pharmacist", "integration"})
+
+MIN_PASSWORD_LENGTH = 12
+MAX_PASSWORD_LENGTH = 1024
+THROTTLE_LIMIT = 5  # failed sign-ins for one email in the window
+# From one address: higher, because a clinic's staff often share one NAT address and one person's typos
+# should not lock out the whole pharmacy; still stops password spraying across many emails.
+ADDRESS_THROTTLE_LIMIT = 20
+THROTTLE_WINDOW = timedelta(minutes=15)
+SESSION_COOKIE = "midbot_session"
+LOGIN_CSRF_COOKIE = "midbot_login_csrf"
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "X-CSRF-Token"
+TOKEN_PREFIX = "mbt_"
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+_HASHER = PasswordHasher()
+# Verified when the email is unknown, so a wrong email costs as much time as a wrong password.
+_DUMMY_HASH = _HASHER.hash("midbot-no-such-user-password")
+
+
+class AuthInputError(ValueError):
+    """Bad input for a user or token (the message names the field)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+class LoginThrottled(Exception):
+    """Too many failed sign-ins for this email or from this address in the window."""
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who is calling: a signed-in staff user or an API token, always bound to one site.
+
+    Attributes:
+        kind: "user" or "token".
+        id: the StaffUser or ApiToken id.
+        site_id: the tenant every query of this caller is filtered by.
+        role: the staff role, or "integration" for an API token.
+        email: the user's email (empty for tokens).
+        csrf_token: the session's CSRF token (None for tokens, which need none).
+    """
+
+    kind: Literal["user", "token"]
+    id: int
+    site_id: str
+    role: str
+    email: str = ""
+    csrf_token: str | None = None
+
+    @property
+    def actor(self) -> str:
+        """The audit actor string: ``user:ID`` or ``token:ID``."""
+        return f"{self.kind}:{self.id}"
+
+    @property
+    def user_id(self) -> int | None:
+        """The staff user id, or None for an API token."""
+        return self.id if self.kind == "user" else None
+
+    @property
+    def queues(self) -> tuple[str, ...]:
+        """The queues this caller works, in display order."""
+        return ROLE_QUEUES.get(self.role, ())
+
+    def can_work(self, queue: str) -> bool:
+        """True when this caller may see and act on tasks of ``queue``."""
+        return queue in self.queues
+
+    def can_resolve(self, queue: str) -> bool:
+        """True when this caller may close a task of ``queue`` (urgent clinical: pharmacists only)."""
+        if queue == "urgent_clinical":
+            return self.role in URGENT_RESOLVERS
+        return self.can_work(queue)
+
+    @property
+    def can_read_audit(self) -> bool:
+        """Clinic admins and API tokens read the audit trail and the signal feed."""
+        return self.role in ("clinic_admin", "integration")
+
+
+# -- passwords -------------------------------------------------------------------------------------------
+
+
+def check_password_policy(password: str) -> None:
+    """Raise AuthInputError when the password is too short or too long."""
+    if len(password) < MIN_PASSWORD_LENGTH:
+        raise AuthInputError("password", f"must be at least {MIN_PASSWORD_LENGTH} characters")
+    if len(password) > MAX_PASSWORD_LENGTH:
+        raise AuthInputError("password", f"must be at most {MAX_PASSWORD_LENGTH} characters")
+
+
+def hash_password(password: str) -> str:
+    """An argon2id hash of the password (salted, self-describing)."""
+    return _HASHER.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    """True when the password matches the hash; never raises on a malformed hash."""
+    try:
+        return _HASHER.verify(password_hash, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return False
+
+
+def constant_time_equal(a: str | None, b: str | None) -> bool:
+    """Compare two secrets without leaking where they differ; None never matches."""
+    if not a or not b:
+        return False
+    return hmac.compare_digest(a.encode(), b.encode())
+
+
+def normalise_email(email: str) -> str:
+    """Emails are matched case-insensitively, without surrounding spaces."""
+    return email.strip().lower()
+
+
+async def create_user(
+    session: AsyncSession,
+    *,
+    site_id: str,
+    email: str,
+    role: str,
+    password: str,
+    now: datetime | None = None,
+    name: str = "",
+    update: bool = False,
+) -> tuple[StaffUser, bool]:
+    """Create a staff user (or, with ``update``, change an existing one's role, site and password).
+
+    Returns:
+        (user, created): created is False when an existing user was updated.
+
+    Raises:
+        AuthInputError: unknown site or role, malformed email, weak password, or the email exists
+            and ``update`` is False.
+    """
+    email = normalise_email(email)
+    if role not in ROLES:
+        raise AuthInputError("role", f"must be one of {', '.join(ROLES)}")
+    if not _EMAIL.match(email):
+        raise AuthInputError("email", f"not an email address: {email!r}")
+    check_password_policy(password)
+    if await session.get(Site, site_id) is None:
+        raise AuthInputError("site", f"no site {site_id!r} (add it with `midbot sites add`)")
+    existing = await session.scalar(select(StaffUser).where(StaffUser.email == email))
+    if existing is not None and not update:
+        raise AuthInputError("email", f"a user {email} already exists (use --update to change it)")
+    password_hash = await asyncio.to_thread(hash_password, password)
+    if existing is not None:
+        existing.site_id, existing.role, existing.password_hash = site_id, role, password_hash
+        existing.active = True
+        if name:
+            existing.name = name
+        # A changed password or role ends the user's open sessions.
+        await session.execute(delete(StaffSession).where(StaffSession.user_id == existing.id))
+        return existing, False
+    user = StaffUser(
+        site_id=site_id,
+        email=email,
+        name=name,
+        role=role,
+        password_hash=password_hash,
+        created_at=now or utcnow(),
+    )
+    session.add(user)
+    await session.flush()
+    return user, True
+
+
+# -- sign-in and throttling ------------------------------------------------------------------------------
+
+
+async def _recent_failures(
+    session: AsyncSession, *, email: str, remote: str, now: datetime
+) -> tuple[int, int]:
+    since = now - THROTTLE_WINDOW
+    by_email = await session.scalar(
+        select(func.count(LoginAttempt.id)).where(
+            LoginAttempt.email == email, LoginAttempt.created_at > since
+        )
+    )
+    by_remote = 0
+    if remote:
+        by_remote = (
+            await session.scalar(
+                select(func.count(LoginAttempt.id)).where(
+                    LoginAttempt.remote == remote, LoginAttempt.created_at > since
+                )
+            )
+            or 0
+        )
+    return by_email or 0, by_remote
+
+
+async def authenticate_password(
+    session: AsyncSession, *, email: str, password: str, remote: str, now: datetime
+) -> StaffUser | None:
+    """Check an email and password, recording a failure for throttling.
+
+    Returns:
+        The active StaffUser, or None when the email or password is wrong.
+
+    Raises:
+        LoginThrottled: THROTTLE_LIMIT failures for this email, or ADDRESS_THROTTLE_LIMIT from this
+            address, within THROTTLE_WINDOW; raised before the password is looked at, so the right one is
+            refused too.
+    """
+    email = normalise_email(email)[:200]
+    remote = (remote or "")[:64]
+    by_email, by_remote = await _recent_failures(session, email=email, remote=remote, now=now)
+    if by_email >= THROTTLE_LIMIT or by_remote >= ADDRESS_THROTTLE_LIMIT:
+        _LOGGER.warning("sign-in throttled (failures: email %d, address %d)", by_email, by_remote)
+        raise LoginThrottled()
+    user = await session.scalar(select(StaffUser).where(StaffUser.email == email, StaffUser.active.is_(True)))
+    ok = await asyncio.to_thread(verify_password, user.password_hash if user else _DUMMY_HASH, password)
+    if user is None or not ok:
+        session.add(LoginAttempt(email=email, remote=remote, created_at=now))
+        _LOGGER.info("sign-in failed (user %s)", user.id if user else "unknown")
+        return None
+    await session.execute(delete(LoginAttempt).where(LoginAttempt.email == email))
+    user.last_login_at = now
+    return user
+
+
+# -- sessions --------------------------------------------------------------------------------------------
+
+
+def _digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def new_csrf_token() -> str:
+    """A fresh random CSRF token."""
+    return secrets.token_urlsafe(32)
+
+
+async def start_session(
+    session: AsyncSession, user: StaffUser, *, now: datetime, max_age_minutes: int
+) -> tuple[str, StaffSession]:
+    """Open a server-side session; returns the cookie value (random; only its hash is stored)."""
+    cookie = secrets.token_urlsafe(32)
+    row = StaffSession(
+        id=_digest(cookie),
+        user_id=user.id,
+        csrf_token=new_csrf_token(),
+        expires_at=now + timedelta(minutes=max_age_minutes),
+        created_at=now,
+    )
+    session.add(row)
+    # Expired sessions of this user are swept here rather than by a job.
+    await session.execute(
+        delete(StaffSession).where(StaffSession.user_id == user.id, StaffSession.expires_at <= now)
+    )
+    return cookie, row
+
+
+async def load_session(
+    session: AsyncSession, cookie: str | None, *, now: datetime
+) -> tuple[StaffSession, StaffUser] | None:
+    """The live session and its active user for a cookie value, or None (unknown, expired, user disabled)."""
+    if not cookie or len(cookie) > 200:
+        return None
+    row = await session.get(StaffSession, _digest(cookie))
+    if row is None or row.expires_at <= now:
+        return None
+    user = await session.get(StaffUser, row.user_id)
+    if user is None or not user.active:
+        return None
+    return row, user
+
+
+async def end_session(session: AsyncSession, cookie: str | None) -> None:
+    """Delete the session of this cookie value (sign-out)."""
+    if cookie:
+        await session.execute(delete(StaffSession).where(StaffSession.id == _digest(cookie)))
+
+
+def session_principal(row: StaffSession, user: StaffUser) -> Principal:
+    """The Principal of a signed-in user."""
+    return Principal("user", user.id, user.site_id, user.role, user.email, row.csrf_token)
+
+
+# -- API tokens ------------------------------------------------------------------------------------------
+
+
+def hash_token(token: str) -> str:
+    """SHA-256 of a token (tokens are long and random, so a fast hash is enough)."""
+    return _digest(token)
+
+
+async def create_api_token(
+    session: AsyncSession, *, site_id: str, name: str, now: datetime
+) -> tuple[ApiToken, str]:
+    """Create an API token for a site; returns the row and the token, which is never stored or shown again.
+
+    Raises:
+        AuthInputError: unknown site, or a name longer than 100 characters.
+    """
+    if await session.get(Site, site_id) is None:
+        raise AuthInputError("site", f"no site {site_id!r} (add it with `midbot sites add`)")
+    if len(name) > 100:
+        raise AuthInputError("name", "must be at most 100 characters")
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    row = ApiToken(site_id=site_id, name=name, token_hash=hash_token(token), created_at=now)
+    session.add(row)
+    await session.flush()
+    return row, token
+
+
+async def principal_for_token(session: AsyncSession, token: str) -> Principal | None:
+    """The Principal of a live (not revoked) API token, or None."""
+    if not token or len(token) > 200:
+        return None
+    row = await session.scalar(
+        select(ApiToken).where(ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None))
+    )
+    if row is None:
+        return None
+    return Principal("token", row.id, row.site_id, "integration")
+
+
+# -- request glue ----------------------------------------------------------------------------------------
+
+
+class BadCredentials(Exception):
+    """An Authorization header was sent but is not a live bearer token."""
+
+
+async def principal_from_request(request: web.Request, *, allow_token: bool = True) -> Principal | None:
+    """Who is calling: a bearer token (when allowed) or the session cookie; None when neither.
+
+    Raises:
+        BadCredentials: an Authorization header that is not ``Bearer <live token>``.
+    """
+    app = request.app
+    header = request.headers.get("Authorization", "")
+    async with app[SESSIONMAKER].begin() as session:
+        if header and allow_token:
+            scheme, _, token = header.partition(" ")
+            principal = (
+                await principal_for_token(session, token.strip()) if scheme.lower() == "bearer" else None
+            )
+            if principal is None:
+                raise BadCredentials()
+            return principal
+        loaded = await load_session(session, request.cookies.get(SESSION_COOKIE), now=app[CLOCK].now())
+        return session_principal(*loaded) if loaded else None
+
+
+def set_session_cookie(response: web.StreamResponse, request: web.Request, cookie: str) -> None:
+    """The session cookie: HttpOnly (no script reads it), SameSite=Lax, Secure behind TLS."""
+    settings = request.app[SETTINGS]
+    response.set_cookie(
+        SESSION_COOKIE,
+        cookie,
+        max_age=settings.session_max_age_minutes * 60,
+        httponly=True,
+        samesite="Lax",
+        secure=settings.secure_cookies,
+        path="/",
+    )
+
+
+def clear_session_cookie(response: web.StreamResponse) -> None:
+    """Remove the session cookie from the browser."""
+    response.del_cookie(SESSION_COOKIE, path="/")
+
+
+async def get_scoped(
+    session: AsyncSession, model: type[_Scoped], key: object, site_id: str
+) -> _Scoped | None:
+    """Load a row by primary key only if it belongs to ``site_id`` (the filter is in the query).
+
+    A row of another site is indistinguishable from a missing one, so callers answer 404 for both.
+    """
+    column = model.site_id  # type: ignore[attr-defined]
+    primary = model.id  # type: ignore[attr-defined]
+    return await session.scalar(select(model).where(primary == key, column == site_id))

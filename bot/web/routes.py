@@ -1,0 +1,749 @@
+"""Staff pages: sign-in, pharmacist queues, the task page with its actions, and the audit trail.
+
+Server-rendered with Jinja2 (autoescaped); the small scripts in ``static/`` are loaded from our own origin
+(the Content-Security-Policy forbids inline script). Every form carries the session's CSRF token, and every
+query is filtered by the signed-in user's site.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlsplit
+from zoneinfo import ZoneInfo
+
+import aiohttp_jinja2
+import jinja2
+from aiohttp import web
+from multidict import MultiDictProxy
+from sqlalchemy import select
+
+from bot import audit
+from bot.auth import (
+    CSRF_FIELD,
+    LOGIN_CSRF_COOKIE,
+    SESSION_COOKIE,
+    BadCredentials,
+    LoginThrottled,
+    Principal,
+    authenticate_password,
+    clear_session_cookie,
+    constant_time_equal,
+    end_session,
+    new_csrf_token,
+    principal_from_request,
+    set_session_cookie,
+    start_session,
+)
+from bot.db.models import Patient, Site
+from bot.keys import CHANNEL, CLOCK, HTTP, JOBS, SESSIONMAKER, SETTINGS, WEB_JINJA
+from bot.tasks import (
+    OUTCOMES,
+    QUEUES,
+    TaskError,
+    TaskInvalid,
+    claim_task,
+    escalate_overdue,
+    get_task,
+    list_messages,
+    list_tasks,
+    load_patient_record,
+    log_call,
+    move_task,
+    queue_summary,
+    release_task,
+    reply_snippets,
+    resolve_task,
+    send_reply,
+    snooze_task,
+    staff_names,
+    task_notes,
+)
+
+__all__ = ["setup_escalation", "setup_web"]
+
+_LOGGER = logging.getLogger(__name__)
+_HERE = Path(__file__).parent
+STATIC_PREFIX = "/static/staff/"
+POLL_SECONDS = 3
+QUEUE_LABELS = {
+    "urgent_clinical": "Urgent clinical",
+    "clinical": "Clinical",
+    "refill": "Refill",
+    "financial": "Financial",
+    "general": "General",
+}
+OUTCOME_LABELS = {
+    "refill_processed": "Refill processed",
+    "advice_given": "Advice given",
+    "referred_to_clinician": "Referred to clinician",
+    "patient_unreachable": "Patient unreachable",
+    "copay_assistance_started": "Copay assistance started",
+    "no_action_needed": "No action needed",
+    "duplicate": "Duplicate",
+    "wrong_number": "Wrong number",
+    "other": "Other (note required)",
+}
+ROLE_LABELS = {
+    "pharmacist": "Pharmacist",
+    "technician": "Technician",
+    "financial_navigator": "Financial navigator",
+    "clinic_admin": "Clinic admin",
+}
+# What the task page says after a successful action (the redirect carries only the code).
+DONE_MESSAGES = {
+    "claim": "You claimed this task.",
+    "release": "Task released to its queue.",
+    "reply": "Reply stored and sent.",
+    "call": "Call logged.",
+    "snooze": "Task snoozed.",
+    "move": "Task moved.",
+    "resolve": "Task resolved.",
+}
+STATUS_CHOICES = {
+    "current": "Open and claimed",
+    "open": "Open",
+    "claimed": "Claimed",
+    "snoozed": "Snoozed",
+    "resolved": "Resolved",
+}
+Form = MultiDictProxy[Any]
+PageHandler = Callable[[web.Request, Principal, Form | None], Awaitable[web.StreamResponse]]
+
+
+# -- rendering helpers -----------------------------------------------------------------------------------
+
+
+def _render(request: web.Request, name: str, context: dict[str, Any], status: int = 200) -> web.Response:
+    response = aiohttp_jinja2.render_template(name, request, context, app_key=WEB_JINJA, status=status)
+    response.headers["Cache-Control"] = "no-store"  # pages carry patient data
+    return response
+
+
+def mask_phone(phone: str | None) -> str:
+    """Only the last four digits: ``•••-•••-1234``."""
+    digits = "".join(ch for ch in (phone or "") if ch.isdigit())
+    return f"•••-•••-{digits[-4:]}" if len(digits) >= 4 else "•••"
+
+
+def human_age(seconds: float | None) -> str:
+    """A short age such as ``45 min``, ``3 h 5 min`` or ``2 d 4 h``."""
+    if seconds is None:
+        return "–"
+    minutes = int(max(seconds, 0) // 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    hours, minutes = divmod(minutes, 60)
+    if hours < 24:
+        return f"{hours} h {minutes} min" if minutes else f"{hours} h"
+    days, hours = divmod(hours, 24)
+    return f"{days} d {hours} h" if hours else f"{days} d"
+
+
+def _local(value: datetime | None, zone: str) -> str:
+    if value is None:
+        return ""
+    return value.astimezone(ZoneInfo(zone)).strftime("%a %d %b %Y %H:%M")
+
+
+def _safe_next(value: str | None) -> str:
+    """Only a path on this site (no scheme, no host, no //evil.example)."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+        return "/queues"
+    parts = urlsplit(value)
+    return value if not parts.scheme and not parts.netloc else "/queues"
+
+
+async def _site_of(request: web.Request, principal: Principal) -> Site:
+    async with request.app[SESSIONMAKER]() as session:
+        site = await session.get(Site, principal.site_id)
+    assert site is not None
+    return site
+
+
+def _base_context(principal: Principal, site: Site) -> dict[str, Any]:
+    return {
+        "principal": principal,
+        "site": site,
+        "csrf": principal.csrf_token,
+        "role_label": ROLE_LABELS.get(principal.role, principal.role),
+        "queue_labels": QUEUE_LABELS,
+        "static": STATIC_PREFIX,
+    }
+
+
+async def _error_page(
+    request: web.Request, principal: Principal | None, status: int, message: str
+) -> web.Response:
+    context: dict[str, Any] = {"status": status, "message": message, "static": STATIC_PREFIX}
+    if principal is not None:
+        context.update(_base_context(principal, await _site_of(request, principal)))
+    return _render(request, "error.html", context, status=status)
+
+
+def staff_page(handler: PageHandler) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
+    """Require a signed-in user (else to /login); POSTs must carry the session's CSRF token (else 403)."""
+
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        try:
+            principal = await principal_from_request(request, allow_token=False)
+        except BadCredentials:  # pragma: no cover - tokens are not accepted here
+            principal = None
+        if principal is None:
+            if request.method == "GET":
+                raise web.HTTPSeeOther(f"/login?next={quote(request.path_qs, safe='/?=&')}")
+            return await _error_page(request, None, 403, "You are not signed in. Sign in and try again.")
+        form: Form | None = None
+        if request.method == "POST":
+            form = await request.post()
+            if not constant_time_equal(str(form.get(CSRF_FIELD, "")), principal.csrf_token):
+                _LOGGER.warning("CSRF check failed for user %s on %s", principal.id, request.path)
+                return await _error_page(
+                    request, principal, 403, "This form expired or was not sent by midbot."
+                )
+        return await handler(request, principal, form)
+
+    wrapped.__name__ = handler.__name__
+    return wrapped
+
+
+def _redirect(location: str) -> web.Response:
+    """A 303 to ``location`` that can still carry cookies (raised HTTP exceptions lose them in middleware)."""
+    return web.Response(status=303, headers={"Location": location})
+
+
+# -- sign-in ---------------------------------------------------------------------------------------------
+
+
+def _login_form(
+    request: web.Request, *, error: str = "", status: int = 200, email: str = "", next_path: str = ""
+) -> web.Response:
+    token = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not (20 <= len(token) <= 100):
+        token = new_csrf_token()
+    context = {
+        "csrf": token,
+        "next": _safe_next(next_path or request.query.get("next")),
+        "error": error,
+        "email": email,
+        "static": STATIC_PREFIX,
+    }
+    response = _render(request, "login.html", context, status=status)
+    settings = request.app[SETTINGS]
+    # Before sign-in there is no session, so the form is protected by a double-submit cookie.
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE, token, httponly=True, samesite="Lax", secure=settings.secure_cookies, path="/login"
+    )
+    return response
+
+
+async def login_page(request: web.Request) -> web.StreamResponse:
+    """GET /login: the sign-in form (or straight to the queues when already signed in)."""
+    if await principal_from_request(request, allow_token=False) is not None:
+        raise web.HTTPSeeOther(_safe_next(request.query.get("next")))
+    return _login_form(request)
+
+
+async def login_submit(request: web.Request) -> web.StreamResponse:
+    """POST /login: check the CSRF token, the throttle and the password; start a session."""
+    form = await request.post()
+    if not constant_time_equal(str(form.get(CSRF_FIELD, "")), request.cookies.get(LOGIN_CSRF_COOKIE)):
+        return _render(
+            request,
+            "error.html",
+            {
+                "status": 403,
+                "message": "The sign-in form expired. Reload the page and try again.",
+                "static": STATIC_PREFIX,
+            },
+            status=403,
+        )
+    email = str(form.get("email", "")).strip()
+    password = str(form.get("password", ""))
+    next_path = str(form.get("next", ""))
+    if not email or not password:
+        return _login_form(
+            request, error="Enter your email and your password.", status=400, email=email, next_path=next_path
+        )
+    app = request.app
+    now = app[CLOCK].now()
+    throttled, cookie = False, None
+    async with app[SESSIONMAKER].begin() as session:
+        try:
+            user = await authenticate_password(
+                session, email=email, password=password, remote=request.remote or "", now=now
+            )
+        except LoginThrottled:
+            throttled, user = True, None
+        if user is not None:
+            cookie, _row = await start_session(
+                session, user, now=now, max_age_minutes=app[SETTINGS].session_max_age_minutes
+            )
+            await audit.record(
+                session, actor=f"user:{user.id}", action="staff.login", site_id=user.site_id, at=now
+            )
+    if throttled:
+        message = "Too many failed sign-in attempts. Wait 15 minutes and try again, or ask your clinic admin."
+        return _login_form(request, error=message, status=429, email=email, next_path=next_path)
+    if cookie is None:
+        return _login_form(
+            request,
+            error="That email and password do not match.",
+            status=401,
+            email=email,
+            next_path=next_path,
+        )
+    response = _redirect(_safe_next(next_path))
+    set_session_cookie(response, request, cookie)
+    response.del_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    return response
+
+
+@staff_page
+async def logout(request: web.Request, principal: Principal, _form: Form | None) -> web.StreamResponse:
+    """POST /logout: end the session."""
+    async with request.app[SESSIONMAKER].begin() as session:
+        await end_session(session, request.cookies.get(SESSION_COOKIE))
+        await audit.record(
+            session,
+            actor=principal.actor,
+            action="staff.logout",
+            site_id=principal.site_id,
+            at=request.app[CLOCK].now(),
+        )
+    response = _redirect("/login")
+    clear_session_cookie(response)
+    return response
+
+
+async def home(request: web.Request) -> web.StreamResponse:
+    """GET /: the queues."""
+    raise web.HTTPSeeOther("/queues")
+
+
+# -- queues ----------------------------------------------------------------------------------------------
+
+
+def _queue_filters(request: web.Request, principal: Principal) -> dict[str, Any]:
+    q = request.query
+    queue = q.get("queue") or None
+    status = q.get("status") or "current"
+    priority_raw = q.get("priority") or ""
+    if queue is not None and queue not in principal.queues:
+        raise TaskInvalid("choose one of your queues", "queue")
+    if status not in STATUS_CHOICES:
+        raise TaskInvalid("unknown status", "status")
+    if priority_raw and priority_raw not in ("1", "2", "3", "4"):
+        raise TaskInvalid("priority is 1 to 4", "priority")
+    return {
+        "queue": queue,
+        "status": status,
+        "priority": int(priority_raw) if priority_raw else None,
+        "mine": q.get("mine") == "1",
+        "unassigned": q.get("unassigned") == "1",
+    }
+
+
+async def _queue_data(request: web.Request, principal: Principal, filters: dict[str, Any]) -> dict[str, Any]:
+    app = request.app
+    now = app[CLOCK].now()
+    async with app[SESSIONMAKER].begin() as session:
+        summary = await queue_summary(session, principal, now=now)
+        status = "active" if filters["status"] == "current" else filters["status"]
+        tasks, total = await list_tasks(
+            session,
+            principal,
+            now=now,
+            queue=filters["queue"],
+            status=status,
+            priority=filters["priority"],
+            mine=filters["mine"],
+            unassigned=filters["unassigned"],
+            page_size=200,
+        )
+        if filters["status"] == "current":
+            tasks = [t for t in tasks if t.status != "snoozed"]
+        names = await staff_names(session, principal.site_id, {t.assignee_id for t in tasks if t.assignee_id})
+        patient_ids = {t.patient_id for t in tasks if t.patient_id}
+        patients = {}
+        if patient_ids:
+            rows = await session.execute(
+                select(Patient.id, Patient.first_name, Patient.last_name).where(
+                    Patient.id.in_(patient_ids), Patient.site_id == principal.site_id
+                )
+            )
+            patients = {pid: f"{last}, {first[:1]}." for pid, first, last in rows}
+    rows_out = [
+        {
+            "id": t.id,
+            "href": f"/tasks/{t.id}",
+            "queue": t.queue,
+            "queue_label": QUEUE_LABELS.get(t.queue, t.queue),
+            "priority": t.priority,
+            "urgent": t.priority == 1 or t.queue == "urgent_clinical",
+            "title": t.title,
+            "patient": patients.get(
+                t.patient_id or "", "Unknown sender" if not t.patient_id else t.patient_id
+            ),
+            "age": human_age((now - t.created_at).total_seconds()),
+            "due_in": human_age(abs((t.due_by - now).total_seconds())),
+            "overdue": t.status != "resolved" and t.due_by < now,
+            "status": t.status,
+            "assignee": names.get(t.assignee_id or 0, "API" if t.status == "claimed" else ""),
+            "mine": principal.user_id is not None and t.assignee_id == principal.user_id,
+        }
+        for t in tasks
+    ]
+    return {
+        "generated_at": now.isoformat(),
+        "summary": [
+            {
+                "queue": s.queue,
+                "label": QUEUE_LABELS.get(s.queue, s.queue),
+                "count": s.count,
+                "urgent": s.urgent,
+                "breached": s.breached,
+                "unassigned": s.unassigned,
+                "oldest": human_age(s.oldest_age_seconds) if s.oldest_age_seconds is not None else "–",
+            }
+            for s in summary
+        ],
+        "tasks": rows_out,
+        "total": total,
+    }
+
+
+@staff_page
+async def queues_page(request: web.Request, principal: Principal, _form: Form | None) -> web.StreamResponse:
+    """GET /queues: every queue at a glance and the task list (refreshed by queues.js)."""
+    try:
+        filters = _queue_filters(request, principal)
+    except TaskError as exc:
+        return await _error_page(request, principal, 400, exc.message)
+    data = await _queue_data(request, principal, filters)
+    site = await _site_of(request, principal)
+    context = _base_context(principal, site) | {
+        "filters": filters,
+        "data": data,
+        "status_choices": STATUS_CHOICES,
+        "poll_seconds": POLL_SECONDS,
+        "query": request.query_string,
+        "done": DONE_MESSAGES.get(request.query.get("done", ""), ""),
+    }
+    return _render(request, "queues.html", context)
+
+
+@staff_page
+async def queues_json(request: web.Request, principal: Principal, _form: Form | None) -> web.StreamResponse:
+    """GET /queues.json: what the queues page polls for (same filters)."""
+    try:
+        filters = _queue_filters(request, principal)
+    except TaskError as exc:
+        return web.json_response({"error": exc.message, "field": exc.field}, status=400)
+    response = web.json_response(await _queue_data(request, principal, filters))
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+# -- the task page ---------------------------------------------------------------------------------------
+
+
+def _task_id(request: web.Request) -> int:
+    raw = request.match_info["task_id"]
+    if not raw.isdigit() or len(raw) > 18:
+        raise web.HTTPNotFound()
+    return int(raw)
+
+
+async def _task_context(request: web.Request, principal: Principal, task_id: int) -> dict[str, Any]:
+    app = request.app
+    now = app[CLOCK].now()
+    async with app[SESSIONMAKER].begin() as session:
+        task = await get_task(session, principal, task_id)
+        record = None
+        messages: list[Any] = []
+        if task.patient_id:
+            record = await load_patient_record(
+                session, principal, task.patient_id, now=now, via=f"task:{task.id}"
+            )
+            messages, _total = await list_messages(
+                session,
+                principal,
+                task.patient_id,
+                now=now,
+                via=f"task:{task.id}",
+                page_size=200,
+                newest_first=True,
+            )
+            messages.reverse()
+        notes = await task_notes(session, task)
+        ids = {n.staff_user_id for n in notes if n.staff_user_id} | (
+            {task.assignee_id} if task.assignee_id else set()
+        )
+        names = await staff_names(session, principal.site_id, ids)
+        site = await session.get(Site, principal.site_id)
+        assert site is not None
+        await audit.record(
+            session,
+            actor=principal.actor,
+            action="task.view",
+            site_id=task.site_id,
+            patient_id=task.patient_id,
+            target=f"task:{task.id}",
+            at=now,
+        )
+    patient = record.patient if record else None
+    drugs = sorted({t.prescription.drug for t in record.therapies}) if record else []
+    language = patient.language if patient else "en"
+    return _base_context(principal, site) | {
+        "now": now,
+        "task": task,
+        "record": record,
+        "patient": patient,
+        "messages": messages,
+        "notes": notes,
+        "names": names,
+        "zone": (patient.time_zone if patient and patient.time_zone else site.time_zone),
+        "site_zone": site.time_zone,
+        "overdue": task.status != "resolved" and task.due_by < now,
+        "due_in": human_age(abs((task.due_by - now).total_seconds())),
+        "age": human_age((now - task.created_at).total_seconds()),
+        "mine": principal.user_id is not None and task.assignee_id == principal.user_id,
+        "can_resolve": principal.can_resolve(task.queue),
+        "can_snooze": task.queue != "urgent_clinical",
+        "move_targets": [q for q in QUEUES if q != task.queue],
+        "outcomes": [(o, OUTCOME_LABELS.get(o, o)) for o in OUTCOMES],
+        "snippets": reply_snippets(site, language),
+        "drugs_json": json.dumps(drugs),
+        "needs_consent_warning": patient is not None and not patient.detailed_consent,
+        "masked_phone": mask_phone(patient.phone if patient else None),
+        "done": DONE_MESSAGES.get(request.query.get("done", ""), ""),
+    }
+
+
+async def _render_task(
+    request: web.Request,
+    principal: Principal,
+    task_id: int,
+    *,
+    error: TaskError | None = None,
+    form: Form | None = None,
+) -> web.StreamResponse:
+    try:
+        context = await _task_context(request, principal, task_id)
+    except TaskError as exc:
+        return await _error_page(request, principal, exc.status, exc.message)
+    context["error"] = error.message if error else ""
+    context["error_field"] = error.field if error else ""
+    context["form"] = dict(form or {})
+    return _render(request, "task.html", context, status=error.status if error else 200)
+
+
+@staff_page
+async def task_page(request: web.Request, principal: Principal, _form: Form | None) -> web.StreamResponse:
+    """GET /tasks/{id}: the patient header, therapies, thread, signals, timeline and actions (audited)."""
+    return await _render_task(request, principal, _task_id(request))
+
+
+def _parse_until(raw: str, zone: str) -> datetime:
+    try:
+        at = datetime.fromisoformat(raw.strip())
+    except ValueError:
+        raise TaskInvalid("choose a date and time to snooze until", "until") from None
+    return at.replace(tzinfo=ZoneInfo(zone)) if at.tzinfo is None else at
+
+
+async def _run_action(
+    request: web.Request, principal: Principal, action: str, form: Form, task_id: int
+) -> None:
+    app = request.app
+    now = app[CLOCK].now()
+    if action == "reply":
+        channel = app.get(CHANNEL)
+        if channel is None:
+            raise TaskInvalid("SMS sending is not configured on this server", "body")
+        await send_reply(
+            app[SESSIONMAKER], channel, principal, task_id, body=str(form.get("body", "")), now=now
+        )
+        return
+    async with app[SESSIONMAKER].begin() as session:
+        if action == "claim":
+            await claim_task(session, principal, task_id, now=now)
+        elif action == "release":
+            await release_task(session, principal, task_id, now=now)
+        elif action == "call":
+            await log_call(session, principal, task_id, note=str(form.get("note", "")), now=now)
+        elif action == "snooze":
+            site = await session.get(Site, principal.site_id)
+            zone = site.time_zone if site else "UTC"
+            until = _parse_until(str(form.get("until", "")), zone).astimezone(UTC)
+            await snooze_task(session, principal, task_id, until=until, now=now)
+        elif action == "move":
+            await move_task(session, principal, task_id, queue=str(form.get("queue", "")), now=now)
+        elif action == "resolve":
+            outcome = str(form.get("outcome", ""))
+            await resolve_task(
+                session, principal, task_id, outcome=outcome, note=str(form.get("note", "")), now=now
+            )
+        else:
+            raise web.HTTPNotFound()
+
+
+@staff_page
+async def task_action(request: web.Request, principal: Principal, form: Form | None) -> web.StreamResponse:
+    """POST /tasks/{id}/{action}: claim, release, reply, call, snooze, move or resolve, then back to the page."""
+    task_id = _task_id(request)
+    action = request.match_info["action"]
+    assert form is not None
+    try:
+        await _run_action(request, principal, action, form, task_id)
+    except TaskError as exc:
+        return await _render_task(request, principal, task_id, error=exc, form=form)
+    target = f"/queues?done={action}" if action in ("resolve", "move") else f"/tasks/{task_id}?done={action}"
+    raise web.HTTPSeeOther(target)
+
+
+# -- audit -----------------------------------------------------------------------------------------------
+
+
+def _audit_filters(request: web.Request) -> tuple[datetime | None, str | None, int]:
+    raw_since = request.query.get("since", "").strip()
+    since = None
+    if raw_since:
+        try:
+            since = datetime.fromisoformat(raw_since)
+        except ValueError:
+            raise TaskInvalid("since must be a date like 2026-11-24", "since") from None
+        since = since if since.tzinfo else since.replace(tzinfo=UTC)
+    page_raw = request.query.get("page", "1")
+    page = int(page_raw) if page_raw.isdigit() and int(page_raw) >= 1 else 1
+    return since, request.query.get("action") or None, page
+
+
+@staff_page
+async def audit_page(request: web.Request, principal: Principal, _form: Form | None) -> web.StreamResponse:
+    """GET /audit: the site's audit trail (clinic admins)."""
+    if principal.role != "clinic_admin":
+        return await _error_page(request, principal, 403, "Only clinic admins can see the audit trail.")
+    try:
+        since, action, page = _audit_filters(request)
+    except TaskError as exc:
+        return await _error_page(request, principal, 400, exc.message)
+    size = 100
+    now = request.app[CLOCK].now()
+    async with request.app[SESSIONMAKER].begin() as session:
+        events, total = await audit.list_events(
+            session,
+            site_id=principal.site_id,
+            since=since,
+            action=action,
+            limit=size,
+            offset=(page - 1) * size,
+        )
+        await audit.record(
+            session, actor=principal.actor, action="audit.read", site_id=principal.site_id, at=now
+        )
+    site = await _site_of(request, principal)
+    context = _base_context(principal, site) | {
+        "events": events,
+        "total": total,
+        "page": page,
+        "pages": max(1, -(-total // size)),
+        "since": request.query.get("since", ""),
+        "action": action or "",
+        "query": request.query_string,
+    }
+    return _render(request, "audit.html", context)
+
+
+@staff_page
+async def audit_csv(request: web.Request, principal: Principal, _form: Form | None) -> web.StreamResponse:
+    """GET /audit.csv: the filtered audit trail as CSV (clinic admins; the export is itself audited)."""
+    if principal.role != "clinic_admin":
+        return await _error_page(request, principal, 403, "Only clinic admins can export the audit trail.")
+    try:
+        since, action, _page = _audit_filters(request)
+    except TaskError as exc:
+        return await _error_page(request, principal, 400, exc.message)
+    now = request.app[CLOCK].now()
+    async with request.app[SESSIONMAKER].begin() as session:
+        events, total = await audit.list_events(
+            session, site_id=principal.site_id, since=since, action=action, limit=100_000
+        )
+        await audit.record(
+            session,
+            actor=principal.actor,
+            action="audit.export",
+            site_id=principal.site_id,
+            detail={"rows": total},
+            at=now,
+        )
+    stamp = now.strftime("%Y%m%d-%H%M")
+    return web.Response(
+        text=audit.events_csv(events),
+        content_type="text/csv",
+        headers={
+            "Content-Disposition": f'attachment; filename="audit-{principal.site_id}-{stamp}.csv"',
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+# -- wiring ----------------------------------------------------------------------------------------------
+
+
+def _environment(app: web.Application) -> jinja2.Environment:
+    env = aiohttp_jinja2.setup(
+        app,
+        app_key=WEB_JINJA,
+        loader=jinja2.FileSystemLoader(str(_HERE / "templates")),
+        autoescape=True,
+        default_helpers=False,
+        undefined=jinja2.StrictUndefined,
+    )
+    env.globals.pop("app", None)
+    env.filters["local"] = _local
+    env.filters["age"] = human_age
+    return env
+
+
+def setup_web(app: web.Application) -> None:
+    """Register the staff pages, their static files and the SLA escalation job (a second call does nothing)."""
+    if WEB_JINJA in app:
+        return
+    _environment(app)
+    app.router.add_get("/", home, name="web.home")
+    app.router.add_get("/login", login_page, name="web.login")
+    app.router.add_post("/login", login_submit, name="web.login_submit")
+    app.router.add_post("/logout", logout, name="web.logout")
+    app.router.add_get("/queues", queues_page, name="web.queues")
+    app.router.add_get("/queues.json", queues_json, name="web.queues_json")
+    app.router.add_get("/tasks/{task_id}", task_page, name="web.task")
+    app.router.add_post("/tasks/{task_id}/{action}", task_action, name="web.task_action")
+    app.router.add_get("/audit", audit_page, name="web.audit")
+    app.router.add_get("/audit.csv", audit_csv, name="web.audit_csv")
+    app.router.add_static(STATIC_PREFIX, _HERE / "static", name="web.static")
+    setup_escalation(app)
+
+
+async def _escalation_job(app: web.Application) -> None:
+    await escalate_overdue(
+        app[SESSIONMAKER],
+        app[HTTP],
+        app[CLOCK],
+        default_webhook_url=app[SETTINGS].oncall_webhook_url,
+    )
+
+
+def setup_escalation(app: web.Application) -> None:
+    """Run ``escalate_overdue`` every minute with the app's jobs (only when settings.run_dispatcher)."""
+    jobs = app.get(JOBS)
+    if jobs is None:
+        app[JOBS] = jobs = []
+    if any(job_id == "task-escalation" for job_id, _s, _f in jobs):
+        return
+    jobs.append(("task-escalation", 60.0, lambda: _escalation_job(app)))

@@ -1,0 +1,85 @@
+// The task page: approved snippets, a live SMS segment counter (as Twilio bills it) and a drug-name warning.
+"use strict";
+
+(function () {
+  const GSM7_BASIC = new Set(Array.from(
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?" +
+    "¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà"
+  ));
+  const GSM7_EXTENSION = new Set(Array.from("\f^{}\\[]~|€"));
+
+  // Segments for per-character costs; a character (escape pair, surrogate pair) is never split.
+  function pack(units, single, concat) {
+    const total = units.reduce((a, b) => a + b, 0);
+    if (total <= single) { return 1; }
+    let segments = 1;
+    let used = 0;
+    units.forEach((cost) => {
+      if (used + cost > concat) { segments += 1; used = 0; }
+      used += cost;
+    });
+    return segments;
+  }
+
+  function segmentInfo(text) {
+    const chars = Array.from(text);  // code points
+    const gsm = chars.every((ch) => GSM7_BASIC.has(ch) || GSM7_EXTENSION.has(ch));
+    if (gsm) {
+      const units = chars.map((ch) => (GSM7_EXTENSION.has(ch) ? 2 : 1));
+      return { encoding: "GSM-7", segments: pack(units, 160, 153), characters: chars.length };
+    }
+    const units = chars.map((ch) => (ch.codePointAt(0) > 0xffff ? 2 : 1));
+    return { encoding: "UCS-2", segments: pack(units, 70, 67), characters: chars.length };
+  }
+  window.midbotSegmentInfo = segmentInfo;
+
+  function escapeRegExp(text) {
+    return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+  }
+
+  function drugWords(drugs) {
+    const words = [];
+    drugs.forEach((drug) => {
+      const name = drug.trim().toLowerCase();
+      if (!name) { return; }
+      words.push(name);
+      const first = name.split(/[\s,/(]+/)[0];
+      if (first.length >= 4) { words.push(first); }
+    });
+    return words;
+  }
+
+  const body = document.getElementById("reply-body");
+  if (!body) { return; }
+  const counter = document.getElementById("segment-counter");
+  const warning = document.getElementById("drug-warning");
+  const snippet = document.getElementById("snippet");
+  let drugs = [];
+  try { drugs = JSON.parse(document.body.dataset.drugs || "[]"); } catch (err) { drugs = []; }
+  const detailed = document.body.dataset.detailed === "1";
+  const patterns = drugWords(drugs).map((w) => new RegExp("(^|[^\\p{L}\\p{N}_])" + escapeRegExp(w) + "(?![\\p{L}\\p{N}_])", "iu"));
+
+  function update() {
+    const text = body.value;
+    const info = segmentInfo(text);
+    counter.textContent = info.characters + " characters · " + info.encoding + " · " + info.segments +
+      " segment" + (info.segments > 1 ? "s" : "");
+    counter.classList.toggle("multi", info.segments > 1);
+    counter.dataset.segments = String(info.segments);
+    counter.dataset.encoding = info.encoding;
+    const named = !detailed && patterns.some((re) => re.test(text));
+    warning.hidden = !named;
+  }
+
+  if (snippet) {
+    snippet.addEventListener("change", () => {
+      if (snippet.value) {
+        body.value = snippet.value;
+        update();
+        body.focus();
+      }
+    });
+  }
+  body.addEventListener("input", update);
+  update();
+})();
