@@ -12,7 +12,7 @@ from aiohttp import web
 from bot import health
 from bot.clock import Clock, SystemClock
 from bot.db.session import make_engine, make_sessionmaker
-from bot.keys import CLOCK, ENGINE, HTTP, SESSIONMAKER, SETTINGS
+from bot.keys import CLOCK, ENGINE, HTTP, JOBS, SESSIONMAKER, SETTINGS
 from bot.logs import REQUEST_ID
 from bot.settings import Settings
 
@@ -99,6 +99,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     )
     app[SETTINGS] = settings
     app[CLOCK] = clock or SystemClock()
+    app[JOBS] = []
     app.cleanup_ctx.append(_database_ctx(settings))
     app.cleanup_ctx.append(_http_ctx)
     app.add_routes(health.routes)
@@ -109,4 +110,19 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
 
 def _subsystems() -> list[Callable[[web.Application], None]]:
     """The parts that plug routes and background jobs into the app, in dependency order."""
-    return []
+    from bot import services
+    from bot.api.routes import setup_api
+    from bot.web.metrics import setup_metrics_page
+    from bot.web.routes import setup_escalation, setup_web
+    from integrations.dispensary.sinks import setup_sinks
+
+    return [
+        services.setup_messaging,
+        setup_web,
+        setup_api,
+        setup_metrics_page,
+        setup_escalation,
+        setup_sinks,
+        services.setup_dispatch,
+        services.setup_jobs,
+    ]

@@ -36,6 +36,8 @@ class Settings(BaseSettings):
     twilio_timeout_seconds: float = Field(10.0, gt=0, le=120)
     twilio_max_retries: int = Field(4, ge=0, le=10)
     twilio_validate_signatures: bool = True
+    # Twilio's Advanced Opt-Out answers STOP/START itself; midbot then skips its own START confirmation.
+    twilio_advanced_opt_out: bool = True
 
     session_secret: SecretStr = SecretStr("")
     session_max_age_minutes: int = Field(480, ge=5, le=7 * 24 * 60)

@@ -1,0 +1,122 @@
+"""Twilio webhooks: incoming messages and delivery status callbacks."""
+
+from __future__ import annotations
+
+import logging
+
+from aiohttp import web
+from multidict import MultiDictProxy
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from bot.channel import apply_status, drain_backlog, record_delivery
+from bot.db.models import Message, ProviderStatus
+from bot.keys import CLOCK, INBOX, SESSIONMAKER, SETTINGS
+from integrations.twilio.signature import validate_signature
+
+__all__ = ["EMPTY_TWIML", "routes"]
+
+_LOGGER = logging.getLogger(__name__)
+routes = web.RouteTableDef()
+EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
+
+
+def _twiml() -> web.Response:
+    return web.Response(text=EMPTY_TWIML, content_type="text/xml")
+
+
+async def _signed_form(request: web.Request) -> MultiDictProxy[str]:
+    """Read the form and check X-Twilio-Signature against the public URL Twilio signed; 403 otherwise."""
+    settings = request.app[SETTINGS]
+    form = await request.post()
+    params = {k: str(v) for k, v in form.items()}
+    url = f"{settings.public_base_url}{request.path_qs}"
+    signature = request.headers.get("X-Twilio-Signature")
+    if settings.twilio_validate_signatures and not validate_signature(
+        settings.twilio_auth_token.get_secret_value(), url, params, signature
+    ):
+        _LOGGER.warning("rejected webhook with a bad or missing signature on %s", request.path)
+        raise web.HTTPForbidden(
+            text='{"error": "invalid X-Twilio-Signature"}', content_type="application/json"
+        )
+    return form  # type: ignore[return-value]
+
+
+def _media(form: MultiDictProxy[str]) -> list[str]:
+    try:
+        count = int(form.get("NumMedia", "0") or 0)
+    except ValueError:
+        count = 0
+    return [str(form[f"MediaUrl{i}"]) for i in range(min(count, 10)) if f"MediaUrl{i}" in form]
+
+
+@routes.post("/twilio/inbound")
+async def inbound(request: web.Request) -> web.Response:
+    """Store the message exactly once per MessageSid, answer Twilio at once, and hand it to the inbox."""
+    form = await _signed_form(request)
+    sid = str(form.get("MessageSid") or form.get("SmsSid") or "")
+    sender = str(form.get("From", ""))
+    if not sid or not sender:
+        raise web.HTTPBadRequest(
+            text='{"error": "MessageSid and From are required", "field": "MessageSid"}',
+            content_type="application/json",
+        )
+    now = request.app[CLOCK].now()
+    media = _media(form)
+    message = Message(
+        direction="in",
+        kind="inbound",
+        provider_sid=sid,
+        from_number=sender,
+        to_number=str(form.get("To", "")),
+        body=str(form.get("Body", "")),
+        num_media=len(media),
+        media=media,
+        status="received",
+        segments=int(str(form.get("NumSegments", "1") or "1"))
+        if str(form.get("NumSegments", "1")).isdigit()
+        else 1,
+        encoding="",
+        created_at=now,
+    )
+    try:
+        async with request.app[SESSIONMAKER].begin() as session:
+            session.add(message)
+    except IntegrityError:
+        _LOGGER.info("inbound %s is a replay; already stored", sid)
+        return _twiml()
+    await request.app[INBOX].handle(message.id)
+    return _twiml()
+
+
+@routes.post("/twilio/status")
+async def status(request: web.Request) -> web.Response:
+    """Apply a delivery status callback: idempotent and monotonic; carrier failures feed deliverability."""
+    form = await _signed_form(request)
+    sid = str(form.get("MessageSid") or form.get("SmsSid") or "")
+    new_status = str(form.get("MessageStatus") or form.get("SmsStatus") or "").lower()
+    if not sid or not new_status:
+        raise web.HTTPBadRequest(
+            text='{"error": "MessageSid and MessageStatus are required", "field": "MessageStatus"}',
+            content_type="application/json",
+        )
+    code_text = str(form.get("ErrorCode") or "")
+    code = int(code_text) if code_text.isdigit() else None
+    now = request.app[CLOCK].now()
+    sessionmaker = request.app[SESSIONMAKER]
+    async with sessionmaker.begin() as session:
+        known = await session.scalar(select(Message.id).where(Message.provider_sid == sid))
+        if known is None:
+            # The callback can beat the API response that tells us the sid; keep it for then.
+            session.add(ProviderStatus(provider_sid=sid, status=new_status, error_code=code, created_at=now))
+        else:
+            message = await apply_status(session, sid, new_status, code, now)
+            if message is not None and message.patient_id:
+                await record_delivery(session, message, new_status, code, now)
+    if known is None:
+        # Insert-then-check on both sides: whichever of us comes second applies the backlog.
+        async with sessionmaker.begin() as session:
+            for message in await drain_backlog(session, sid, now):
+                if message.patient_id:
+                    await record_delivery(session, message, message.status, message.error_code, now)
+    return web.Response(status=204)
