@@ -114,6 +114,11 @@ async def _flow_start(session: AsyncSession, row: Outreach) -> FlowStart:
     trigger = spec.get("trigger") or {}
     if isinstance(trigger.get("event"), dict):
         params["event"] = trigger["event"].get("name")
+        params["days"] = trigger["event"].get("after_days")
+    earlier = await session.scalar(
+        select(Message.id).where(Message.patient_id == row.patient_id, Message.kind == "outreach").limit(1)
+    )
+    params["first_contact"] = earlier is None
     return FlowStart(
         flow=row.kind,
         prescription_id=row.prescription_id,
