@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import case, or_, select, update
+from sqlalchemy import case, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
@@ -260,7 +260,7 @@ class Channel:
             # A status callback may have arrived before the sid was stored; it waits in the backlog.
             async with self._sessionmaker.begin() as session:
                 for early in await drain_backlog(session, sid, self._clock.now()):
-                    if early.patient_id:
+                    if early.patient_id and early.status in ("delivered", "undelivered", "failed"):
                         await record_delivery(
                             session, early, early.status, early.error_code, self._clock.now()
                         )
@@ -343,7 +343,9 @@ async def drain_backlog(session: AsyncSession, sid: str, now: datetime) -> list[
         message = await apply_status(session, sid, row.status, row.error_code, now)
         if message is not None:
             changed.append(message)
-        await session.delete(row)
+    if early:
+        # Core delete: both sides may drain the same rows; deleting an already deleted row is fine.
+        await session.execute(delete(ProviderStatus).where(ProviderStatus.id.in_([row.id for row in early])))
     return changed
 
 

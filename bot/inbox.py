@@ -46,6 +46,7 @@ class Inbox:
         spawn: Callable[[Awaitable[None]], None],
         is_sqlite: bool = True,
         provider_confirms_keywords: bool = True,
+        workers: int = 4,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._channel = channel
@@ -54,6 +55,28 @@ class Inbox:
         self._is_sqlite = is_sqlite
         self._provider_confirms = provider_confirms_keywords
         self._locks: dict[str, asyncio.Lock] = {}
+        self._queue: asyncio.Queue[tuple[int, str | None]] = asyncio.Queue()
+        self._workers: list[asyncio.Task[None]] = []
+        self._worker_count = workers
+
+    def submit(self, message_id: int, number: str | None = None) -> None:
+        """Queue a stored message for processing (a few workers; one number at a time, in order)."""
+        self._queue.put_nowait((message_id, number))
+        self._workers = [w for w in self._workers if not w.done()]
+        if len(self._workers) < self._worker_count:
+            self._workers.append(asyncio.ensure_future(self._work()))
+
+    async def _work(self) -> None:
+        while not self._queue.empty():
+            message_id, number = self._queue.get_nowait()
+            try:
+                await self.handle(message_id, number)
+            finally:
+                self._queue.task_done()
+
+    async def idle(self) -> None:
+        """Wait until every submitted message has been processed."""
+        await self._queue.join()
 
     def _lock(self, number: str) -> asyncio.Lock:
         lock = self._locks.get(number)
@@ -61,12 +84,13 @@ class Inbox:
             lock = self._locks[number] = asyncio.Lock()
         return lock
 
-    async def handle(self, message_id: int) -> None:
+    async def handle(self, message_id: int, number: str | None = None) -> None:
         """Process one stored inbound message (idempotent: a processed message is skipped)."""
-        async with self._sessionmaker() as session:
-            number = await session.scalar(select(Message.from_number).where(Message.id == message_id))
         if number is None:
-            return
+            async with self._sessionmaker() as session:
+                number = await session.scalar(select(Message.from_number).where(Message.id == message_id))
+            if number is None:
+                return
         async with self._lock(number):
             try:
                 outgoing = await self._process(message_id)
@@ -88,9 +112,17 @@ class Inbox:
             site = await _site_for_number(session, message.to_number)
             site_id = patient.site_id if patient is not None else (site.id if site is not None else None)
             if site_id is not None:
-                await open_task(session, site_id=site_id, queue="general", kind="unprocessed",
-                                title="Message could not be handled automatically", now=now,
-                                patient_id=patient.id if patient else None, priority=2, source_message_id=message.id)
+                await open_task(
+                    session,
+                    site_id=site_id,
+                    queue="general",
+                    kind="unprocessed",
+                    title="Message could not be handled automatically",
+                    now=now,
+                    patient_id=patient.id if patient else None,
+                    priority=2,
+                    source_message_id=message.id,
+                )
             message.processed_at = now
 
     async def _deliver_all(self, message_ids: list[int]) -> None:

@@ -17,11 +17,24 @@ from bot.settings import Settings
 if TYPE_CHECKING:
     from bot.api.routes import ApiRoute
     from bot.channel import Channel
+    from bot.inbound_store import InboundStore
     from bot.inbox import Inbox
     from bot.services import Background
 
 __all__ = [
-    "API_ROUTES", "BACKGROUND", "CHANNEL", "CLOCK", "ENGINE", "HTTP", "INBOX", "JOBS", "SCHEDULER", "SESSIONMAKER", "SETTINGS", "WEB_JINJA",
+    "API_ROUTES",
+    "BACKGROUND",
+    "CHANNEL",
+    "CLOCK",
+    "ENGINE",
+    "HTTP",
+    "INBOUND_STORE",
+    "INBOX",
+    "JOBS",
+    "SCHEDULER",
+    "SESSIONMAKER",
+    "SETTINGS",
+    "WEB_JINJA",
 ]
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -32,6 +45,7 @@ HTTP = web.AppKey("http", aiohttp.ClientSession)
 SCHEDULER = web.AppKey("scheduler", AsyncIOScheduler)
 CHANNEL: web.AppKey[Channel] = web.AppKey("channel")
 INBOX: web.AppKey[Inbox] = web.AppKey("inbox")
+INBOUND_STORE: web.AppKey[InboundStore] = web.AppKey("inbound_store")
 BACKGROUND: web.AppKey[Background] = web.AppKey("background")
 # Periodic jobs: (id, interval seconds, coroutine function); started by one APScheduler after startup.
 JOBS = web.AppKey("jobs", list[tuple[str, float, Callable[[], Awaitable[object]]]])

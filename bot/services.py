@@ -15,8 +15,20 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot import dialogs, webhooks
 from bot.channel import Channel
 from bot.clock import Clock
+from bot.inbound_store import InboundStore
 from bot.inbox import Inbox
-from bot.keys import BACKGROUND, CHANNEL, CLOCK, INBOX, JOBS, SCHEDULER, SESSIONMAKER, SETTINGS
+from bot.keys import (
+    BACKGROUND,
+    CHANNEL,
+    CLOCK,
+    ENGINE,
+    INBOUND_STORE,
+    INBOX,
+    JOBS,
+    SCHEDULER,
+    SESSIONMAKER,
+    SETTINGS,
+)
 from bot.outreach import ChannelOutreachSender
 from bot.settings import Settings
 from integrations.twilio.client import TwilioClient
@@ -82,9 +94,13 @@ def _messaging_ctx(app: web.Application) -> AsyncIterator[None]:
                 provider_confirms_keywords=settings.twilio_advanced_opt_out,
             )
             app[INBOX] = inbox
+            store = InboundStore(app[ENGINE])
+            app[INBOUND_STORE] = store
             add_job(app, "inbox-sweep", 10, inbox.sweep)
             add_job(app, "dialog-timeouts", 30, lambda: _timeouts(app))
             yield
+            await store.close()
+            await inbox.idle()
             await background.drain()
 
     return ctx(app)

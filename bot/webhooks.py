@@ -7,17 +7,17 @@ import logging
 from aiohttp import web
 from multidict import MultiDictProxy
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 
 from bot.channel import apply_status, drain_backlog, record_delivery
 from bot.db.models import Message, ProviderStatus
-from bot.keys import CLOCK, INBOX, SESSIONMAKER, SETTINGS
+from bot.keys import CLOCK, INBOUND_STORE, INBOX, SESSIONMAKER, SETTINGS
 from integrations.twilio.signature import validate_signature
 
 __all__ = ["EMPTY_TWIML", "routes"]
 
 _LOGGER = logging.getLogger(__name__)
 routes = web.RouteTableDef()
+_OUTCOMES = {"delivered", "undelivered", "failed"}
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 
@@ -63,29 +63,29 @@ async def inbound(request: web.Request) -> web.Response:
         )
     now = request.app[CLOCK].now()
     media = _media(form)
-    message = Message(
-        direction="in",
-        kind="inbound",
-        provider_sid=sid,
-        from_number=sender,
-        to_number=str(form.get("To", "")),
-        body=str(form.get("Body", "")),
-        num_media=len(media),
-        media=media,
-        status="received",
-        segments=int(str(form.get("NumSegments", "1") or "1"))
-        if str(form.get("NumSegments", "1")).isdigit()
-        else 1,
-        encoding="",
-        created_at=now,
+    segments = str(form.get("NumSegments", "1") or "1")
+    message_id = await request.app[INBOUND_STORE].store(
+        {
+            "direction": "in",
+            "kind": "inbound",
+            "provider_sid": sid,
+            "from_number": sender,
+            "to_number": str(form.get("To", "")),
+            "body": str(form.get("Body", "")),
+            "num_media": len(media),
+            "media": media,
+            "status": "received",
+            "segments": int(segments) if segments.isdigit() else 1,
+            "encoding": "",
+            "attempts": 0,
+            "created_at": now,
+        }
     )
-    try:
-        async with request.app[SESSIONMAKER].begin() as session:
-            session.add(message)
-    except IntegrityError:
+    if message_id is None:
         _LOGGER.info("inbound %s is a replay; already stored", sid)
         return _twiml()
-    await request.app[INBOX].handle(message.id)
+    # Stored durably: answer Twilio now; the inbox works on it right after, in arrival order per number.
+    request.app[INBOX].submit(message_id, sender)
     return _twiml()
 
 
@@ -105,18 +105,18 @@ async def status(request: web.Request) -> web.Response:
     now = request.app[CLOCK].now()
     sessionmaker = request.app[SESSIONMAKER]
     async with sessionmaker.begin() as session:
-        known = await session.scalar(select(Message.id).where(Message.provider_sid == sid))
-        if known is None:
-            # The callback can beat the API response that tells us the sid; keep it for then.
-            session.add(ProviderStatus(provider_sid=sid, status=new_status, error_code=code, created_at=now))
-        else:
-            message = await apply_status(session, sid, new_status, code, now)
-            if message is not None and message.patient_id:
+        message = await apply_status(session, sid, new_status, code, now)
+        if message is not None:
+            if message.patient_id and new_status in _OUTCOMES:
                 await record_delivery(session, message, new_status, code, now)
-    if known is None:
-        # Insert-then-check on both sides: whichever of us comes second applies the backlog.
-        async with sessionmaker.begin() as session:
-            for message in await drain_backlog(session, sid, now):
-                if message.patient_id:
-                    await record_delivery(session, message, message.status, message.error_code, now)
+            return web.Response(status=204)
+        if await session.scalar(select(Message.id).where(Message.provider_sid == sid)) is not None:
+            return web.Response(status=204)  # a stale or repeated callback: nothing to change
+        # The callback beat the API response that tells us the sid; keep it for then.
+        session.add(ProviderStatus(provider_sid=sid, status=new_status, error_code=code, created_at=now))
+    # Insert-then-check on both sides: whichever of us comes second applies the backlog.
+    async with sessionmaker.begin() as session:
+        for early in await drain_backlog(session, sid, now):
+            if early.patient_id and early.status in _OUTCOMES:
+                await record_delivery(session, early, early.status, early.error_code, now)
     return web.Response(status=204)

@@ -35,6 +35,9 @@ def make_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
         path = _sqlite_path(database_url)
         if path is not None and path.parent and not path.parent.exists():
             os.makedirs(path.parent, exist_ok=True)
+        # A pool big enough for the webhook, inbox workers and jobs, so connections are reused, not churned.
+        kwargs.setdefault("pool_size", 20)
+        kwargs.setdefault("max_overflow", 20)
         engine = create_async_engine(database_url, **kwargs)
         event.listen(engine.sync_engine, "connect", _on_sqlite_connect)
         return engine

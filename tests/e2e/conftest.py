@@ -20,7 +20,7 @@ from bot.clock import FixedClock
 from bot.db.migrate import upgrade
 from bot.db.models import Fill, Patient, Prescription, Site
 from bot.db.session import make_engine, make_sessionmaker
-from bot.keys import BACKGROUND, SESSIONMAKER
+from bot.keys import BACKGROUND, INBOX, SESSIONMAKER
 from bot.settings import Settings
 from integrations.twilio.simulator.app import SimulatorConfig, start_simulator
 
@@ -65,7 +65,8 @@ class Stack:
         return answer
 
     async def settle(self) -> None:
-        """Wait until background deliveries are done."""
+        """Wait until the inbox has processed what was stored and background deliveries are done."""
+        await asyncio.wait_for(self.app[INBOX].idle(), timeout=10)
         for _ in range(200):
             if len(self.app[BACKGROUND]) == 0:
                 return
