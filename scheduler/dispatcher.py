@@ -1,0 +1,672 @@
+"""The dispatcher: claims due outreach, applies consent, quiet hours, caps, bundling and rate, then sends.
+
+Row states: planned -> claimed (lease owner + expiry) -> sending -> sent | failed, or expired / cancelled /
+deferred (a planned row pushed to a later due_at with a reason). A claim whose lease expired returns the row
+to whoever claims next; a row left ``sending`` by a crash is handed to ``sender.reconcile`` before any resend,
+so each row goes out exactly once even with several dispatchers and a SIGKILL mid-batch.
+
+Claims take ``FOR UPDATE SKIP LOCKED`` on PostgreSQL (several dispatchers at once). SQLite has one writer at
+a time and the claim is a conditional UPDATE; run one dispatcher against a SQLite file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time as _time
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from prometheus_client import CollectorRegistry
+from sqlalchemy import Select, and_, case, func, or_, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.clock import Clock, utcnow
+from bot.db.models import Conversation, Message, Outreach, Patient, Prescription, Site
+from scheduler.metrics import SchedulerMetrics, scheduler_metrics
+from scheduler.rules import (
+    RateLimiter,
+    Verdict,
+    cap_verdict,
+    day_bounds,
+    dialog_verdict,
+    row_verdict,
+    window_verdict,
+)
+from scheduler.sender import OutreachSender, SendOutcome
+from scheduler.sitecfg import SiteConfig, site_config
+from scheduler.timeutil import pick_zone
+
+__all__ = ["DispatchSummary", "Dispatcher"]
+
+_LOGGER = logging.getLogger(__name__)
+_T = Outreach.__table__
+PENDING = ("planned", "deferred")
+MAX_BATCHES = 100_000
+
+
+@dataclass
+class DispatchSummary:
+    """What one run did, in rows (``messages`` counts texts: a bundle is one)."""
+
+    claimed: int = 0
+    sent: int = 0
+    messages: int = 0
+    deferred: int = 0
+    expired: int = 0
+    cancelled: int = 0
+    failed: int = 0
+    reconciled: int = 0
+    unknown: int = 0
+
+    def as_dict(self) -> dict[str, int]:
+        """A JSON-ready dict."""
+        return asdict(self)
+
+
+@dataclass
+class _Row:
+    id: int
+    patient_id: str
+    prescription_id: str | None
+    step: str
+    state: str
+    due_at: datetime
+    deadline_at: datetime
+    bundled_into: int | None = None
+
+    @property
+    def event_step(self) -> bool:
+        return self.step.startswith("event-")
+
+
+_ROW_COLS = (
+    _T.c.id,
+    _T.c.patient_id,
+    _T.c.prescription_id,
+    _T.c.step,
+    _T.c.state,
+    _T.c.due_at,
+    _T.c.deadline_at,
+    _T.c.bundled_into,
+)
+
+
+def _rows(result: Iterable[Any]) -> list[_Row]:
+    return [_Row(*r) for r in result]
+
+
+@dataclass
+class _Patient:
+    """What the rules need to know about the patient at decision time."""
+
+    opted_out: bool
+    sms_consent: bool
+    site_id: str
+    time_zone: str | None
+
+
+class Dispatcher:
+    """Sends due outreach through an OutreachSender, exactly once per row.
+
+    Args:
+        sessionmaker: the store; every step is its own short transaction.
+        sender: writes and sends the text (scheduler.sender.OutreachSender).
+        clock: the time source when ``run_once`` is not given ``now``.
+        owner: this dispatcher's lease owner name, unique per process (scheduler.jobs.default_owner).
+        batch_size: rows claimed per round trip.
+        lease_seconds: how long a claim holds before another dispatcher may take the rows over.
+        registry: where the metrics live (a private registry when None).
+        rate_limiter: per-sender token buckets (shared by dispatchers of one process, if several).
+    """
+
+    def __init__(
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        sender: OutreachSender,
+        clock: Clock,
+        *,
+        owner: str,
+        batch_size: int = 100,
+        lease_seconds: int = 120,
+        registry: CollectorRegistry | None = None,
+        rate_limiter: RateLimiter | None = None,
+    ) -> None:
+        self._sm = sessionmaker
+        self._sender = sender
+        self._clock = clock
+        self.owner = owner
+        self._batch = batch_size
+        self._lease = timedelta(seconds=lease_seconds)
+        self.metrics: SchedulerMetrics = scheduler_metrics(registry)
+        self._rates = rate_limiter or RateLimiter()
+        self._sites: dict[str, SiteConfig] = {}
+        self._dialect = ""
+        self._stopping = False
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    # ---- the loop -------------------------------------------------------------------------------------------
+
+    async def run_once(self, now: datetime | None = None) -> DispatchSummary:
+        """Claim and process due rows in batches until none is due (``now``: act as if the clock read it)."""
+        summary = DispatchSummary()
+        self._idle.clear()
+        started, self._sites = _time.monotonic(), {}
+        try:
+            self.metrics.due.set(await self.due_count(now or self._clock.now()))
+            for _ in range(MAX_BATCHES):
+                at = now or self._clock.now()
+                rows = [] if self._stopping else await self._claim(at)
+                if not rows:
+                    break
+                summary.claimed += len(rows)
+                self.metrics.claimed.inc(len(rows))
+                await self._process_batch(rows, at, summary)
+        finally:
+            self._idle.set()
+        elapsed = max(_time.monotonic() - started, 1e-3)
+        self.metrics.send_rate.set(summary.messages / elapsed if summary.messages else 0.0)
+        if summary.claimed:
+            _LOGGER.info("dispatch: %s", summary.as_dict())
+        return summary
+
+    async def drain(self, timeout: float = 30.0) -> None:
+        """Stop claiming and wait (bounded) for the current run to finish its in-flight rows."""
+        self._stopping = True
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout)
+        except TimeoutError:
+            _LOGGER.warning(
+                "dispatcher %s still busy after %.0fs; leases will return its rows", self.owner, timeout
+            )
+
+    async def due_count(self, now: datetime) -> int:
+        """Rows a run at ``now`` would claim (due pending rows, expired leases)."""
+        async with self._sm() as session:
+            due = await session.scalar(
+                select(func.count()).select_from(_T).where(_T.c.state.in_(PENDING), _T.c.due_at <= now)
+            )
+            stale = await session.scalar(
+                select(func.count())
+                .select_from(_T)
+                .where(_T.c.state.in_(("claimed", "sending")), _T.c.lease_expires_at <= now)
+            )
+        return int(due or 0) + int(stale or 0)
+
+    async def _process_batch(self, rows: list[_Row], at: datetime, summary: DispatchSummary) -> None:
+        by_patient: dict[str, list[_Row]] = defaultdict(list)
+        for row in rows:
+            by_patient[row.patient_id].append(row)
+        for patient_id, group in by_patient.items():
+            try:
+                await self._process_patient(patient_id, group, at, summary)
+            except Exception:
+                # Rows stay claimed/sending under our lease; when it expires they are retried or reconciled.
+                _LOGGER.exception(
+                    "dispatch failed for patient %s (rows %s)", patient_id, [r.id for r in group]
+                )
+
+    async def _process_patient(
+        self, patient_id: str, rows: list[_Row], at: datetime, summary: DispatchSummary
+    ) -> None:
+        fresh = [r for r in rows if r.state == "claimed"]
+        stuck = [r for r in rows if r.state == "sending"]
+        try:
+            if stuck:
+                fresh += await self._reconcile(patient_id, stuck, at, summary)
+            if fresh:
+                await self._dispatch(patient_id, fresh, at, summary)
+        except _LostLease:
+            _LOGGER.warning("dispatcher %s lost the lease on rows of patient %s", self.owner, patient_id)
+
+    # ---- claiming --------------------------------------------------------------------------------------------
+
+    async def _claim(self, at: datetime) -> list[_Row]:
+        async with self._sm.begin() as session:
+            pg = self._is_pg(session)
+            found: list[tuple[int, str]] = []
+            for query in (
+                select(_T.c.id, _T.c.patient_id).where(
+                    _T.c.state.in_(("claimed", "sending")), _T.c.lease_expires_at <= at
+                ),
+                select(_T.c.id, _T.c.patient_id)
+                .where(_T.c.state == "planned", _T.c.due_at <= at)
+                .order_by(_T.c.due_at, _T.c.patient_id),
+                select(_T.c.id, _T.c.patient_id)
+                .where(_T.c.state == "deferred", _T.c.due_at <= at)
+                .order_by(_T.c.due_at, _T.c.patient_id),
+            ):
+                if len(found) >= self._batch:
+                    break
+                found += [
+                    (r[0], r[1])
+                    for r in await session.execute(_locked(query.limit(self._batch - len(found)), pg))
+                ]
+            if not found:
+                return []
+            ids = [i for i, _ in found]
+            # The same patients' other due rows come along, so a batch edge does not split a bundle.
+            ids += await session.scalars(
+                _locked(
+                    select(_T.c.id).where(
+                        _T.c.patient_id.in_({p for _, p in found}),
+                        _T.c.state.in_(PENDING),
+                        _T.c.due_at <= at,
+                        _T.c.id.not_in(ids),
+                    ),
+                    pg,
+                )
+            )
+            await session.execute(
+                update(_T)
+                .where(_T.c.id.in_(ids), _claimable(at))
+                .values(
+                    state=case((_T.c.state == "sending", "sending"), else_="claimed"),
+                    lease_owner=self.owner,
+                    lease_expires_at=at + self._lease,
+                    updated_at=utcnow(),
+                )
+            )
+            # The conditional UPDATE is the claim on SQLite: keep only what it actually gave us.
+            got = await session.execute(
+                select(*_ROW_COLS).where(
+                    _T.c.id.in_(ids), _T.c.lease_owner == self.owner, _T.c.state.in_(("claimed", "sending"))
+                )
+            )
+            return _rows(got)
+
+    def _is_pg(self, session: AsyncSession) -> bool:
+        if not self._dialect:
+            self._dialect = session.get_bind().dialect.name
+        return self._dialect == "postgresql"
+
+    async def _lock_patient(self, session: AsyncSession, patient_id: str) -> None:
+        """Serialise decisions per patient across dispatchers (caps, bundles); SQLite has one writer anyway."""
+        if self._is_pg(session):
+            await session.execute(
+                text("SELECT pg_advisory_xact_lock(hashtext(:p))"), {"p": f"outreach:{patient_id}"}
+            )
+
+    # ---- deciding --------------------------------------------------------------------------------------------
+
+    async def _site(self, session: AsyncSession, site_id: str) -> SiteConfig | None:
+        if site_id not in self._sites:
+            site = await session.get(Site, site_id)
+            if site is None:
+                return None
+            self._sites[site_id] = site_config(site)
+        return self._sites[site_id]
+
+    async def _mine(self, session: AsyncSession, ids: list[int], state: str = "claimed") -> list[_Row]:
+        query = select(*_ROW_COLS).where(
+            _T.c.id.in_(ids), _T.c.state == state, _T.c.lease_owner == self.owner
+        )
+        return _rows(await session.execute(query.order_by(_T.c.due_at, _T.c.id)))
+
+    async def _dispatch(
+        self, patient_id: str, rows: list[_Row], at: datetime, summary: DispatchSummary
+    ) -> None:
+        async with self._sm.begin() as session:
+            await self._lock_patient(session, patient_id)
+            # No re-read: every write below is conditional on our lease, and a lost lease aborts the send.
+            found = await self._context(session, patient_id, rows)
+            if found is None:
+                await self._apply(session, rows, Verdict("cancel", "no_patient"), summary)
+                return
+            patient, statuses, cfg = found
+            rows = await self._row_checks(session, rows, patient, statuses, at, summary)
+            if not rows:
+                return
+            tz = pick_zone(patient.time_zone, cfg.time_zone)
+            verdict = await self._patient_checks(session, patient_id, tz, cfg, at)
+            if verdict is not None:
+                await self._apply(session, rows, verdict, summary)
+                return
+            rows += await self._bundle_extras(session, patient_id, patient, rows, tz, at)
+            bucket = self._rates.bucket(RateLimiter.key(cfg), cfg.send_rate)
+            ready = bucket.try_acquire() and await self._mark_sending(session, rows, at)
+        if not ready:
+            await bucket.acquire()
+            ready = await self._recheck_and_mark(patient_id, rows, tz, cfg, at, summary)
+        if ready:
+            await self._send(patient_id, rows, at, summary)
+
+    async def _context(
+        self, session: AsyncSession, patient_id: str, rows: list[_Row]
+    ) -> tuple[_Patient, dict[str, str], SiteConfig] | None:
+        row = (
+            await session.execute(
+                select(Patient.opted_out_at, Patient.sms_consent, Patient.site_id, Patient.time_zone).where(
+                    Patient.id == patient_id
+                )
+            )
+        ).first()
+        if row is None or not rows:
+            return None
+        patient = _Patient(row.opted_out_at is not None, bool(row.sms_consent), row.site_id, row.time_zone)
+        rx_ids = {r.prescription_id for r in rows if r.prescription_id}
+        statuses: dict[str, str] = {}
+        sites: dict[str, str] = {}
+        if rx_ids:
+            for rx in await session.execute(
+                select(Prescription.id, Prescription.status, Prescription.site_id).where(
+                    Prescription.id.in_(rx_ids)
+                )
+            ):
+                statuses[rx.id], sites[rx.id] = rx.status, rx.site_id
+        lead_rx = rows[0].prescription_id
+        cfg = await self._site(session, sites.get(lead_rx or "", patient.site_id))
+        cfg = cfg or await self._site(session, patient.site_id)
+        return None if cfg is None else (patient, statuses, cfg)
+
+    async def _row_checks(
+        self,
+        session: AsyncSession,
+        rows: list[_Row],
+        patient: _Patient,
+        statuses: dict[str, str],
+        at: datetime,
+        summary: DispatchSummary,
+    ) -> list[_Row]:
+        keep: list[_Row] = []
+        for row in rows:
+            verdict = row_verdict(
+                opted_out=patient.opted_out,
+                sms_consent=patient.sms_consent,
+                rx_status=_rx_status(statuses, row),
+                event_step=row.event_step,
+                deadline_at=row.deadline_at,
+                now=at,
+            )
+            if verdict is None:
+                keep.append(row)
+            else:
+                await self._apply(session, [row], verdict, summary)
+        return keep
+
+    async def _patient_checks(
+        self, session: AsyncSession, patient_id: str, tz: Any, cfg: SiteConfig, at: datetime
+    ) -> Verdict | None:
+        open_dialog = await session.scalar(
+            select(Conversation.id)
+            .where(
+                Conversation.patient_id == patient_id,
+                Conversation.status == "open",
+                or_(Conversation.expires_at.is_(None), Conversation.expires_at > at),
+            )
+            .limit(1)
+        )
+        verdict = dialog_verdict(open_dialog is not None, at) or window_verdict(at, tz, cfg)
+        if verdict is None:
+            verdict = cap_verdict(at, tz, cfg, *await self._counts(session, patient_id, tz, at))
+        return verdict
+
+    async def _counts(self, session: AsyncSession, patient_id: str, tz: Any, at: datetime) -> tuple[int, int]:
+        """Outreach texts to the patient in their local day and the rolling 7 days (+ one being sent elsewhere).
+
+        One statement, so one snapshot: a text another dispatcher is sending is counted either as its
+        stored Message or, before the sender committed that, as its in-flight outreach row; never neither.
+        """
+        day_start, day_end = day_bounds(at, tz)
+        sent = (
+            select(func.count())
+            .select_from(Message)
+            .where(
+                Message.patient_id == patient_id,
+                Message.direction == "out",
+                Message.kind == "outreach",
+                Message.created_at < day_end,
+            )
+        )
+        in_flight = (
+            select(func.count())
+            .select_from(_T)
+            .where(
+                _T.c.patient_id == patient_id,
+                _T.c.state == "sending",
+                _T.c.message_id.is_(None),
+                or_(_T.c.lease_owner.is_(None), _T.c.lease_owner != self.owner),
+            )
+        )
+        row = (
+            await session.execute(
+                select(
+                    sent.where(Message.created_at >= day_start).scalar_subquery(),
+                    sent.where(Message.created_at > at - timedelta(days=7)).scalar_subquery(),
+                    in_flight.scalar_subquery(),
+                )
+            )
+        ).one()
+        extra = 1 if row[2] else 0
+        return int(row[0]) + extra, int(row[1]) + extra
+
+    async def _bundle_extras(
+        self,
+        session: AsyncSession,
+        patient_id: str,
+        patient: _Patient,
+        rows: list[_Row],
+        tz: Any,
+        at: datetime,
+    ) -> list[_Row]:
+        """The patient's other pending rows due later the same local day join this text (one message a day)."""
+        _start, day_end = day_bounds(at, tz)
+        query = select(_T.c.id).where(
+            _T.c.patient_id == patient_id,
+            _T.c.state.in_(PENDING),
+            _T.c.due_at < day_end,
+            _T.c.deadline_at > at,
+            _T.c.id.not_in([r.id for r in rows]),
+        )
+        ids = list(await session.scalars(_locked(query, self._is_pg(session))))
+        if not ids:
+            return []
+        await session.execute(
+            update(_T)
+            .where(_T.c.id.in_(ids), _T.c.state.in_(PENDING))
+            .values(
+                state="claimed",
+                lease_owner=self.owner,
+                lease_expires_at=at + self._lease,
+                updated_at=utcnow(),
+            )
+        )
+        extras = await self._mine(session, ids)
+        rx_ids = {r.prescription_id for r in extras if r.prescription_id}
+        statuses = (
+            {
+                r.id: r.status
+                for r in await session.execute(
+                    select(Prescription.id, Prescription.status).where(Prescription.id.in_(rx_ids))
+                )
+            }
+            if rx_ids
+            else {}
+        )
+        ok = [
+            r
+            for r in extras
+            if row_verdict(
+                opted_out=patient.opted_out,
+                sms_consent=patient.sms_consent,
+                rx_status=_rx_status(statuses, r),
+                event_step=r.event_step,
+                deadline_at=r.deadline_at,
+                now=at,
+            )
+            is None
+        ]
+        # Extras that fail a row check go back to pending; their own turn will record why.
+        back = [r.id for r in extras if r not in ok]
+        if back:
+            await session.execute(
+                update(_T)
+                .where(_T.c.id.in_(back))
+                .values(state="planned", lease_owner=None, lease_expires_at=None)
+            )
+        return ok
+
+    async def _apply(
+        self, session: AsyncSession, rows: list[_Row], verdict: Verdict, summary: DispatchSummary
+    ) -> None:
+        if not rows:
+            return
+        values: dict[str, Any] = {
+            "reason": verdict.reason,
+            "lease_owner": None,
+            "lease_expires_at": None,
+            "updated_at": utcnow(),
+        }
+        if verdict.action == "defer":
+            values.update(state="deferred", due_at=verdict.until)
+            summary.deferred += len(rows)
+            self.metrics.deferred.labels(reason=verdict.reason).inc(len(rows))
+        elif verdict.action == "expire":
+            values["state"] = "expired"
+            summary.expired += len(rows)
+            self.metrics.expired.labels(reason=verdict.reason).inc(len(rows))
+        else:
+            values["state"] = "cancelled"
+            summary.cancelled += len(rows)
+            self.metrics.cancelled.labels(reason=verdict.reason).inc(len(rows))
+        await session.execute(
+            update(_T)
+            .where(_T.c.id.in_([r.id for r in rows]), _T.c.lease_owner == self.owner)
+            .values(**values)
+        )
+
+    # ---- sending ---------------------------------------------------------------------------------------------
+
+    async def _mark_sending(self, session: AsyncSession, rows: list[_Row], at: datetime) -> bool:
+        """claimed -> sending, committed before the sender is called; the lead is the earliest row."""
+        rows.sort(key=lambda r: (r.due_at, r.id))
+        lead, ids = rows[0], [r.id for r in rows]
+        result = await session.execute(
+            update(_T)
+            .where(_T.c.id.in_(ids), _T.c.state == "claimed", _T.c.lease_owner == self.owner)
+            .values(
+                state="sending",
+                reason="",
+                attempts=_T.c.attempts + 1,
+                lease_expires_at=at + self._lease,
+                bundled_into=case((_T.c.id == lead.id, None), else_=lead.id),
+                updated_at=utcnow(),
+            )
+        )
+        if result.rowcount != len(ids):  # type: ignore[attr-defined]
+            raise _LostLease
+        return True
+
+    async def _recheck_and_mark(
+        self,
+        patient_id: str,
+        rows: list[_Row],
+        tz: Any,
+        cfg: SiteConfig,
+        at: datetime,
+        summary: DispatchSummary,
+    ) -> bool:
+        """After waiting for the rate limit: still ours, still under the caps? Then mark sending."""
+        async with self._sm.begin() as session:
+            await self._lock_patient(session, patient_id)
+            mine = await self._mine(session, [r.id for r in rows])
+            if len(mine) != len(rows):
+                return False
+            verdict = cap_verdict(at, tz, cfg, *await self._counts(session, patient_id, tz, at))
+            if verdict is not None:
+                await self._apply(session, mine, verdict, summary)
+                return False
+            rows[:] = mine
+            return await self._mark_sending(session, rows, at)
+
+    async def _send(self, patient_id: str, rows: list[_Row], at: datetime, summary: DispatchSummary) -> None:
+        ids = [r.id for r in rows]
+        try:
+            outcome = await self._sender.send(patient_id, ids, at)
+        except Exception:
+            _LOGGER.exception(
+                "sender raised for patient %s; rows %s stay sending and are reconciled", patient_id, ids
+            )
+            outcome = SendOutcome("unknown", reason="sender_error")
+        await self._finish(patient_id, rows, outcome, at, summary)
+
+    async def _finish(
+        self, patient_id: str, rows: list[_Row], outcome: SendOutcome, at: datetime, summary: DispatchSummary
+    ) -> None:
+        ids = [r.id for r in rows]
+        mine = and_(_T.c.id.in_(ids), _T.c.state == "sending", _T.c.lease_owner == self.owner)
+        if outcome.status == "unknown":
+            summary.unknown += len(rows)
+            _LOGGER.warning(
+                "send outcome unknown for patient %s rows %s (%s)", patient_id, ids, outcome.reason
+            )
+            return
+        lead = min(rows, key=lambda r: (r.bundled_into is not None, r.due_at, r.id))
+        values: dict[str, Any] = {"lease_owner": None, "lease_expires_at": None, "updated_at": utcnow()}
+        if outcome.message_id is not None:
+            values["message_id"] = outcome.message_id
+        async with self._sm.begin() as session:
+            if outcome.status == "sent":
+                await session.execute(
+                    update(_T)
+                    .where(mine)
+                    .values(state="sent", reason=case((_T.c.id == lead.id, ""), else_="bundled"), **values)
+                )
+                summary.sent += len(rows)
+                summary.messages += 1
+                self.metrics.sent.inc(len(rows))
+                self.metrics.messages.inc()
+                self.metrics.lag.observe(max(0.0, (at - lead.due_at).total_seconds()))
+            else:
+                reason = (outcome.reason or "send_failed")[:60]
+                await session.execute(update(_T).where(mine).values(state="failed", reason=reason, **values))
+                summary.failed += len(rows)
+                self.metrics.failed.labels(reason=reason).inc(len(rows))
+
+    async def _reconcile(
+        self, patient_id: str, rows: list[_Row], at: datetime, summary: DispatchSummary
+    ) -> list[_Row]:
+        """Rows left ``sending`` by a crash: ask the sender first; resend only what never went out."""
+        rows.sort(key=lambda r: (r.bundled_into is not None, r.due_at, r.id))
+        ids = [r.id for r in rows]
+        try:
+            outcome = await self._sender.reconcile(patient_id, ids, at)
+        except Exception:
+            _LOGGER.exception("reconcile raised for patient %s rows %s", patient_id, ids)
+            outcome = SendOutcome("unknown", reason="reconcile_error")
+        if outcome is not None and outcome.status != "unknown":
+            summary.reconciled += len(rows)
+            await self._finish(patient_id, rows, outcome, at, summary)
+            return []
+        async with self._sm.begin() as session:
+            mine = and_(_T.c.id.in_(ids), _T.c.state == "sending", _T.c.lease_owner == self.owner)
+            if outcome is None:  # never went out: back to claimed, through every check again
+                await session.execute(update(_T).where(mine).values(state="claimed", bundled_into=None))
+                return await self._mine(session, ids)
+            await session.execute(update(_T).where(mine).values(lease_expires_at=at + self._lease))
+        summary.unknown += len(rows)
+        return []
+
+
+class _LostLease(Exception):
+    """Another dispatcher took over some rows (our lease had expired); leave them to it."""
+
+
+def _rx_status(statuses: dict[str, str], row: _Row) -> str | None:
+    """The prescription's status; a row not tied to a prescription passes the check."""
+    return "active" if row.prescription_id is None else statuses.get(row.prescription_id)
+
+
+def _claimable(at: datetime) -> Any:
+    return or_(
+        and_(_T.c.state.in_(PENDING), _T.c.due_at <= at),
+        and_(_T.c.state.in_(("claimed", "sending")), _T.c.lease_expires_at <= at),
+    )
+
+
+def _locked(query: Select[Any], pg: bool) -> Select[Any]:
+    return query.with_for_update(skip_locked=True) if pg else query

@@ -1,0 +1,430 @@
+"""Outreach programs: the YAML a clinic writes, validated with line numbers, and stored per site."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import time, timedelta
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.db.models import Program
+from scheduler.cron import parse_cron
+from scheduler.sitecfg import parse_hhmm
+
+__all__ = [
+    "ActiveProgram",
+    "Kind",
+    "ProgramChange",
+    "ProgramError",
+    "ProgramFileError",
+    "ProgramSpec",
+    "Trigger",
+    "When",
+    "active_programs",
+    "default_programs",
+    "load_default_programs",
+    "load_programs_file",
+    "parse_programs",
+    "replace_site_programs",
+    "spec_digest",
+    "spec_json",
+]
+
+_LOGGER = logging.getLogger(__name__)
+
+Kind = Literal[
+    "refill_reminder", "side_effect_checkin", "copay_assistance", "new_start", "abandonment_recovery"
+]
+EventName = Literal["received", "pa_approved", "ready", "shipped", "not_picked_up"]
+PayerType = Literal["commercial", "medicare_d", "medicaid", "cash", "other"]
+Day = Annotated[int, Field(ge=0, le=366)]
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+DEFAULT_SET = "oncology.yaml"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _as_list(value: Any) -> Any:
+    """Let a single day be written as a number (``days_before: 5``)."""
+    return [value] if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+class RunOut(_Strict):
+    """Days before the run-out date (last fill + supply, early refills carried forward)."""
+
+    days_before: list[Annotated[int, Field(ge=0, le=60)]] = Field(min_length=1)
+
+    @field_validator("days_before", mode="before")
+    @classmethod
+    def _list(cls, value: Any) -> Any:
+        return _as_list(value)
+
+
+class FirstFill(_Strict):
+    """Days after the therapy's first fill, then every N days while the therapy lasts."""
+
+    days_after: list[Day] = Field(min_length=1)
+    then_every: int | None = Field(None, ge=1, le=365)
+
+    @field_validator("days_after", mode="before")
+    @classmethod
+    def _list(cls, value: Any) -> Any:
+        return _as_list(value)
+
+
+class EventTrigger(_Strict):
+    """Days after a dispensary event on the prescription."""
+
+    name: EventName
+    after_days: int = Field(0, ge=0, le=60)
+
+
+class Trigger(_Strict):
+    """Exactly one of run_out, first_fill, cron or event."""
+
+    run_out: RunOut | None = None
+    first_fill: FirstFill | None = None
+    cron: str | None = None
+    event: EventTrigger | None = None
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_cron(value)
+        return value
+
+    @model_validator(mode="after")
+    def _exactly_one(self) -> Trigger:
+        given = [
+            name for name in ("run_out", "first_fill", "cron", "event") if getattr(self, name) is not None
+        ]
+        if len(given) != 1:
+            raise ValueError(f"needs exactly one of run_out, first_fill, cron, event (got {len(given)})")
+        return self
+
+    @property
+    def type(self) -> str:
+        """The trigger's name: run_out, first_fill, cron or event."""
+        return next(n for n in ("run_out", "first_fill", "cron", "event") if getattr(self, n) is not None)
+
+
+class When(_Strict):
+    """Conditions, all optional; an empty list means any."""
+
+    drugs: list[str] = []
+    therapy_classes: list[str] = []
+    payer_types: list[PayerType] = []
+    copay_at_least: float | None = Field(None, ge=0)
+    languages: list[Literal["en", "es"]] = []
+    sites: list[str] = []
+
+
+class Templates(_Strict):
+    """Wording that replaces the kind's built-in text."""
+
+    en: str | None = Field(None, min_length=1, max_length=1000)
+    es: str | None = Field(None, min_length=1, max_length=1000)
+
+
+class ProgramSpec(_Strict):
+    """One program as written in the YAML file."""
+
+    id: str
+    kind: Kind
+    trigger: Trigger
+    when: When = When()
+    send_at: str = "10:00"
+    expire_after_hours: int = Field(24, ge=1, le=336)
+    templates: Templates | None = None
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, value: str) -> str:
+        if not _ID.match(value):
+            raise ValueError("use 1-100 letters, digits, '-', '_' or '.'")
+        return value
+
+    @field_validator("send_at")
+    @classmethod
+    def _send_at(cls, value: str) -> str:
+        at = parse_hhmm(value)
+        if not time(8, 0) <= at < time(21, 0):
+            raise ValueError("must be between 08:00 and 21:00 (the legal sending window)")
+        return f"{at:%H:%M}"
+
+    @property
+    def send_time(self) -> time:
+        """``send_at`` as a time."""
+        return parse_hhmm(self.send_at)
+
+
+class _File(_Strict):
+    programs: list[ProgramSpec]
+
+
+@dataclass(frozen=True)
+class ProgramError:
+    """One problem in a programs file."""
+
+    line: int
+    field: str
+    reason: str
+
+    def render(self, source: str) -> str:
+        """``FILE:LINE: field: reason``."""
+        return f"{source}:{self.line}: {self.field}: {self.reason}"
+
+
+class ProgramFileError(Exception):
+    """A programs file did not validate; ``errors`` lists every problem with its line."""
+
+    def __init__(self, errors: list[ProgramError]) -> None:
+        super().__init__(f"{len(errors)} error(s) in programs file")
+        self.errors = errors
+
+
+def _child(node: yaml.Node, key: str | int) -> tuple[yaml.Node, yaml.Node] | None:
+    """(marker node, value node) for a mapping key or sequence index; the marker is the key itself."""
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            if getattr(key_node, "value", None) == key:
+                return key_node, value_node
+    elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and 0 <= key < len(node.value):
+        return node.value[key], node.value[key]
+    return None
+
+
+def _line_of(root: yaml.Node, loc: Sequence[str | int]) -> int:
+    node, marker = root, root
+    for key in loc:
+        found = _child(node, key)
+        if found is None:
+            break
+        marker, node = found
+    return marker.start_mark.line + 1
+
+
+def _field_name(loc: Sequence[str | int]) -> str:
+    out = ""
+    for key in loc:
+        out += f"[{key}]" if isinstance(key, int) else (f".{key}" if out else str(key))
+    return out or "programs"
+
+
+def _reason(message: str) -> str:
+    return message.removeprefix("Value error, ")
+
+
+def _duplicates(root: yaml.Node, specs: list[ProgramSpec]) -> list[ProgramError]:
+    seen: set[str] = set()
+    errors = []
+    for i, spec in enumerate(specs):
+        if spec.id in seen:
+            loc = ("programs", i, "id")
+            errors.append(ProgramError(_line_of(root, loc), _field_name(loc), f"duplicate id {spec.id!r}"))
+        seen.add(spec.id)
+    return errors
+
+
+def parse_programs(text: str) -> list[ProgramSpec]:
+    """Validate a programs YAML document.
+
+    Raises:
+        ProgramFileError: listing every problem with its 1-based line, field path and reason.
+    """
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 1
+        raise ProgramFileError([ProgramError(line, "yaml", str(exc.problem or exc))]) from None
+    if root is None or not isinstance(data, dict):
+        raise ProgramFileError(
+            [ProgramError(1, "programs", "the file must hold a mapping with a 'programs' list")]
+        )
+    try:
+        specs = _File.model_validate(data).programs
+    except ValidationError as exc:
+        errors = [
+            ProgramError(_line_of(root, e["loc"]), _field_name(e["loc"]), _reason(e["msg"]))
+            for e in exc.errors()
+        ]
+        raise ProgramFileError(errors) from None
+    duplicates = _duplicates(root, specs)
+    if duplicates:
+        raise ProgramFileError(duplicates)
+    return specs
+
+
+def load_programs_file(path: str | Path) -> list[ProgramSpec]:
+    """Read and validate a programs file; raises ProgramFileError (line 0 when the file cannot be read)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProgramFileError([ProgramError(0, "file", f"cannot read: {exc.strerror or exc}")]) from None
+    return parse_programs(text)
+
+
+def default_programs() -> list[ProgramSpec]:
+    """The program set shipped with midbot (scheduler/defaults/oncology.yaml); used by sites without their own."""
+    return list(_default_set())
+
+
+@lru_cache(maxsize=1)
+def _default_set() -> tuple[ProgramSpec, ...]:
+    text = resources.files("scheduler").joinpath("defaults", DEFAULT_SET).read_text(encoding="utf-8")
+    return tuple(parse_programs(text))
+
+
+def spec_json(spec: ProgramSpec) -> dict[str, Any]:
+    """The spec as stored in Program.spec (defaults filled in, absent options left out)."""
+    return spec.model_dump(mode="json", exclude_none=True)
+
+
+def spec_digest(spec: ProgramSpec) -> str:
+    """A stable SHA-256 of the spec: an unchanged program re-loaded is a no-op."""
+    return hashlib.sha256(json.dumps(spec_json(spec), sort_keys=True).encode()).hexdigest()
+
+
+@dataclass
+class ProgramChange:
+    """What a load did to a site's programs."""
+
+    site_id: str
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    changed_pks: set[int] = field(default_factory=set)
+    was_default: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready summary."""
+        return {
+            "site": self.site_id,
+            "added": self.added,
+            "updated": self.updated,
+            "removed": self.removed,
+            "unchanged": self.unchanged,
+        }
+
+
+async def replace_site_programs(
+    session: AsyncSession, site_id: str, specs: Sequence[ProgramSpec]
+) -> ProgramChange:
+    """Make ``specs`` the site's active programs: add new ones, update edited ones, deactivate the rest.
+
+    Program rows are kept (outreach rows point at them), so a removed program is marked inactive. The caller
+    re-plans: ``changed_pks`` are the programs whose outreach may change (all of them if ``was_default``).
+    """
+    rows = {
+        p.program_id: p for p in (await session.scalars(select(Program).where(Program.site_id == site_id)))
+    }
+    change = ProgramChange(site_id, was_default=not rows)
+    wanted = {spec.id for spec in specs}
+    for spec in specs:
+        digest, row = spec_digest(spec), rows.get(spec.id)
+        if row is None:
+            row = Program(
+                site_id=site_id, program_id=spec.id, kind=spec.kind, spec=spec_json(spec), digest=digest
+            )
+            session.add(row)
+            change.added.append(spec.id)
+        elif row.digest == digest and row.active:
+            change.unchanged.append(spec.id)
+            continue
+        else:
+            row.kind, row.spec, row.digest, row.active = spec.kind, spec_json(spec), digest, True
+            change.updated.append(spec.id)
+    for program_id, row in rows.items():
+        if program_id not in wanted and row.active:
+            row.active = False
+            change.removed.append(program_id)
+    await session.flush()
+    for row in rows.values():
+        if row.program_id in change.updated or row.program_id in change.removed:
+            change.changed_pks.add(row.id)
+    change.changed_pks.update(
+        r.id
+        for r in await session.scalars(
+            select(Program).where(Program.site_id == site_id, Program.program_id.in_(change.added))
+        )
+    )
+    _LOGGER.info(
+        "site %s programs: %d added, %d updated, %d removed, %d unchanged",
+        site_id,
+        len(change.added),
+        len(change.updated),
+        len(change.removed),
+        len(change.unchanged),
+    )
+    return change
+
+
+async def load_default_programs(session: AsyncSession, site_id: str) -> ProgramChange:
+    """Store the shipped default set as the site's programs (idempotent)."""
+    return await replace_site_programs(session, site_id, default_programs())
+
+
+@dataclass
+class ActiveProgram:
+    """A program as the planner uses it: its row id (None for the shipped defaults), spec and derived values."""
+
+    pk: int | None
+    spec: ProgramSpec
+    send_time: time = field(init=False)
+    expire: timedelta = field(init=False)
+    trigger_type: str = field(init=False)
+    drugs: frozenset[str] = field(init=False)
+    therapy_classes: frozenset[str] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.send_time = self.spec.send_time
+        self.expire = timedelta(hours=self.spec.expire_after_hours)
+        self.trigger_type = self.spec.trigger.type
+        self.drugs = frozenset(d.casefold() for d in self.spec.when.drugs)
+        self.therapy_classes = frozenset(c.casefold() for c in self.spec.when.therapy_classes)
+
+
+_SPECS: dict[str, ProgramSpec] = {}  # digest -> validated spec (Program rows are re-read on every plan)
+
+
+def _stored_spec(row: Program) -> ProgramSpec:
+    spec = _SPECS.get(row.digest)
+    if spec is None:
+        spec = _SPECS[row.digest] = ProgramSpec.model_validate(row.spec)
+    return spec
+
+
+async def active_programs(session: AsyncSession, site_ids: Sequence[str]) -> dict[str, list[ActiveProgram]]:
+    """Each site's active programs; a site with no program rows at all gets the shipped default set."""
+    out: dict[str, list[ActiveProgram]] = {site_id: [] for site_id in site_ids}
+    has_rows: set[str] = set()
+    rows = await session.execute(
+        select(Program).where(Program.site_id.in_(list(site_ids))).order_by(Program.id)
+    )
+    for (row,) in rows:
+        has_rows.add(row.site_id)
+        if row.active:
+            out[row.site_id].append(ActiveProgram(row.id, _stored_spec(row)))
+    defaults = [ActiveProgram(None, spec) for spec in default_programs()]
+    for site_id in site_ids:
+        if site_id not in has_rows:
+            out[site_id] = list(defaults)
+    return out
