@@ -158,9 +158,12 @@ async def _app_sender(app: web.Application) -> AsyncIterator[ChannelOutreachSend
 
 def setup_dispatch(app: web.Application) -> None:
     """The outreach dispatcher, sending through this app's channel."""
-    from scheduler.jobs import setup_dispatcher
+    from scheduler.jobs import REGISTRY, setup_dispatcher
+    from scheduler.metrics import metrics_routes, scheduler_metrics
 
     setup_dispatcher(app, sender_factory=_app_sender)
+    scheduler_metrics(app[REGISTRY])  # the series exist (at zero) before the first dispatch
+    app.add_routes(metrics_routes(app[REGISTRY]))
 
 
 def setup_jobs(app: web.Application) -> None:

@@ -1,0 +1,515 @@
+"""Intent classification of patient texts (English and Spanish): labels, severity, symptoms and values.
+
+Pure and synchronous. A text is normalised (conversations.normalize), then lexicon patterns find red flags,
+consent words, symptoms and request phrases, each checked against negation ("no nausea", "sin dolor") and
+hypothetical scope ("what if I throw up"); the question the patient answers (the context) turns bare answers
+("1", "sí", "3", "none") into labels. The primary label is the first found in PRIMARY_ORDER.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from conversations import extract
+from conversations.keywords import consent_action_of, is_clinical
+from conversations.lexicons.emergency import (
+    EMERGENCY_EXCLUSIONS,
+    EMERGENCY_PATTERNS,
+    FEVER_THRESHOLD_F,
+    FEVER_WORDS,
+    NON_SYMPTOM_EMERGENCIES,
+)
+from conversations.lexicons.intents import (
+    ACK_WORDS,
+    AGREE_PATTERN,
+    EN_MARKERS,
+    ES_MARKERS,
+    FINE_PATTERNS,
+    INTENT_PATTERNS,
+    NO_WORDS,
+    REPLY_FILLERS,
+    TAPBACK_PATTERN,
+    UNSURE_PATTERN,
+    YES_WORDS,
+)
+from conversations.lexicons.symptoms import (
+    BOUNDARY_WORDS,
+    HYPOTHETICAL_PATTERN,
+    NEGATION_BREAKERS,
+    NEGATORS,
+    QUESTION_VERB_PATTERN,
+    RESOLVED_PATTERN,
+    SEVERITY_PATTERNS,
+    SYMPTOM_EXCLUSIONS,
+    SYMPTOM_PATTERNS,
+)
+from conversations.normalize import Lexicon, Normalized, normalize
+from conversations.types import CONTEXTS, PRIMARY_ORDER, SEVERITIES, Classification
+
+__all__ = ["FEVER_THRESHOLD_F", "classify"]
+
+_LOGGER = logging.getLogger(__name__)
+
+
+def _compile(patterns: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile("|".join(f"(?:{p})" for p in patterns))
+
+
+_EMERGENCY = Lexicon(EMERGENCY_PATTERNS)
+_EMERGENCY_EXCLUDED = _compile(EMERGENCY_EXCLUSIONS)
+_FEVER = tuple((name, re.compile(p)) for name, p in FEVER_WORDS)
+_SYMPTOMS = Lexicon(SYMPTOM_PATTERNS)
+# Labels in priority order, so that of two phrases starting at the same word the one that matters more wins.
+_INTENT_ORDER = ("discontinued", "help", "wrong_number", "reschedule", "opt_in", *PRIMARY_ORDER)
+_INTENTS = Lexicon(
+    (label, p) for label in dict.fromkeys(_INTENT_ORDER) for p in INTENT_PATTERNS.get(label, ())
+)
+_NEGATABLE = frozenset({"refill_request", "call_request", "missed_dose", "reschedule"})
+_FINE = _compile(FINE_PATTERNS)
+_SYMPTOM_EXCLUDED = _compile(SYMPTOM_EXCLUSIONS)
+_RESOLVED = re.compile(RESOLVED_PATTERN)
+_AGREE = re.compile(AGREE_PATTERN)
+_TAPBACK = re.compile(TAPBACK_PATTERN)
+_UNSURE = re.compile(UNSURE_PATTERN)
+_TAPBACK_LABEL = {
+    "disliked": "decline",
+    "no le gusto": "decline",
+    "questioned": "question",
+    "cuestiono": "question",
+}
+_EXPLICIT_FINE = re.compile(
+    r"\bno (?:side effects?|symptoms?|problems?|issues?)\b|\bnothing (?:new|to report)\b"
+)
+_HYPOTHETICAL = re.compile(HYPOTHETICAL_PATTERN)
+_QUESTION_VERB = re.compile(QUESTION_VERB_PATTERN)
+_SEVERITY = re.compile("|".join(f"(?P<s{i}>{p})" for i, (_, p) in enumerate(SEVERITY_PATTERNS)))
+_SEVERITY_LEVEL = {f"s{i}": level for i, (level, _) in enumerate(SEVERITY_PATTERNS)}
+_QUESTION_OPENING = re.compile(
+    r"(?:^|[,.;!?] )(?:(?:can|could|may|should|shall|do|does|did|will|would|is|are|am|was|were|have|has)"
+    r" (?:i|you|we|it|this|that|there|he|she|they|someone|somebody|anyone|u)\b"
+    r"|(?:can|could|may|should|does|did|will|would|is|are|was|were|has) (?:my|the|these|those)\b"
+    r"|(?:what|whats|when|where|which|who|why|how)\b|(?:puedo|debo|tengo que|se puede|cuando|donde|cuanto"
+    r"|cuantos|cuantas|por que|hay|como (?:puedo|debo|se)|que (?:hago|pasa|debo|puedo)|a que hora|es normal)\b)"
+)
+_ENOUGH_DAYS = 7
+# In a check-in, these say there is something to report even without a known symptom word.
+_SOMETHING = re.compile(
+    r"\b(?:thing|issue|issues|problem|problems|again|still|same|worse|hand|hands|feet|foot|skin|stomach|mouth|eyes"
+    r"|legs?|arms?|back|head|lo mismo|otra vez|todavia|igual|peor|manos|pies|piel|estomago|boca|ojos|piernas)\b"
+)
+_QUESTION_BLOCKERS = frozenset({"help", "wrong_number", "reschedule", "opt_in", "opt_out"})
+_REQUEST = re.compile(
+    r"^(?:please )?(?:can|could|would|will) (?:you|u|we|someone|somebody)\b|^(?:me )?(?:pueden|puede|podrian|podria)\b"
+)
+_REQUESTED = frozenset({"decline", "confirm", "refill_request", "call_request", "cost_concern"})
+_ANSWER_CONTEXTS = frozenset({"yes_no", "refill_reminder", "copay_offer"})
+_CHOICES: dict[str, dict[int, str]] = {
+    "refill_reminder": {1: "confirm", 2: "decline", 3: "call_request"},
+    "copay_offer": {1: "confirm", 2: "decline"},
+}
+_YES_FOLLOWERS = frozenset(
+    """
+    please but i and refill send thanks thank gracias por pero that it go yes sure ok sounds de
+    claro quiero necesito mandenla envienla absolutely definitely we my the to need want si y you
+    can would do todavia
+    """.split()
+)
+_NO_FOLLOWERS = frozenset(
+    """
+    thanks thank gracias not i way sir maam need por todavia aun no we nothing nada im its it that
+    ahorita ahora necesito quiero thx ty nope
+    """.split()
+)
+_OK_AS_YES = frozenset(
+    {"ok", "sounds", "good", "perfect", "alright", "fine", "thumbsup", "great", "perfecto", "vale"}
+)
+
+
+@dataclass
+class _Found:
+    """What the passes found in one text."""
+
+    norm: Normalized
+    context: str | None
+    negated: list[bool]
+    hypothetical: list[bool]
+    asked: list[bool]
+    resolved: list[bool]
+    labels: set[str] = field(default_factory=set)
+    quieted: bool = False  # a symptom was named but negated or said to be over
+    symptoms: list[str] = field(default_factory=list)
+    values: dict[str, Any] = field(default_factory=dict)
+    severity: str | None = None
+    confidence: float = 0.9
+
+    def add_symptom(self, name: str) -> None:
+        if name not in self.symptoms:
+            self.symptoms.append(name)
+
+
+def _token_at(text: str, position: int) -> int:
+    return text.count(" ", 0, position)
+
+
+def _negation_mask(tokens: tuple[str, ...]) -> list[bool]:
+    """Tokens in the scope of a negator: up to five words after it, to the clause's end."""
+    mask = [False] * len(tokens)
+    for i, token in enumerate(tokens):
+        if token not in NEGATORS or (i + 1 < len(tokens) and tokens[i + 1] in NEGATION_BREAKERS):
+            continue
+        for j in range(i + 1, min(len(tokens), i + 6)):
+            if not tokens[j][0].isalnum() or tokens[j] in BOUNDARY_WORDS:
+                break
+            mask[j] = True
+    return mask
+
+
+def _clause_mask(norm: Normalized, pattern: re.Pattern[str]) -> list[bool]:
+    """Tokens after a cue (hypothetical "if", a question "can I") up to the clause's end."""
+    mask = [False] * len(norm.tokens)
+    for match in pattern.finditer(norm.text):
+        start = _token_at(norm.text, match.end())
+        for j in range(start, len(norm.tokens)):
+            token = norm.tokens[j]
+            if token in (",", ".", ";", "!", "?", "but", "pero"):
+                break
+            mask[j] = True
+    return mask
+
+
+def _resolved_mask(norm: Normalized) -> list[bool]:
+    """Tokens before a "it's better now" cue in the same clause."""
+    mask = [False] * len(norm.tokens)
+    for match in _RESOLVED.finditer(norm.text):
+        start = _token_at(norm.text, match.start())
+        if start > 0 and (norm.tokens[start - 1] in NEGATORS or norm.tokens[start - 1] in ("cant", "still")):
+            continue  # "won't go away", "still not better"
+        for j in range(start - 1, -1, -1):
+            token = norm.tokens[j]
+            if token in (",", ".", ";", "!", "?", "but", "pero"):
+                break
+            mask[j] = True
+    return mask
+
+
+def _clauses(tokens: tuple[str, ...]) -> list[int]:
+    """The clause number of each token (clauses end at punctuation)."""
+    numbers, clause = [], 0
+    for token in tokens:
+        numbers.append(clause)
+        if not token[0].isalnum():
+            clause += 1
+    return numbers
+
+
+def _live(found: _Found, index: int, *, hypothetical: bool = True, asked: bool = False) -> bool:
+    """True when the match at a token is not negated (nor imagined, nor merely asked about, when checked)."""
+    if index >= len(found.negated):
+        return True
+    if found.negated[index] or (hypothetical and found.hypothetical[index]):
+        return False
+    return not (asked and found.asked[index])
+
+
+def _emergencies(found: _Found) -> None:
+    text = found.norm.text
+    excluded: list[re.Match[str]] | None = None
+    for index, match in _EMERGENCY.scan(found.norm):
+        if not _live(found, index, hypothetical=False):
+            continue
+        if excluded is None:
+            excluded = list(_EMERGENCY_EXCLUDED.finditer(text))
+        if any(ex.start() < match.end() and match.start() < ex.end() for ex in excluded):
+            continue
+        name = match.lastgroup or "emergency"
+        found.labels.add("emergency")
+        found.add_symptom(name)
+        if name not in NON_SYMPTOM_EMERGENCIES:
+            found.labels.add("side_effect")
+    _fever(found)
+
+
+def _fever(found: _Found) -> None:
+    temperature = extract.temperature_f(found.norm)
+    if temperature is not None:
+        found.values["temperature_f"] = temperature
+    for name, pattern in _FEVER:
+        if any(
+            _live(found, _token_at(found.norm.text, m.start())) for m in pattern.finditer(found.norm.text)
+        ):
+            found.add_symptom(name)
+            found.labels.add("side_effect")
+            if temperature is None or temperature >= FEVER_THRESHOLD_F:
+                found.labels.add("emergency")
+    if temperature is not None and temperature >= FEVER_THRESHOLD_F:
+        found.labels.add("emergency")
+        found.add_symptom("fever")
+
+
+def _consent(found: _Found) -> None:
+    action = consent_action_of(found.norm)
+    if action == "ambiguous":
+        question = found.norm.question or _QUESTION_OPENING.search(found.norm.text)
+        answering = found.context in ("checkin_open", "checkin_severity", "missed_doses")
+        action = None if question or answering or is_clinical(found.norm) else "opt_out"
+    if action is not None:
+        found.labels.add(action)
+
+
+def _symptoms(found: _Found) -> None:
+    unwell = False
+    excluded = [m.span() for m in _SYMPTOM_EXCLUDED.finditer(found.norm.text)]
+    for index, match in _SYMPTOMS.scan(found.norm):
+        if any(start < match.end() and match.start() < end for start, end in excluded):
+            continue
+        if not _live(found, index) or found.resolved[index]:
+            found.quieted = True
+        else:
+            if match.lastgroup == "unwell":
+                unwell = True
+            else:
+                found.add_symptom(match.lastgroup or "unspecified")
+    if unwell and not found.symptoms and not found.norm.question:
+        found.add_symptom("unwell")  # "what are the side effects?" asks; a named symptom says more
+    if any(s not in NON_SYMPTOM_EMERGENCIES for s in found.symptoms):
+        found.labels.add("side_effect")
+
+
+def _intents(found: _Found) -> None:
+    text = found.norm.text
+    at: dict[str, list[int]] = {}
+    for index, match in _INTENTS.scan(found.norm):
+        label = match.lastgroup or "unknown"
+        if label in _NEGATABLE and not _live(found, index, asked=label == "missed_dose"):
+            continue
+        found.labels.add(label)
+        at.setdefault(label, []).append(index)
+    if "discontinued" in found.labels:  # the doctor stopped it: no refill, and no doses are being missed
+        found.labels -= {"discontinued", "missed_dose", "refill_request"}
+        found.labels.add("decline")
+    if "decline" in at and "refill_request" in at:
+        clause = _clauses(found.norm.tokens)
+        declined = {clause[i] for i in at["decline"]}
+        if all(clause[i] in declined and any(d <= i for d in at["decline"]) for i in at["refill_request"]):
+            found.labels.discard("refill_request")  # "hold off on the refill"
+    if (found.norm.question and (len(found.norm.words) > 1 or found.labels)) or _QUESTION_OPENING.search(
+        text
+    ):
+        found.labels.add("question")
+    if "question" in found.labels and found.labels & _QUESTION_BLOCKERS:
+        found.labels.discard("question")
+    elif "question" not in at and _REQUEST.match(text) and found.labels & _REQUESTED:
+        found.labels.discard("question")  # "can you stop my auto refill" asks for something, not about it
+
+
+def _polarity(found: _Found) -> str | None:
+    """ "yes" or "no" when the text opens with an answer word, else None."""
+    tokens = found.norm.tokens
+    words = found.norm.words
+    if not words:
+        return None
+    if _UNSURE.search(found.norm.text):
+        return None
+    if words in (("please",), ("please", "do")):
+        return "yes"
+    first, rest = words[0], words[1:]
+    if first == "ya" and rest == ("no",):
+        return "no"  # "ya no": not any more
+    core = [w for w in words if w not in REPLY_FILLERS or w in ("yes", "no", "si")]
+    follower_ok = len(tokens) == 1 or not tokens[1][0].isalnum() or len(core) <= 2
+    if first in NO_WORDS or " ".join(words) in NO_WORDS:
+        if follower_ok or (rest and rest[0] in _NO_FOLLOWERS):
+            return "no"
+    if first == "si" and len(words) > 1 and not found.norm.yes_accent and not follower_ok:
+        return None  # "si no mejora..." is "if"
+    if first in YES_WORDS or " ".join(words) in YES_WORDS:
+        if follower_ok or (rest and rest[0] in _YES_FOLLOWERS):
+            return "yes"
+    return None
+
+
+def _answer(found: _Found) -> None:
+    """Bare answers to the question asked: numbered choices, yes/no, counts and ratings."""
+    context, norm = found.context, found.norm
+    choice = extract.choice(norm, REPLY_FILLERS)
+    if choice is not None:
+        found.values["choice"] = choice
+    polarity = _polarity(found)
+    fine = bool(_FINE.search(norm.text)) and not found.symptoms
+    if context in _CHOICES and choice is not None and choice in _CHOICES[context]:
+        found.labels.add(_CHOICES[context][choice])
+        found.confidence = 0.95
+    elif context == "checkin_severity":
+        _severity_answer(found, fine or polarity == "no")
+    elif context == "missed_doses":
+        count = extract.count_in_answer(norm)
+        if count is None and polarity == "no":
+            count = 0
+        if count is not None:
+            found.labels.add("missed_dose")
+            found.values["missed_doses"] = count
+    elif context == "checkin_open":
+        if not found.symptoms and (fine or polarity == "no" or found.quieted):
+            found.labels.add("decline")
+        elif (
+            (polarity == "yes" and norm.words[0] not in _OK_AS_YES)
+            or found.symptoms
+            or (not found.labels and _SOMETHING.search(norm.text))
+        ):
+            found.labels.add("side_effect")  # "just the hand thing again": something to report
+    elif context == "refill_reminder":
+        _refill_answer(found)
+    _yes_no(found, polarity, fine)
+    if context == "copay_offer" and "decline" in found.labels and "confirm" not in found.labels:
+        found.labels.discard("cost_concern")  # "no, I have a copay card already" explains the no
+
+
+def _refill_answer(found: _Found) -> None:
+    """What else answers "Reply 1 to refill, 2 if you still have enough": asking for it, or a count left."""
+    labels, left = found.labels, extract.days_left(found.norm)
+    if "refill_request" in labels and "decline" not in labels:
+        labels.discard("refill_request")  # asking for the refill answers the reminder: yes
+        labels.add("confirm")
+    elif left is not None and not labels & {"confirm", "decline"}:
+        labels.discard("refill_request")
+        labels.add("decline" if left >= _ENOUGH_DAYS else "confirm")
+
+
+def _yes_no(found: _Found, polarity: str | None, fine: bool) -> None:
+    context, labels = found.context, found.labels
+    words = found.norm.words
+    is_ack = all(w in ACK_WORDS for w in words)
+    if context in ("checkin_open", "checkin_severity", "missed_doses"):
+        if is_ack and not labels:
+            labels.add("ack")
+        return
+    agree = bool(_AGREE.search(found.norm.text))
+    if (
+        polarity is None
+        and "decline" not in labels
+        and context in _ANSWER_CONTEXTS
+        and (agree or (is_ack and _OK_AS_YES.intersection(words)))
+    ):
+        polarity = "yes"
+    weak = polarity == "yes" and context is None and words[0] in _OK_AS_YES
+    if (
+        polarity == "yes"
+        and not weak
+        and (context is not None or not is_ack or "yes" in words or "si" in words)
+    ):
+        labels.add("confirm")
+    elif weak and not labels:
+        labels.add("ack")  # "ok, thanks for letting me know": nothing was asked
+    elif polarity == "no":
+        labels.add("decline")
+    elif is_ack:
+        labels.add("ack")
+    elif fine and not labels:
+        labels.add("decline" if _EXPLICIT_FINE.search(found.norm.text) else "ack")
+    elif (agree or found.quieted) and not labels:
+        labels.add("ack")  # "está bien, gracias", "no more diarrhea, thank god"
+    if "confirm" in labels and "ack" in labels:
+        labels.discard("ack")
+
+
+def _severity_answer(found: _Found, none: bool) -> None:
+    rating = extract.severity_number(found.norm)
+    if rating is not None:
+        found.severity = SEVERITIES[rating]
+    else:
+        found.severity = _stated_severity(found, allow_none=True) or ("none" if none else None)
+    if found.severity is not None or found.symptoms:
+        found.labels.add("side_effect")
+
+
+def _stated_severity(found: _Found, allow_none: bool = False) -> str | None:
+    """The highest severity the words state ("mild", "pretty bad", "worst ever", "muy fuerte")."""
+    best: str | None = None
+    for match in _SEVERITY.finditer(found.norm.text):
+        level = _SEVERITY_LEVEL[match.lastgroup or ""]
+        if level == "none" and not allow_none:
+            continue
+        if best is None or SEVERITIES.index(level) > SEVERITIES.index(best):
+            best = level
+    return best
+
+
+def _values(found: _Found, today: date | None) -> None:
+    norm, labels, values = found.norm, found.labels, found.values
+    if (money := extract.amount(norm)) is not None:
+        values["amount"] = money
+        labels.add("cost_concern")  # a dollar figure from a patient is about what the medicine costs
+    if (left := extract.days_left(norm)) is not None:
+        values["days_left"] = left
+    if "missed_dose" in labels and "missed_doses" not in values:
+        if (count := extract.missed_count(norm)) is not None:
+            values["missed_doses"] = count
+    if (when := extract.resolve_date(norm, today)) is not None:
+        values["date"] = when
+
+
+def _language(norm: Normalized) -> str:
+    spanish = sum(1 for w in norm.words if w in ES_MARKERS)
+    english = sum(1 for w in norm.words if w in EN_MARKERS)
+    if spanish != english:
+        return "es" if spanish > english else "en"
+    raw = norm.raw.lower()
+    return "es" if any(c in raw for c in "ñ¿¡áéíóú") else "en"
+
+
+def classify(text: str, context: str | None = None, *, today: date | None = None) -> Classification:
+    """Understand one patient text.
+
+    Args:
+        text: the message body.
+        context: the question the text answers (one of conversations.types.CONTEXTS), or None.
+        today: the reference day for dates ("next tuesday"); the local date by default.
+
+    Returns:
+        The Classification: primary intent (PRIMARY_ORDER), other labels, severity, language, confidence,
+        values (missed_doses, days_left, amount, date, temperature_f, choice) and symptoms.
+    """
+    norm = normalize(text or "")
+    ctx = context if context in CONTEXTS else None
+    found = _Found(
+        norm=norm,
+        context=ctx,
+        negated=_negation_mask(norm.tokens),
+        hypothetical=_clause_mask(norm, _HYPOTHETICAL),
+        asked=_clause_mask(norm, _QUESTION_VERB),
+        resolved=_resolved_mask(norm),
+    )
+    if (tapback := _TAPBACK.match(norm.folded)) is not None:
+        found.labels.add(_TAPBACK_LABEL.get(tapback.group(1), "ack"))  # a reaction to our own text
+    elif norm.words:
+        _emergencies(found)
+        _consent(found)
+        _symptoms(found)
+        _intents(found)
+        _answer(found)
+        _values(found, today)
+    return _result(found, text or "")
+
+
+def _result(found: _Found, text: str) -> Classification:
+    labels = [label for label in PRIMARY_ORDER if label in found.labels] or ["unknown"]
+    severity = None
+    if "side_effect" in labels:
+        severity = found.severity or _stated_severity(found)
+    confidence = found.confidence if labels != ["unknown"] else 0.3
+    if labels == ["question"] and not found.norm.question:
+        confidence = 0.6
+    return Classification(
+        text=text,
+        intent=labels[0],
+        also=tuple(labels[1:]),
+        severity=severity,
+        language=_language(found.norm),
+        confidence=round(confidence, 2),
+        values=found.values,
+        symptoms=tuple(found.symptoms),
+    )

@@ -1,0 +1,237 @@
+"""Evaluation of the intent classifier on labelled JSON lines: accuracy, per-label figures, safety figures.
+
+Records follow DESIGN.md "Intent evaluation format": ``{"text", "intent", "also"?, "severity"?, "context"?,
+"lang"?}``. Safety figures: emergency recall, opt-out precision and recall (on the primary label), side-effect
+recall (a record whose labels include side_effect counts as recalled when the prediction's labels do too) and
+severity accuracy (over records with a stated severity).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from conversations.types import CONTEXTS, INTENTS, PRIMARY_ORDER, SEVERITIES, Classification
+
+__all__ = [
+    "EvalFileError",
+    "LabelStats",
+    "Report",
+    "evaluate",
+    "evaluate_records",
+    "format_report",
+    "load_records",
+    "report_dict",
+]
+
+_LOGGER = logging.getLogger(__name__)
+
+Classifier = Callable[[str, str | None], Classification]
+
+
+class EvalFileError(ValueError):
+    """An evaluation file that cannot be read; the message names the file and line."""
+
+
+@dataclass(frozen=True, slots=True)
+class LabelStats:
+    """Precision and recall of one label, on the primary intent."""
+
+    label: str
+    support: int
+    predicted: int
+    correct: int
+
+    @property
+    def precision(self) -> float | None:
+        return self.correct / self.predicted if self.predicted else None
+
+    @property
+    def recall(self) -> float | None:
+        return self.correct / self.support if self.support else None
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """Everything an evaluation measured."""
+
+    total: int
+    correct: int
+    labels: tuple[LabelStats, ...]
+    confusions: tuple[tuple[str, str, int], ...]
+    emergency_recall: float | None
+    opt_out_precision: float | None
+    opt_out_recall: float | None
+    side_effect_recall: float | None
+    severity_accuracy: float | None
+    severity_support: int
+    language_accuracy: float | None
+    errors: tuple[dict[str, Any], ...]
+
+    @property
+    def accuracy(self) -> float | None:
+        return self.correct / self.total if self.total else None
+
+
+def _check_label(value: Any, where: str, field: str) -> str:
+    if not isinstance(value, str) or value not in INTENTS:
+        raise EvalFileError(f"{where}: {field}: not an intent label: {value!r}")
+    return value
+
+
+def _record(line: str, where: str) -> dict[str, Any]:
+    try:
+        data = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise EvalFileError(f"{where}: not valid JSON ({exc.msg})") from None
+    if not isinstance(data, dict):
+        raise EvalFileError(f"{where}: not a JSON object")
+    if not isinstance(data.get("text"), str):
+        raise EvalFileError(f"{where}: text: missing or not a string")
+    _check_label(data.get("intent"), where, "intent")
+    also = data.get("also") or []
+    if not isinstance(also, list):
+        raise EvalFileError(f"{where}: also: not a list")
+    for label in also:
+        _check_label(label, where, "also")
+    if data.get("severity") is not None and data["severity"] not in SEVERITIES:
+        raise EvalFileError(f"{where}: severity: not one of {', '.join(SEVERITIES)}: {data['severity']!r}")
+    if data.get("context") is not None and data["context"] not in CONTEXTS:
+        raise EvalFileError(f"{where}: context: unknown context {data['context']!r}")
+    return data
+
+
+def load_records(path: str | Path) -> list[dict[str, Any]]:
+    """Read an evaluation file (JSON lines; blank lines skipped).
+
+    Raises:
+        EvalFileError: the file is missing or unreadable, or a line is bad ("FILE:LINE: reason").
+    """
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise EvalFileError(f"{path}: cannot read: {reason}") from None
+    records = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip():
+            records.append(_record(line, f"{path}:{number}"))
+    return records
+
+
+def _ratio(hits: int, total: int) -> float | None:
+    return hits / total if total else None
+
+
+def _expected(record: dict[str, Any]) -> list[str]:
+    return [record["intent"], *(record.get("also") or [])]
+
+
+def evaluate(records: Sequence[dict[str, Any]], predictions: Sequence[Classification]) -> Report:
+    """Compare predictions with labelled records (same order, same length)."""
+    if len(records) != len(predictions):
+        raise ValueError("records and predictions differ in length")
+    pairs = list(zip(records, predictions, strict=True))
+    support = Counter(r["intent"] for r in records)
+    predicted = Counter(p.intent for p in predictions)
+    correct = Counter(r["intent"] for r, p in pairs if r["intent"] == p.intent)
+    confusions = Counter((r["intent"], p.intent) for r, p in pairs if r["intent"] != p.intent)
+    order = [label for label in PRIMARY_ORDER if support[label] or predicted[label]]
+    side = [(r, p) for r, p in pairs if "side_effect" in _expected(r)]
+    graded = [(r, p) for r, p in pairs if r.get("severity") is not None]
+    lang = [(r, p) for r, p in pairs if r.get("lang") in ("en", "es")]
+    errors = tuple(
+        {
+            "text": r["text"],
+            "context": r.get("context"),
+            "expected": r["intent"],
+            "got": p.intent,
+            "also": list(p.also),
+        }
+        for r, p in pairs
+        if r["intent"] != p.intent
+    )
+    return Report(
+        total=len(pairs),
+        correct=sum(correct.values()),
+        labels=tuple(LabelStats(label, support[label], predicted[label], correct[label]) for label in order),
+        confusions=tuple((a, b, n) for (a, b), n in confusions.most_common()),
+        emergency_recall=_ratio(correct["emergency"], support["emergency"]),
+        opt_out_precision=_ratio(correct["opt_out"], predicted["opt_out"]),
+        opt_out_recall=_ratio(correct["opt_out"], support["opt_out"]),
+        side_effect_recall=_ratio(sum(1 for _, p in side if "side_effect" in p.labels), len(side)),
+        severity_accuracy=_ratio(sum(1 for r, p in graded if p.severity == r["severity"]), len(graded)),
+        severity_support=len(graded),
+        language_accuracy=_ratio(sum(1 for r, p in lang if p.language == r["lang"]), len(lang)),
+        errors=errors,
+    )
+
+
+def evaluate_records(records: Iterable[dict[str, Any]], classifier: Classifier | None = None) -> Report:
+    """Classify each record's text in its context and evaluate."""
+    if classifier is None:
+        from conversations.classify import classify
+
+        classifier = classify
+    rows = list(records)
+    return evaluate(rows, [classifier(r["text"], r.get("context")) for r in rows])
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+def format_report(report: Report, source: str = "", max_errors: int = 20) -> str:
+    """A readable report: accuracy, per-label table, top confusions, safety figures, some errors."""
+    lines = [
+        f"Intent evaluation{' of ' + source if source else ''}: {report.total} messages",
+        f"accuracy (primary intent): {_pct(report.accuracy)} ({report.correct}/{report.total})",
+        "",
+        f"{'label':<16}{'precision':>10}{'recall':>10}{'support':>9}{'predicted':>11}",
+    ]
+    for stats in report.labels:
+        lines.append(
+            f"{stats.label:<16}{_pct(stats.precision):>10}{_pct(stats.recall):>10}{stats.support:>9}"
+            f"{stats.predicted:>11}"
+        )
+    lines += ["", "top confusions (expected -> got):"]
+    lines += [f"  {a} -> {b}: {n}" for a, b, n in report.confusions[:10]] or ["  none"]
+    lines += [
+        "",
+        "safety:",
+        f"  emergency recall:   {_pct(report.emergency_recall)}",
+        f"  opt-out precision:  {_pct(report.opt_out_precision)}",
+        f"  opt-out recall:     {_pct(report.opt_out_recall)}",
+        f"  side-effect recall: {_pct(report.side_effect_recall)}",
+        f"  severity accuracy:  {_pct(report.severity_accuracy)} (over {report.severity_support} with a severity)",
+        f"  language accuracy:  {_pct(report.language_accuracy)}",
+    ]
+    if report.errors and max_errors:
+        lines += ["", f"misclassified (first {min(max_errors, len(report.errors))} of {len(report.errors)}):"]
+        for error in report.errors[:max_errors]:
+            where = f" [{error['context']}]" if error["context"] else ""
+            lines.append(f"  {error['expected']} -> {error['got']}{where}: {error['text']}")
+    return "\n".join(lines)
+
+
+def report_dict(report: Report) -> dict[str, Any]:
+    """The report as JSON-safe data."""
+    data = asdict(report)
+    data["accuracy"] = report.accuracy
+    data["labels"] = {
+        s.label: {
+            "precision": s.precision,
+            "recall": s.recall,
+            "support": s.support,
+            "predicted": s.predicted,
+        }
+        for s in report.labels
+    }
+    data["confusions"] = [{"expected": a, "got": b, "count": n} for a, b, n in report.confusions]
+    data["errors"] = list(report.errors)
+    return data

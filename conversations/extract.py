@@ -1,0 +1,315 @@
+"""Values stated in a patient's text: temperature, dollar amount, days of supply left, doses missed, a date."""
+
+from __future__ import annotations
+
+import logging
+import re
+from datetime import date, timedelta
+
+from conversations.lexicons.emergency import TEMPERATURE_CUES
+from conversations.normalize import Normalized, number_value
+
+__all__ = [
+    "amount",
+    "choice",
+    "count_in_answer",
+    "days_left",
+    "missed_count",
+    "resolve_date",
+    "severity_number",
+    "temperature_f",
+]
+
+_LOGGER = logging.getLogger(__name__)
+
+_NUM = (
+    r"(\d+|a couple(?: of)?|couple(?: of)?|a few|few|several|one|two|three|four|five|six|seven|eight|nine|ten"
+    r"|eleven|twelve|fifteen|twenty|thirty|a|an|uno|una|un|dos|tres|cuatro|cinco|seis|siete|ocho|nueve|diez"
+    r"|doce|quince|veinte|treinta|un par de|unos|unas)"
+)
+_UNIT = r"(?:pills?|tablets?|capsules?|caps|doses?|days?|pastillas?|tabletas?|capsulas?|dosis|dias)"
+_TEMP_VALUE = re.compile(r"^\d{2,3}(?:[.,]\d)?$")
+_TEMP_CUES = frozenset(TEMPERATURE_CUES.split())
+_UNITS = {
+    "f": "f",
+    "fahrenheit": "f",
+    "c": "c",
+    "celsius": "c",
+    "centigrade": "c",
+    "degrees": "",
+    "degree": "",
+    "deg": "",
+    "grados": "",
+    "grado": "",
+}
+_AMOUNT = re.compile(
+    r"\$\s?(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d{1,2}))?|(?<![\d.,])(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d{1,2}))?"
+    r" ?(?:dollars?|bucks|dolares|usd)\b"
+)
+_LEFT = re.compile(
+    rf"\b{_NUM} (?:more |extra )?{_UNIT}(?: of (?:it|them|\w+))? (?:left|remaining|worth|to go)\b"
+    rf"|\b(?:have|got|quedan|queda|tengo) (?:about |like |maybe |only |just |around |roughly |still |como |solo "
+    rf"|nomas )*{_NUM} (?:more |extra )?{_UNIT}\b"
+    rf"|\b(?:have|got|quedan|queda|tengo) (?:about |like |maybe |only |just |around |roughly |still |como |solo "
+    rf"|nomas )*(\d+) (?:left|remaining|more)\b"
+)
+_WEEKS_LEFT = re.compile(
+    rf"\b{_NUM} (?:more )?(?:weeks?|semanas?|months?|mes|meses)(?: s)?(?: worth)?(?: of \w+)?(?: left| remaining"
+    rf"| worth|$)|\b(?:queda|quedan|tengo) (?:para )?(?:como )?{_NUM} (?:semanas?|mes|meses)\b"
+)
+_MISSED = re.compile(
+    rf"\b(?:missed|miss|skipped|skip|forgot|forgotten|olvide|perdi|salte|me salte|didnt take|did not take|no tome)"
+    rf"(?: \w+)?? {_NUM} (?:\w+ )?(?:doses?|pills?|days?|times|dosis|pastillas?|dias|veces)\b"
+    rf"|\b{_NUM} (?:doses?|pills?|days?|dosis|pastillas|dias) (?:missed|skipped|olvidad\w*)\b"
+    rf"|\b(?:en|for|in|durante|por) {_NUM} (?:days?|dias)\b"
+)
+_ZERO_ANSWERS = re.compile(
+    r"^(?:no|none|nothing|zero|cero|ninguna|ninguno|nada|not any|not one|0)\b|\b(?:didnt|did not|havent|have not)"
+    r" miss(?:ed)? (?:any|a single|one)\b|\btook (?:them|it) all\b|\bno (?:missed|skipped) doses\b"
+    r"|\bnot a single\b|\bno (?:he )?(?:olvidado|fallado) ninguna\b|\btodas\b"
+)
+_NUMBER_TOKEN = re.compile(rf"\b{_NUM}\b")
+_NOT_A_CHOICE = frozenset(
+    """
+    pills pill tablets days day times doses dose hours hour minutes am pm weeks week or to and of
+    dollars bucks months years pastillas dias veces dosis semanas horas o y a mg x percent
+    """.split()
+)
+_FRACTION = re.compile(r"^(\d)/\d+$")
+_NOT_RATINGS = frozenset(
+    {"a", "an", "un", "una", "none", "nothing", "once", "few", "several", "couple", "par"}
+)
+_WEEKDAYS: dict[str, int] = {
+    "monday": 0,
+    "tuesday": 1,
+    "wednesday": 2,
+    "thursday": 3,
+    "friday": 4,
+    "saturday": 5,
+    "sunday": 6,
+    "lunes": 0,
+    "martes": 1,
+    "miercoles": 2,
+    "jueves": 3,
+    "viernes": 4,
+    "sabado": 5,
+    "domingo": 6,
+}
+_MONTHS: dict[str, int] = {
+    name: i + 1
+    for names in (
+        (
+            "january",
+            "february",
+            "march",
+            "april",
+            "may",
+            "june",
+            "july",
+            "august",
+            "september",
+            "october",
+            "november",
+            "december",
+        ),
+        (
+            "enero",
+            "febrero",
+            "marzo",
+            "abril",
+            "mayo",
+            "junio",
+            "julio",
+            "agosto",
+            "septiembre",
+            "octubre",
+            "noviembre",
+            "diciembre",
+        ),
+        ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sept", "oct", "nov", "dec"),
+    )
+    for i, name in enumerate(names)
+}
+_WEEKDAY_RE = re.compile(rf"\b(next |this |on |el |este |el proximo |proximo )?({'|'.join(_WEEKDAYS)})\b")
+_SLASH_DATE = re.compile(r"(?<![\d/])(\d{1,2})/(\d{1,2})(?:/(\d{2,4}))?(?![\d/])")
+_MONTH_DATE = re.compile(
+    rf"\b(?:({'|'.join(_MONTHS)}) (\d{{1,2}})(?:st|nd|rd|th)?|(\d{{1,2}}) de ({'|'.join(_MONTHS)}))\b"
+)
+_RELATIVE = re.compile(
+    r"\b(tomorrow|today|tonight|next week|la proxima semana|la semana que viene|hoy|pasado manana"
+    r"|(?<!esta )(?<!la )(?<!cada )(?<!las )(?<!en la )manana)\b"
+)
+
+
+def _num(text: str) -> int | None:
+    text = text.strip()
+    if text in ("a couple", "a couple of", "couple", "couple of", "un par de"):
+        return 2
+    if text in ("a few", "few", "several", "unos", "unas"):
+        return 3
+    if text in ("a", "an"):
+        return 1
+    return number_value(text)
+
+
+def _unit_after(tokens: tuple[str, ...], index: int) -> str | None:
+    """ "f", "c" or "" (degrees, scale unsaid) when a unit follows the number at index, else None."""
+    following = tokens[index + 1 : index + 3]
+    if following and following[0] in _UNITS:
+        unit = _UNITS[following[0]]
+        if not unit and len(following) > 1 and following[1] in _UNITS:
+            return _UNITS[following[1]] or ""
+        return unit
+    return None
+
+
+def temperature_f(norm: Normalized) -> float | None:
+    """The highest body temperature stated, in °F (a Celsius value, 35-43, is converted); None if none.
+
+    A number counts when a unit follows it ("38.4 C", "101°") or a temperature word is near it ("fever of
+    101", "tengo 38.9 de temperatura"), so "38 pills" is not a fever.
+    """
+    best: float | None = None
+    tokens = norm.tokens
+    for index, token in enumerate(tokens):
+        if not _TEMP_VALUE.match(token):
+            continue
+        unit = _unit_after(tokens, index)
+        if unit is None and not _TEMP_CUES.intersection(tokens[max(0, index - 4) : index + 5]):
+            continue
+        value = float(token.replace(",", "."))
+        if 35.0 <= value <= 43.0 and unit != "f":
+            value = value * 9 / 5 + 32
+        elif not 93.0 <= value <= 110.0:
+            continue
+        best = value if best is None else max(best, value)
+    return round(best, 1) if best is not None else None
+
+
+def amount(norm: Normalized) -> float | None:
+    """The dollar amount stated ("$850", "1,200 dollars"), or None."""
+    match = _AMOUNT.search(norm.folded)
+    if not match:
+        return None
+    whole = match.group(1) or match.group(3)
+    cents = match.group(2) or match.group(4) or "0"
+    return float(whole.replace(",", "")) + float(f"0.{cents}")
+
+
+def days_left(norm: Normalized) -> int | None:
+    """Days of supply the patient says are left (a pill a day; "about a week" is 7), or None."""
+    match = _LEFT.search(norm.text)
+    if match:
+        value = _num(next(g for g in match.groups() if g))
+        if value is not None:
+            return value
+    match = _WEEKS_LEFT.search(norm.text)
+    if match:
+        value = _num(match.group(1) or match.group(2))
+        if value is not None:
+            span = match.group(0)
+            return value * (30 if re.search(r"\bmonths?\b|\bmes", span) else 7)
+    return None
+
+
+def missed_count(norm: Normalized) -> int | None:
+    """How many doses a report of missed doses states ("missed 2 doses", "olvidé dos dosis"), or None."""
+    match = _MISSED.search(norm.text)
+    if not match:
+        return None
+    found = next((g for g in match.groups() if g), None)
+    return _num(found) if found else None
+
+
+def count_in_answer(norm: Normalized) -> int | None:
+    """The count an answer to "how many?" gives: a number or number word, "none" / "ninguna" as 0."""
+    if _ZERO_ANSWERS.search(norm.text):
+        return 0
+    for match in _NUMBER_TOKEN.finditer(norm.text):
+        if match.group(1) not in ("a", "an", "un"):
+            return _num(match.group(1))
+    return None
+
+
+def severity_number(norm: Normalized) -> int | None:
+    """A 0-4 rating in an answer to the severity question ("3", "about a 2", "cuatro"), or None."""
+    for token in norm.words:
+        if (fraction := _FRACTION.match(token)) is not None:
+            token = fraction.group(1)
+        value = number_value(token)
+        if value is not None and value <= 4 and token not in _NOT_RATINGS:
+            return value
+    return None
+
+
+def choice(norm: Normalized, fillers: frozenset[str]) -> int | None:
+    """A bare numbered option: "1", "3 please", "dos", "2, I'm fine", "2 but ...", else None."""
+    tokens = norm.tokens
+    if not tokens:
+        return None
+    first = tokens[0]
+    if first.isdigit():
+        rest = tokens[1:]
+        if rest and rest[0] in _NOT_A_CHOICE:
+            return None
+        return int(first) if len(first) == 1 else None
+    words = [t for t in norm.words if t not in fillers]
+    if len(words) == 1 and (value := number_value(words[0])) is not None and value <= 9:
+        return (
+            value if words[0] not in ("none", "nothing", "ninguna", "ninguno", "once", "una", "un") else None
+        )
+    return None
+
+
+def _next_weekday(today: date, weekday: int) -> date:
+    """The first such weekday after today ("next tuesday" said on a Monday is tomorrow)."""
+    return today + timedelta(days=(weekday - today.weekday()) % 7 or 7)
+
+
+def resolve_date(norm: Normalized, today: date | None = None) -> str | None:
+    """The date a text names ("next tuesday", "12/3", "mañana", "march 5"), as ISO, relative to today.
+
+    ``today`` defaults to the local date, read only when the text names a date.
+    """
+    if (found := _date_expression(norm)) is None:
+        return None
+    kind, match = found
+    day = today or date.today()
+    if kind == "slash":
+        return _dated(day, int(match.group(1)), int(match.group(2)), match.group(3))
+    if kind == "month":
+        return _dated(
+            day, _MONTHS[match.group(1) or match.group(4)], int(match.group(2) or match.group(3)), None
+        )
+    if kind == "weekday":
+        return _next_weekday(day, _WEEKDAYS[match.group(2)]).isoformat()
+    word = match.group(1)
+    if word in ("today", "tonight", "hoy"):
+        return day.isoformat()
+    if word == "pasado manana":
+        return (day + timedelta(days=2)).isoformat()
+    if word in ("tomorrow", "manana"):
+        return (day + timedelta(days=1)).isoformat()
+    return (day + timedelta(days=7 - day.weekday())).isoformat()  # next week: its Monday
+
+
+def _date_expression(norm: Normalized) -> tuple[str, re.Match[str]] | None:
+    if "/" in norm.folded and (match := _SLASH_DATE.search(norm.folded)):
+        return "slash", match
+    for kind, pattern in (("month", _MONTH_DATE), ("weekday", _WEEKDAY_RE), ("relative", _RELATIVE)):
+        if match := pattern.search(norm.text):
+            return kind, match
+    return None
+
+
+def _dated(today: date, month: int, day: int, year: str | None) -> str | None:
+    try:
+        if year:
+            full = int(year) + (2000 if len(year) == 2 else 0)
+            return date(full, month, day).isoformat()
+        candidate = date(today.year, month, day)
+        if candidate < today - timedelta(days=31):
+            candidate = date(today.year + 1, month, day)
+        return candidate.isoformat()
+    except ValueError:
+        return None

@@ -1,0 +1,199 @@
+"""Red flags that make a text an emergency (call now or 911), English and Spanish, per DOMAIN.md.
+
+Patterns match the normalised text. Each has a canonical symptom name for the care team; a negated mention
+("no chest pain") does not count. Fever is decided on the number when one is given (site threshold, default
+100.4 °F / 38 °C); "fever" or "chills" without a number counts, since the patient is on chemotherapy.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "EMERGENCY_EXCLUSIONS",
+    "EMERGENCY_PATTERNS",
+    "FEVER_THRESHOLD_F",
+    "FEVER_WORDS",
+    "NON_SYMPTOM_EMERGENCIES",
+    "TEMPERATURE_CUES",
+]
+
+FEVER_THRESHOLD_F = 100.4
+
+_PERSON = r"(?:my|the|his|her|their|mi|su|el|la)"
+_STOP = r"(?:stop|stopping|stopped|quit|end|ending|slow down|go away|let up)"
+_NOT = (
+    r"(?:wont|will not|doesnt|does not|cant|can not|isnt|is not|not|hasnt|has not|didnt|wouldnt|never|still)"
+)
+
+_CHEST_BAD = (
+    r"(?:pain\w*|pressure|tight\w*|heav\w*|hurt\w*|ache\w*|aching|squeez\w*|crush\w*|burn\w*|stab\w*|sharp"
+    r"|discomfort|weight|elephant|band|killing|dolor\w*|duele|presion|opresion|apret\w*|pesad\w*|ardor|punzada"
+    r"|aplast\w*)"
+)
+_BREATH = r"(?:breath|breathe|breathing|breaths|air|respirar|respiro|respira|aire|respiracion|respirando)"
+_BREATH_BAD = (
+    r"(?:cant|can not|could not|couldnt|hard|harder|trouble|short|shortness|struggl\w*|difficult\w*|catch|barely"
+    r"|labored|gasp\w*|full|enough|no puedo|no puede|me cuesta|me falta|falta|dificultad|sin|winded|heavy|bad|worse"
+    r"|shallow|rapid|fast|weird|funny|noisy|off|scary)"
+)
+
+EMERGENCY_PATTERNS: tuple[tuple[str, str], ...] = (
+    (
+        "chest_pain",
+        rf"\b(?:chest|pecho)(?: \w+){{0,4}} {_CHEST_BAD}\b|\b{_CHEST_BAD}(?: \w+){{0,4}} (?:chest|pecho)\b",
+    ),
+    (
+        "trouble_breathing",
+        rf"\b{_BREATH_BAD}(?: \w+){{0,3}} {_BREATH}\b|\b{_BREATH}(?: \w+){{0,3}} {_BREATH_BAD}\b"
+        r"|\b(?:lips|fingers|face|skin) (?:\w+ ){0,3}(?:blue|gray|grey)\b|\b(?:blue|purple) (?:lips|fingers)\b"
+        r"|\blabios morados\b|\bse esta poniendo (?:azul|morad[oa])\b",
+    ),
+    (
+        "chest_pain",
+        rf"\bchest (?:pain|pains|pressure|tightness|tight|heaviness|heavy|hurts?|hurting|is hurting|"
+        rf"feels (?:tight|heavy|like)|is (?:tight|killing me)|discomfort|squeez\w*|ache|aches)\b"
+        rf"|\b(?:pain|pressure|tightness|heaviness|crushing|squeezing|burning|stabbing)(?: \w+){{0,3}} "
+        rf"(?:in|on|across) {_PERSON} chest\b|\b{_PERSON} chest (?:\w+ ){{0,2}}(?:hurts|is hurting|"
+        rf"pain|tight)\b|\bheart attack\b|\bdolor(?:es)?(?: \w+){{0,2}} (?:de|en el|del) pecho\b"
+        rf"|\b(?:me )?duele(?: \w+){{0,2}} (?:el )?pecho\b|\b(?:presion|opresion|apreton) (?:en|del) "
+        rf"(?:el )?pecho\b|\bpecho apretado\b|\bataque al corazon\b|\binfarto\b|\bangina\b",
+    ),
+    (
+        "trouble_breathing",
+        r"\bcant (?:\w+ )?(?:breathe|breath|catch (?:my|his|her) breath|get (?:enough )?(?:air|"
+        r"(?:my|a) breath))\b|\b(?:trouble|hard|difficult\w*|struggling|problems?|hard time|"
+        r"difficulty) (?:\w+ ){0,1}breath\w*|\bshort(?:ness)? (?:of|of the) breath\b|\bout of"
+        r" breath\b|\bgasping\b|\bnot breathing\b|\bisnt breathing\b|\bstopped breathing\b"
+        r"|\bwheez\w*|\bsuffocat\w*|\bchoking\b|\bno (?:puedo|puede) respirar\b|\bfalta (?:de )?"
+        r"(?:el )?aire\b|\bme ahog\w*|\bahogando\b|\bdificultad para respirar\b|\bme cuesta(?: \w+)?"
+        r" respirar\b|\bno me entra (?:el )?aire\b|\bsin aire\b|\bno respira\b|\bbreathless\w*"
+        r"|\bcant breath\w*|\bair hunger\b|\blabored breathing\b|\brespiro mal\b|\bme asfixio\b",
+    ),
+    (
+        "fainting",
+        r"\bpass(?:ed|ing|es)? out\b|\bfaint\w*|\bblack(?:ed|ing|s)? out\b|\bblackout\w*|\bcollaps\w*"
+        r"|\bunconscious\b|\b(?:wont|will not|doesnt|cant|not) wak\w* (?:up|him|her)\b|\bcant wake (?:him|"
+        r"her|them)\b|\bunresponsive\b|\b(?:not|isnt|wont|is not|will not|stopped) respond\w*|\bdesmay\w*|\bperd\w* el conocimiento\b|\binconsciente\b"
+        r"|\bno (?:despierta|reacciona|responde)\b|\bse (?:me )?(?:fue|va) el mundo\b|\bkeeled over\b",
+    ),
+    (
+        "stroke",
+        r"\b(?:numb\w*|weak\w*|tingl\w*|drooping|paraly\w*|cant move)(?: \w+){0,2} (?:on )?(?:one|the left|the right|my"
+        r" left|my right|his left|her left|his right|her right) side\b|\b(?:one|left|right) side of (?:my|his|her) (?:body"
+        r"|face) (?:\w+ )?(?:is |went |feels )?(?:numb|weak|drooping|dead|paralyzed)\b|\bsudden (?:numbness|weakness)\b"
+        r"|\b(?:se me|se le) (?:durmio|paralizo) (?:un lado|la mitad)\b",
+    ),
+    (
+        "confusion",
+        r"\bconfused\b|\bconfusion\b|\bdisoriented\b|\bdoesnt (?:know|recognize) (?:where|who|me|us|"
+        r"anyone)\b|\bdoes not (?:know|recognize)\b|\bdoesnt make sense when (?:he|she) talks\b"
+        r"|\bslurr\w*|\bdroop\w*|\bcant (?:talk|speak)(?: (?:right|properly|clearly|straight|well))?\b|\bstroke\b"
+        r"|\bno (?:puede|puedo) hablar\b|\b(?:boca|cara) (?:chueca|caida|torcida)\b|\bse le (?:cae|cayo) la cara\b"
+        r"|\bcrooked (?:face|mouth|smile)\b|\bface (?:is )?(?:drooping|crooked|numb on one side)\b"
+        r"|\bconfundid[oa]\b|\bdesorientad[oa]\b|\b(?:habla|hablando) (?:arrastrad\w*|raro|sin sentido)\b"
+        r"|\barrastra las palabras\b|\bno (?:me )?reconoce\b|\bno sabe (?:donde|quien)\b|\bderrame\b"
+        r"|\bembolia\b|\bout of it\b|\bnot making sense\b|\bdelirious\b|\bdelir\w*",
+    ),
+    (
+        "allergic_reaction",
+        r"\b(?:lips?|tongue|throat|face|mouth|eyelids?)(?: \w+){0,3} (?:swell\w*|swollen|clos\w*"
+        r"|tight\w*|puff\w*|blow\w* up)\b|\b(?:swell\w*|swollen|puffy|puffing)(?: \w+){0,3} "
+        r"(?:lips?|tongue|throat|face)\b|\bthroat (?:\w+ ){0,3}clos\w*|\banaphyla\w*|\ballergic "
+        r"reaction\b|\bcant swallow\b|\bhives (?:all over|everywhere)\b|\b(?:se me )?hinch\w*(?: \w+)"
+        r"{0,3} (?:labios|lengua|garganta|cara)\b|\b(?:labios|lengua|garganta|cara)(?: \w+){0,3} "
+        r"hinch\w*|\bse me (?:esta )?cerrando la garganta\b|\bgarganta cerrada\b|\breaccion "
+        r"alergica\b|\bno puedo tragar\b|\bepipen\b",
+    ),
+    (
+        "bleeding",
+        rf"\b(?:\w*bleed\w*|blood|sangr\w*)(?: \w+){{0,6}} {_NOT} (?:\w+ )?{_STOP}\b|\b\w*bleed\w* (?:for|since)"
+        rf" (?:an? |over |about |almost |nearly |more than |like |\d+ )?(?:hours?|hr|\d+|half an hour)"
+        rf"|\b(?:vomit\w*|throw\w* up|threw up|cough\w*|spit\w*|puk\w*)(?: up)?(?: \w+){{0,2}} blood\b"
+        rf"|\bblood (?:\w+ ){{0,3}}(?:vomit|throw up|threw up|cough|when i (?:throw up|vomit|cough))"
+        rf"|\b(?:black|tarry|bloody) (?:\w+ ){{0,2}}(?:stools?|poops?|bowel movements?|bm|diarrhea)\b"
+        rf"|\b(?:stools?|poops?) (?:\w+ ){{0,3}}(?:black|tarry|bloody)\b|\bblood in (?:my |the )?(?:stool|"
+        rf"stools|poop|vomit|diarrhea)\b|\bdiarrh?ea (?:with|full of) blood\b|\bbloody (?:vomit|diarrhea)\b"
+        rf"|\b(?:\w*bleed\w*|blood|sangr\w*)(?: \w+){{0,3}} (?:nonstop|non stop|constantly|for hours|all day"
+        rf"|sin parar|sin control)\b|\bcoffee grounds?\b|\bhemorrhag\w*|\bheavy bleeding\b|\bbleeding (?:a lot|heavily|badly|like crazy|everywhere)\b"
+        rf"|\bsangr\w*(?: \w+){{0,5}} (?:no (?:para|paro|se (?:detiene|quita|para))|sin parar)\b"
+        rf"|\b(?:vomit\w*|tos\w*|escup\w*|arroj\w*|devolv\w*) (?:\w+ )?sangre\b|\b(?:heces|popo|excremento|"
+        rf"evacuaciones)(?: \w+){{0,2}} (?:negr\w*|con sangre)\b|\bsangre en (?:el |la |las |mi )?(?:popo|"
+        rf"heces|excremento|vomito)\b|\bhemorragia\b|\bmucha sangre\b|\bwont stop bleeding\b",
+    ),
+    (
+        "head_injury",
+        r"\b(?:hit|bumped|banged|struck) (?:my|his|her|their) head\b|\bhead injury\b|\bfell (?:and|down and) (?:hit|can"
+        r"|couldnt|cant)\b|\bcant get up\b|\b(?:me pegue|se pego|se golpeo|me golpee|golpe) (?:en )?la cabeza\b"
+        r"|\bse cayo y (?:se pego|no (?:se )?puede)\b",
+    ),
+    (
+        "self_harm",
+        r"\bkill (?:my ?self|me)\b|\bsuicid\w*|\bend(?:ing)? (?:my life|it all|things)\b|\b(?:dont|do not)"
+        r" want to (?:be alive|live|wake up|be here)\b|\bwant to die\b|\bwanna die\b|\bwish i (?:was|were)"
+        r" dead\b|\bbetter off dead\b|\b(?:hurt|harm|cut)\w* (?:my ?self|him ?self|her ?self)\b|\bself harm\w*"
+        r"|\bno reason to live\b|\btook (?:\w+ ){0,3}too many\b|\boverdos\w*|\btook (?:the |a )?(?:whole|"
+        r"entire) bottle\b|\bnot worth living\b|\bgive up on life\b|\bquiero morir\w*|\bme quiero morir\b"
+        r"|\bno quiero vivir\b|\bquitarme la vida\b|\bmatarme\b|\bhacerme dano\b|\bno vale la pena vivir\b"
+        r"|\btome (?:muchas|demasiadas) pastillas\b|\bsobredosis\b|\bacabar con (?:todo|mi vida)\b"
+        r"|\bno quiero (?:seguir|estar) (?:viviendo|aqui|viva|vivo)\b",
+    ),
+    (
+        "self_harm",
+        r"\bwant (?:it all|everything|it|this|my life) to (?:end|be over|stop)\b|\bbetter off without me\b"
+        r"|\b(?:cant|can not|dont want to) go on\b|\bno (?:point|reason) (?:in |to )?(?:living|going on|live)\b"
+        r"|\btired of (?:living|being alive|life)\b|\b(?:sleep|go to sleep) and (?:not|never) wake up\b"
+        r"|\bdont want to (?:exist|be here anymore|wake up)\b|\bgive up on (?:everything|living)\b"
+        r"|\bend (?:it|my life|everything)\s*(?:[.!,]|$)|\bthinking (?:about|of) (?:dying|death|killing)\b"
+        r"|\b(?:quiero|quisiera) que (?:todo|esto) (?:termine|se acabe)\b|\bno (?:puedo|quiero) seguir\b"
+        r"|\bestarian mejor sin mi\b|\bya no (?:aguanto|puedo mas) (?:vivir|con la vida)\b"
+        r"|\b(?:took|swallowed|ate|tomo|se tomo|se trago)(?: \w+){0,2} (?:\d+|all|a bunch|a handful|handful|several"
+        r"|many|todas|muchas|demasiadas)(?: \w+){0,2} (?:pills|tablets|capsules|pastillas)\b|\bgot into (?:my|the|his|her)"
+        r" (?:pills|medicine)\b|\b(?:dont|do not|cant|no longer) see (?:the|any) point\b|\b(?:no|whats the|what is"
+        r" the) point (?:in|of) (?:going on|living|life|anything|trying|being here)\b|\bno le veo sentido\b"
+        r"|\bdesaparecer para siempre\b|\bmorirme\b|\b(?:me )?(?:quiero|voy a) matar(?:me)?\b",
+    ),
+    (
+        "seizure",
+        r"\bseiz\w*|\bconvuls\w*|\bhaving a fit\b|\bataque epileptico\b|\bconvulsion\w*|\b(?:tuvo|le dio|me dio"
+        r"|esta teniendo) un ataque\b|\bse puso (?:rigid[oa]|ties[oa])\b|\bshaking uncontrollably\b",
+    ),
+    (
+        "emergency_care",
+        r"\bcall(?:ing|ed)? 911\b|\b911\b|\bambulance\b|\bgo to the (?:er|emergency)\b|\bemergency room\b"
+        r"|\b(?:am|im|i am|is|are|were|we are) (?:in|at) the (?:er|emergency room|hospital) (?:right )?now\b"
+        r"|\b(?:heading|going|on (?:my|our) way) to the (?:er|emergency|hospital)\b|\bvoy (?:camino )?(?:a|al) (?:la )?"
+        r"(?:sala de )?(?:emergencias|urgencias|hospital)\b"
+        r"|\bambulancia\b|\bsala de emergencias\b|\burgencias\b|\bllamar al 911\b",
+    ),
+)
+
+# A pattern hit in one of these phrasings is not a red flag ("confused about when to take it").
+EMERGENCY_EXCLUSIONS: tuple[str, ...] = (
+    r"\bconfus\w* (?:about|by|with|on|as to|regarding|over|sobre|con)\b",
+    r"\b(?:bit|little|kind of|kinda|somewhat|un poco) confus\w*",
+    r"\bconfusing\b",
+    r"\bfaint (?:rash|line|smell|red|pink|mark)\w*",
+    r"\bfew drops? of blood\b",
+    r"\b(?:dry|sore|raw|hurts?|painful|blisters?|sores|swollen gums)\b(?: \w+){0,4} cant (?:talk|speak)\b",
+)
+
+# Names of emergencies that are not side effects of the drug (the others also count as side_effect).
+NON_SYMPTOM_EMERGENCIES: frozenset[str] = frozenset({"self_harm", "emergency_care"})
+
+FEVER_WORDS: tuple[tuple[str, str], ...] = (
+    (
+        "fever",
+        r"\bfever\w*|\bfebrile\b|\bhigh temp\w*|\brunning a temp\w*|\bburning up\b|\bfiebre\b"
+        r"|\bcalentura\b|\bfebril\b|\btemperatura alta\b|\bhot to the touch\b|\bfeel(?:ing)? (?:hot|warm)\b"
+        r"|\b(?:have|has|had|got|running|with) (?:a )?(?:high )?temperature\b|\b(?:tengo|tiene) temperatura\b",
+    ),
+    (
+        "chills",
+        r"\bchills\b|\bshaking chills\b|\brigors\b|\bescalofrios?\b|\bshivering\b|\bshaking all over\b"
+        r"|\btemblando\b|\bcold sweats?\b",
+    ),
+)
+# Words near a number that make it a temperature.
+TEMPERATURE_CUES: str = (
+    "fever feverish temp temperature temps febrile degrees degree deg fahrenheit celsius fiebre calentura"
+    " temperatura grados thermometer termometro afiebrado afiebrada"
+)

@@ -1,0 +1,200 @@
+"""Consent words: carrier keywords (STOP, START, HELP) and natural-language revocation, English and Spanish.
+
+Patterns match the normalised text (lower case, no accents, shorthand expanded, tokens separated by single
+spaces, clause punctuation as its own token).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AMBIGUOUS_COMPANIONS",
+    "AMBIGUOUS_STARTS",
+    "CLINICAL_PATTERNS",
+    "FILLER_WORDS",
+    "HELP_KEYWORDS",
+    "OPT_IN_KEYWORDS",
+    "OPT_IN_PATTERNS",
+    "OPT_IN_WHEN_OPTED_OUT",
+    "OPT_OUT_EXCLUSIONS",
+    "OPT_OUT_KEYWORDS",
+    "OPT_OUT_PATTERNS",
+]
+
+# A message that is one of these (fillers around it allowed) is an opt-out, as Twilio and CTIA treat them.
+OPT_OUT_KEYWORDS: frozenset[str] = frozenset(
+    {
+        "stop",
+        "stopall",
+        "stop all",
+        "stop everything",
+        "unsubscribe",
+        "unsubscribe me",
+        "cancel",
+        "cancel all",
+        "end",
+        "end all",
+        "quit",
+        "quit all",
+        "revoke",
+        "revoke consent",
+        "optout",
+        "opt out",
+        "opt me out",
+        "stop messages",
+        "stop texts",
+        "stop texting",
+        "stop messaging",
+        "stop sending",
+        "remove me",
+        "remove",
+        "remove my number",
+        "unsub",
+        "stop stop",
+        "stop now",
+        "stop please",
+        # Spanish
+        "alto",
+        "parar",
+        "detener",
+        "detente",
+        "cancelar",
+        "baja",
+        "de baja",
+        "darme de baja",
+        "dar de baja",
+        "dame de baja",
+        "denme de baja",
+        "no mas mensajes",
+        "no mas textos",
+        "alto a los mensajes",
+        "desuscribir",
+        "desuscribirme",
+    }
+)
+# Words that may surround a keyword without changing it: "STOP please", "stop!!", "alto por favor".
+FILLER_WORDS: frozenset[str] = frozenset(
+    """
+    please now thanks thank you ok right away immediately asap as soon possible just all everything
+    gracias por favor ya ahora todo todos ! . , ; yes si i said dije already again sir maam
+    """.split()
+)
+# Stop-like first words: a short message opening with one, that no rule explains, is ambiguous.
+# Words that may stand beside a stop-like word in an ambiguous message ("stop it", "can I stop?").
+AMBIGUOUS_COMPANIONS: frozenset[str] = frozenset(
+    """
+    it this that these them those can i should do please now everything todo ya eso esto esta just ok you
+    0 1 2 3 4 5 6 7 8 9
+    """.split()
+)
+# Opt-out words about something other than the texts ("unsubscribe me from auto refill").
+OPT_OUT_EXCLUSIONS: tuple[str, ...] = (
+    r"\b(?:from|of|off|out of) (?:the |my |this |your )?(?:auto ?refills?|autorefill|automatic (?:refills?|deliveries"
+    r"|shipments?)|auto ?ship\w*|copay (?:program|card|assistance)|assistance program|program|deliver(?:y|ies)"
+    r"|mail order|refills?|the refill program|shipments?)\b",
+)
+AMBIGUOUS_STARTS: frozenset[str] = frozenset(
+    """
+    stop stopall quit cancel end alto parar para detener cancelar basta unsubscribe
+    """.split()
+)
+
+_MESSAGES = (
+    r"(?:text|texts|texting|message|messages|messaging|text messages|sms|reminders?|notifications?|alerts?"
+    r"|msgs?|contact|contacting|calls|calling me)"
+)
+_ES_MESSAGES = r"(?:mensajes?|mensajitos|textos?|recordatorios?|avisos?|sms|notificaciones)"
+
+# Natural-language revocation (FCC 2024: "any reasonable means").
+OPT_OUT_PATTERNS: tuple[str, ...] = (
+    rf"\b(?:stop|quit|cease|halt|end|pause|discontinue|cancel)\b(?: \w+){{0,3}} {_MESSAGES}\b",
+    rf"\bno (?:more|further) (?:\w+ )?{_MESSAGES}\b",
+    r"\b(?:stop|quit|cease|halt) (?:sending|texting|messaging|contacting|bothering|calling|spamming)(?: me)?"
+    r"(?: (?:these|this|them|that|now|please|anymore|any more|already|here|everything))*\s*(?:[,.!;]|$)",
+    r"\bunsubscribe\b",
+    r"\bunsub\b",
+    r"\bopt (?:me )?out\b",
+    r"\boptout\b",
+    r"\brevoke (?:my )?(?:consent|permission)\b",
+    r"\b(?:take|remove|delete|drop|get|erase|cross) (?:me|my (?:cell |phone |mobile )?number|this number"
+    r"|my name|us|my (?:cell|phone))(?: \w+){0,3} (?:off|from|out of)(?: (?:your|the|this|that|my|all|these|ur|any))?"
+    r"(?: \w+)? (?:list|lists|texts|messages|texting|text|messaging|sms|reminders|system|contacts|database)\b",
+    r"\b(?:take|remove|delete|drop|erase|cross) (?:me|my (?:cell |phone |mobile )?number|this number|my name|us)"
+    r"(?: \w+){0,2} (?:off|from|out)\s*(?:[.!,]|please|$)",
+    r"\b(?:remove|delete|erase) (?:me|my (?:cell |phone |mobile )?number|this number)\s*(?:[.!,]|please|$)",
+    r"\b(?:dont|do not|never|stop|quit) (?:ever )?(?:text|message|contact|txt|sms|bother)(?:ing)? me\b",
+    r"\b(?:dont|do not|never|stop|quit) (?:ever )?send(?:ing)? me (?:any )?(?:more |other )?(?:\w+ )?(?:texts|messages|text"
+    r"|reminders|anything|sms|these|this stuff)\b",
+    r"\b(?:dont|do not) (?:text|message|contact|txt|send) (?:this|my) (?:number|phone)\b",
+    r"\b(?:dont|do not|no longer|dont really|never) (?:want|wish|need|like)(?: to (?:get|receive|have))?"
+    r"(?: (?:these|those|your|any|the|this|such|more|any more))?(?: \w+)? "
+    r"(?:texts|messages|text messages|reminders|msgs|notifications|alerts|texting)\b",
+    r"\bleave me alone\b",
+    r"\b(?:want|get me|take me|put me) off (?:of )?(?:this|the|your|ur) (?:\w+ )?list\b",
+    r"\b(?:no longer|dont|do not|never) (?:want|wish|need) to (?:get|receive|see) (?:these|them|those|this|any more"
+    r"|anymore|any of these|any of this)\s*(?:[.!]|$)",
+    rf"\b(?:done|finished|through) with (?:these|the|your|all|all these|all the|this)(?: \w+)? {_MESSAGES}\b",
+    rf"\b(?:enough|too many|tired of|sick of|fed up with|annoyed by|hate) (?:with |of )?(?:these|the|your|all|all these"
+    rf"|all the|this|getting)?(?: \w+)? {_MESSAGES}\b",
+    r"\b(?:lose|delete) my number\b",
+    r"\bsick of (?:these|your|the) (?:texts|messages|reminders)\b",
+    r"\bplease stop\s*[.!]*$",
+    r"^(?:stop|unsubscribe|quit)\b(?: [.!,])+ ?(?:i|this|you|im|these|wrong|not)\b",
+    # Spanish
+    r"\bno me (?:escriban|escriba|textee|texteen|contacten|molesten)\b|\bno me (?:manden|envien|mande|envie)"
+    r"\s*(?:[.!,]|$|por favor|nada|mas)",
+    r"\bno (?:me )?(?:\w+ )?(?:envien|manden|mande|envie|escriban|escriba|textee|texteen|llamen)(?: \w+)?"
+    r"(?: mas| nada)\b",
+    rf"\bno (?:me )?(?:envien|manden|mande|envie|escriban|escriba) {_ES_MESSAGES}\b",
+    rf"\b(?:no|ya no) (?:quiero|deseo|necesito|me interesa) (?:recibir |seguir recibiendo |que me (?:envien|"
+    rf"manden) )?(?:mas )?(?:estos |sus |los |esos |ningun |ningunos )?(?:\w+ )?{_ES_MESSAGES}\b",
+    r"\b(?:detengan|paren|pare|detenga|suspendan|cancelen|quiten|cancele|suspenda) (?:los |estos |sus |mis |todos los )?"
+    r"(?:mensajes|textos|recordatorios|mensajitos)\b",
+    r"\bdejen de (?:escribirme|mandarme|enviarme|textearme|mandar|enviar|escribir|molestar|molestarme)\b",
+    r"\bdeje de (?:escribirme|mandarme|enviarme|textearme|molestarme)\b",
+    r"\b(?:quiten|quite|borren|borre|eliminen|elimine|saquen|saque) (?:mi numero|mi telefono|mi nombre|me)\b",
+    r"\b(?:quitenme|sacame|saquenme|borrenme|eliminenme)\b",
+    r"\b(?:darme|dar|denme|dame|doy|darse) de baja\b",
+    rf"\bno mas {_ES_MESSAGES}\b",
+    rf"\b(?:alto|basta|ya basta) (?:a los |con los |de )?{_ES_MESSAGES}\b",
+    r"\bdejenme en paz\b",
+    r"\bcancelar (?:los |mis |estos )?(?:mensajes|textos|recordatorios|suscripcion)\b",
+    r"^alto\s*[,.!]",
+)
+
+OPT_IN_KEYWORDS: frozenset[str] = frozenset(
+    "start|unstop|optin|opt in|opt me in|subscribe|resubscribe|resume|restart|start again|"
+    "start messages|start texts|comenzar|iniciar|empezar|reanudar|alta|unstop me|start over".split("|")
+)
+# Twilio also treats YES as opt-in, but only a patient who opted out means that by it.
+OPT_IN_WHEN_OPTED_OUT: frozenset[str] = frozenset({"yes", "y", "si", "yes please", "si por favor", "ok"})
+OPT_IN_PATTERNS: tuple[str, ...] = (
+    rf"\b(?:start|resume|restart|continue|turn on|begin) (?:\w+ ){{0,2}}?{_MESSAGES}\b(?: \w+){{0,3}} again\b",
+    r"\b(?:start|resume|restart|begin) (?:sending|texting|messaging|sending me|texting me)\b",
+    rf"\bresume (?:the |my )?{_MESSAGES}\b",
+    rf"\b(?:turn|switch|put) (?:my |the )?{_MESSAGES} back on\b",
+    rf"\b(?:turn|switch) (?:back )?on (?:my |the )?{_MESSAGES}\b",
+    r"\b(?:want|like|wish) to (?:get|receive|start getting|start receiving) (?:your |the |my |these )?"
+    r"(?:texts|messages|text messages|reminders)\b",
+    r"\b(?:want|like) (?:the |my |your )?(?:texts|messages|reminders) (?:again|back)\b",
+    r"\b(?:want|like|need) (?:the |my |your |these |those )?(?:texts|messages|reminders)\s*(?:[.!]|$)",
+    r"\b(?:sign|opt) me (?:back )?(?:up|in)\b",
+    r"\bresubscribe\b",
+    r"^(?:i want to |i would like to |please )?(?:receive|get|start getting|start receiving) (?:the |my |your )?"
+    r"(?:texts|messages|reminders) again\b",
+    rf"\b(?:quiero|deseo|me gustaria) (?:volver a )?(?:recibir|tener) (?:los |sus |mis )?(?:\w+ )?{_ES_MESSAGES}\b",
+    r"\b(?:vuelvan|pueden volver|volver) a (?:mandarme|enviarme|escribirme|mandar|enviar)\b",
+    rf"\b(?:activen|reactiven|reanuden) (?:los |mis )?{_ES_MESSAGES}\b",
+)
+
+HELP_KEYWORDS: frozenset[str] = frozenset(
+    {"help", "info", "information", "ayuda", "informacion", "help please", "help info", "more info"}
+)
+
+# Words that put a stop-like word in a clinical sense ("stop taking it", "quit the blood thinner").
+CLINICAL_PATTERNS: tuple[str, ...] = (
+    r"\b(?:taking|take|took|tomar|tomarla|tomarlo|tomando)\b",
+    r"\b(?:pills?|tablets?|capsules?|medicine|drug|dose|doses|dosis|pastillas?|medicina|tratamiento|chemo"
+    r"|treatment|therapy|refill|prescription|receta|resurtido|blood thinner|it because|the \w+ (?:pill|med))\b",
+    r"\b(?:pain|hurt|hurts|nausea|rash|diarrhea|vomiting|bleeding|dolor|diarrea|sangrado|itching|cough)\b",
+    r"\b(?:surgery|procedure|cirugia|operacion|smoking|drinking|coffee|alcohol|eating|fumar)\b",
+)

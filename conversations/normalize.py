@@ -1,0 +1,286 @@
+"""Text normalisation for the classifier: case, accents, emoji, stretched letters, shorthand and typos."""
+
+from __future__ import annotations
+
+import logging
+import re
+import unicodedata
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+
+from rapidfuzz import fuzz, process
+from rapidfuzz.distance import OSA
+
+try:  # the regex parser, to bucket lexicon alternatives by first letter (an optimisation only)
+    import re._constants as _sre  # type: ignore[import-not-found,unused-ignore]
+    import re._parser as _sre_parse  # type: ignore[import-not-found,unused-ignore]
+except ImportError:  # pragma: no cover - another Python: every alternative is tried at every word
+    _sre_parse = None
+
+from conversations.lexicons import EMOJI, FUZZY_TARGETS, NUMBER_WORDS, SHORTHAND, VOCABULARY
+
+__all__ = ["Lexicon", "Normalized", "fix_word", "fold", "normalize", "number_value"]
+
+_LOGGER = logging.getLogger(__name__)
+
+_EMOJI_RE = re.compile("|".join(re.escape(e) for e in sorted(EMOJI, key=len, reverse=True)))
+_APOSTROPHES = re.compile(r"['’‘`´]")
+_DIGIT_WORDS = re.compile(r"\b(2day|2nite|2morrow|2moro|2mrw|b4|4got|4get|gr8|l8r|2nd time)\b")
+_DIGIT_WORD_TEXT = {
+    "2day": "today",
+    "2nite": "tonight",
+    "2morrow": "tomorrow",
+    "2moro": "tomorrow",
+    "2mrw": "tomorrow",
+    "b4": "before",
+    "4got": "forgot",
+    "4get": "forget",
+    "gr8": "great",
+    "l8r": "later",
+    "2nd time": "second time",
+}
+_SLASH_WORDS = (
+    (re.compile(r"\bb/c\b"), " because "),
+    (re.compile(r"\bw/o\b"), " without "),
+    (re.compile(r"\bw/(?=\s|[a-z])"), " with "),
+)
+_TOKEN_RE = re.compile(r"\d+(?:[.,:/]\d+)*|[a-z]+|[,.;!?]")
+_STRETCH_RE = re.compile(r"([a-z])\1{2,}")
+_QUESTION_RE = re.compile(r"[?¿]")
+_YES_ACCENT_RE = re.compile(r"(?<![a-záéíóúñ])s[íì](?![a-záéíóúñ])", re.IGNORECASE)
+
+# Words the spelling fixer must leave alone: shorthand, targets, everything named in the lexicons.
+_VOCABULARY: set[str] = set(VOCABULARY) | set(SHORTHAND) | set(FUZZY_TARGETS) | set(NUMBER_WORDS)
+# Short words are fixed only for a swap of two neighbouring letters ("stpo", "hlep"), never by fuzzy match.
+_SHORT_SWAPS: dict[str, str] = {
+    word[:i] + word[i + 1] + word[i] + word[i + 2 :]: word
+    for word in ("stop", "quit", "help", "info", "alto", "baja", "pain", "rash", "sick", "call", "refill")
+    for i in range(1, len(word) - 1)
+    if word[i] != word[i + 1]
+}
+_MIN_RATIO = 85.0
+_TARGETS_BY_INITIAL: dict[str, tuple[str, ...]] = {}
+for _target in FUZZY_TARGETS:
+    _TARGETS_BY_INITIAL.setdefault(_target[0], ())
+    _TARGETS_BY_INITIAL[_target[0]] += (_target,)
+
+
+@dataclass(frozen=True, slots=True)
+class Normalized:
+    """A text ready for matching.
+
+    Attributes:
+        raw: the text as received.
+        folded: lower case, accents removed, emoji as words, punctuation kept (for value extraction).
+        tokens: words, numbers and clause punctuation after shorthand expansion and spelling fixes.
+        text: the tokens joined by single spaces (what the lexicon patterns match against).
+        question: the text has a question mark.
+        yes_accent: the text has "sí" with its accent (Spanish yes, as opposed to "si", if).
+        words: the tokens without punctuation.
+        starts: (token index, offset in ``text``) of every word, where lexicon patterns may match.
+    """
+
+    raw: str
+    folded: str
+    tokens: tuple[str, ...]
+    text: str
+    question: bool
+    yes_accent: bool
+    words: tuple[str, ...] = ()
+    starts: tuple[tuple[int, int], ...] = ()
+
+
+def fold(text: str) -> str:
+    """Lower case, emoji as words, apostrophes dropped, accents removed (ñ becomes n)."""
+    text = text.lower()
+    ascii_only = text.isascii()
+    if not ascii_only or "#" in text or ":" in text:
+        text = _EMOJI_RE.sub(lambda m: EMOJI[m.group(0)], text)
+    text = _APOSTROPHES.sub("", text)
+    if not ascii_only:
+        decomposed = unicodedata.normalize("NFKD", text)
+        text = "".join(c for c in decomposed if not unicodedata.combining(c))
+    if "/" in text:
+        for pattern, replacement in _SLASH_WORDS:
+            text = pattern.sub(replacement, text)
+    if any(c.isdigit() for c in text):
+        text = _DIGIT_WORDS.sub(lambda m: _DIGIT_WORD_TEXT[m.group(1)], text)
+    return text
+
+
+def _destretch(word: str) -> str:
+    """ "yesss" -> "yes", "goood" -> "good": runs of three or more letters cut to one, else two."""
+    single = _STRETCH_RE.sub(r"\1", word)
+    if single in _VOCABULARY:
+        return single
+    double = _STRETCH_RE.sub(r"\1\1", word)
+    if double in _VOCABULARY:
+        return double
+    return single
+
+
+@lru_cache(maxsize=65536)
+def fix_word(word: str) -> str:
+    """One folded word in its plain spelling: shorthand expanded, stretches cut, typos of lexicon words fixed.
+
+    The result may hold several words ("idk" -> "i dont know"). Fuzzy fixes need a word of five letters or
+    more, the same first letter, at most one edit (two from eight letters) and, past six letters, a rapidfuzz
+    ratio of 85, so short and real words do not drift; four-letter keywords are fixed only for a swapped pair.
+    """
+    if word in SHORTHAND:
+        return SHORTHAND[word]
+    if word in _VOCABULARY or not word.isalpha():
+        return word
+    if _STRETCH_RE.search(word):
+        return fix_word(_destretch(word))
+    if len(word) < 5:
+        return _SHORT_SWAPS.get(word, word)
+    limit = 1 if len(word) < 8 else 2
+    found = process.extractOne(
+        word, _TARGETS_BY_INITIAL.get(word[0], ()), scorer=OSA.distance, score_cutoff=limit
+    )
+    if not found or (len(word) > 6 and fuzz.ratio(word, found[0]) < _MIN_RATIO):
+        return word  # "visiting" is two edits from "vomiting" but a different word
+    return str(found[0])
+
+
+def normalize(text: str) -> Normalized:
+    """Normalise a patient's text for matching (see Normalized)."""
+    folded = fold(text)
+    tokens: list[str] = []
+    for token in _TOKEN_RE.findall(folded):
+        fixed = fix_word(token) if token[0].isalpha() else token
+        tokens.extend(fixed.split())
+    starts: list[tuple[int, int]] = []
+    offset = 0
+    for index, token in enumerate(tokens):
+        if token[0].isalnum():
+            starts.append((index, offset))
+        offset += len(token) + 1
+    return Normalized(
+        raw=text,
+        folded=folded,
+        tokens=tuple(tokens),
+        text=" ".join(tokens),
+        question=bool(_QUESTION_RE.search(text)),
+        yes_accent=bool(_YES_ACCENT_RE.search(text)),
+        words=tuple(t for t in tokens if t[0].isalnum()),
+        starts=tuple(starts),
+    )
+
+
+def _split_alternatives(pattern: str) -> list[str]:
+    """The top-level alternatives of a regular expression's source ("a|(b|c)" -> ["a", "(b|c)"])."""
+    parts: list[str] = []
+    depth, start, index, in_class = 0, 0, 0, False
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "\\":
+            index += 2
+            continue
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+        elif char in "()":
+            depth += 1 if char == "(" else -1
+        elif char == "|" and depth == 0:
+            parts.append(pattern[start:index])
+            start = index + 1
+        index += 1
+    parts.append(pattern[start:])
+    return parts
+
+
+def _set_chars(items: list[tuple[object, object]]) -> set[str] | None:
+    chars: set[str] = set()
+    for op, arg in items:
+        if op is _sre.LITERAL and isinstance(arg, int):
+            chars.add(chr(arg))
+        elif op is _sre.RANGE and isinstance(arg, tuple) and arg[1] - arg[0] < 64:
+            chars.update(chr(c) for c in range(arg[0], arg[1] + 1))
+        else:
+            return None  # a category (\w), a negation or a wide range: any character
+    return chars
+
+
+def _first_chars(items: Iterable[tuple[object, object]]) -> tuple[frozenset[str] | None, bool]:
+    """(characters a parsed pattern can start with, or None for any; whether it can match nothing)."""
+    chars: set[str] = set()
+    for op, arg in items:
+        if op in (_sre.AT, _sre.ASSERT, _sre.ASSERT_NOT):
+            continue  # zero-width: \b, ^, lookarounds
+        if op is _sre.LITERAL and isinstance(arg, int):
+            return frozenset(chars | {chr(arg)}), False
+        if op is _sre.IN and isinstance(arg, list):
+            found = _set_chars(arg)
+            return (None, False) if found is None else (frozenset(chars | found), False)
+        if op is _sre.SUBPATTERN and isinstance(arg, tuple):
+            sub, empty = _first_chars(arg[-1])
+        elif op is _sre.BRANCH and isinstance(arg, tuple):
+            results = [_first_chars(branch) for branch in arg[1]]
+            if any(r[0] is None for r in results):
+                return None, False
+            sub = frozenset().union(*(r[0] or () for r in results))
+            empty = any(r[1] for r in results)
+        elif op in (_sre.MAX_REPEAT, _sre.MIN_REPEAT) and isinstance(arg, tuple):
+            sub, empty = _first_chars(arg[2])
+            empty = empty or arg[0] == 0
+        else:
+            return None, False
+        if sub is None:
+            return None, False
+        chars |= sub
+        if not empty:
+            return frozenset(chars), False
+    return frozenset(chars), True
+
+
+class Lexicon:
+    """A lexicon category as regexes tried at word starts, bucketed by the first letter they can match.
+
+    Each (name, pattern) becomes a named group; of several hits at the same word the earlier name wins. Only
+    the alternatives that can start with a word's first letter are tried there, which makes large lexicons
+    several times faster than one alternation.
+    """
+
+    def __init__(self, named: Iterable[tuple[str, str]]) -> None:
+        entries: list[tuple[str, str, frozenset[str] | None]] = []
+        for name, pattern in named:
+            for alternative in _split_alternatives(pattern):
+                chars, empty = _first_chars(_sre_parse.parse(alternative)) if _sre_parse else (None, True)
+                entries.append((name, alternative, None if empty else chars))
+        letters = set().union(*(chars for _, _, chars in entries if chars is not None))
+        self._by_char = {
+            c: self._compile([(n, a) for n, a, cs in entries if cs is None or c in cs]) for c in letters
+        }
+        self._default = self._compile([(n, a) for n, a, cs in entries if cs is None])
+
+    @staticmethod
+    def _compile(entries: list[tuple[str, str]]) -> re.Pattern[str] | None:
+        if not entries:
+            return None
+        groups: dict[str, list[str]] = {}
+        for name, alternative in entries:
+            groups.setdefault(name, []).append(f"(?:{alternative})")
+        return re.compile("|".join(f"(?P<{name}>{'|'.join(parts)})" for name, parts in groups.items()))
+
+    def scan(self, norm: Normalized) -> Iterator[tuple[int, re.Match[str]]]:
+        """(token index, match) of every hit starting at a word; ``match.lastgroup`` names the entry."""
+        text = norm.text
+        for index, offset in norm.starts:
+            pattern = self._by_char.get(text[offset], self._default)
+            if pattern is not None and (match := pattern.match(text, offset)) is not None:
+                yield index, match
+
+    def search(self, norm: Normalized) -> bool:
+        """True when any entry matches at some word."""
+        return next(self.scan(norm), None) is not None
+
+
+def number_value(token: str) -> int | None:
+    """The integer a token states ("3", "three", "tres"), or None."""
+    if token.isdigit():
+        return int(token)
+    return NUMBER_WORDS.get(token)

@@ -1,0 +1,128 @@
+"""Text normalisation: case, accents, emoji, stretched letters, shorthand, spelling fixes, word scanning."""
+
+from __future__ import annotations
+
+import pytest
+
+from conversations.normalize import Lexicon, fix_word, fold, normalize, number_value
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("Sí", "si"),
+        ("NÁUSEAS", "nauseas"),
+        ("mañana", "manana"),
+        ("can’t", "cant"),
+        ("it's", "its"),
+        ("b/c of the rash", " because  of the rash"),
+    ],
+)
+def test_fold(raw: str, expected: str) -> None:
+    assert fold(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("Yesss!!", "yes ! !"),
+        ("nooo", "no"),
+        ("plsss", "please"),
+        ("refil plz", "refill please"),
+        ("thx", "thanks"),
+        ("ty", "thank you"),
+        ("k", "ok"),
+        ("yep", "yes"),
+        ("nope", "no"),
+        ("idk", "i dont know"),
+        ("my meds", "my medicine"),
+        ("u r great", "you are great"),
+        ("tmrw", "tomorrow"),
+        ("2day", "today"),
+        ("w/o food", "without food"),
+        ("need my rx asap", "need my prescription as soon as possible"),
+        ("👍", "thumbsup"),
+        ("✅", "yes"),
+        ("👎", "no"),
+        ("🙏", "thanks"),
+        ("wrong #", "wrong number"),
+        ("gracias xfa", "gracias por favor"),
+    ],
+)
+def test_shorthand_emoji_and_stretches(raw: str, expected: str) -> None:
+    assert normalize(raw).text == expected
+
+
+@pytest.mark.parametrize(
+    ("typo", "fixed"),
+    [
+        ("diarhea", "diarrhea"),
+        ("diarrhia", "diarrhea"),
+        ("nausia", "nausea"),
+        ("refil", "refill"),
+        ("perscription", "prescription"),
+        ("capecitibine", "capecitabine"),
+        ("vomitting", "vomiting"),
+        ("tierd", "tired"),
+        ("xelodda", "xeloda"),
+    ],
+)
+def test_spelling_fixes(typo: str, fixed: str) -> None:
+    assert fix_word(typo) == fixed
+
+
+@pytest.mark.parametrize(
+    "word",
+    [
+        "rash",
+        "rush",
+        "pain",
+        "stop",
+        "couch",
+        "thinks",
+        "skipping",
+        "receive",
+        "breaking",
+        "diarrea",
+        "fiebre",
+    ],
+)
+def test_real_and_short_words_are_left_alone(word: str) -> None:
+    assert fix_word(word) == word
+
+
+def test_normalized_fields() -> None:
+    norm = normalize("¿Sí, puedo? 38.4 C")
+    assert norm.question
+    assert norm.yes_accent
+    assert norm.words == ("si", "puedo", "38.4", "c")
+    assert norm.tokens[1] == ","
+    assert [norm.text[offset:].split()[0] for _, offset in norm.starts] == list(norm.words)
+    assert not normalize("si vomito").yes_accent
+
+
+def test_empty_and_symbol_only_texts() -> None:
+    for raw in ("", "   ", "???", "🌮🎉", "\u200b"):
+        norm = normalize(raw)
+        assert norm.words == ()
+        assert norm.starts == ()
+
+
+@pytest.mark.parametrize(
+    ("token", "value"), [("3", 3), ("three", 3), ("tres", 3), ("zero", 0), ("blue", None)]
+)
+def test_number_value(token: str, value: int | None) -> None:
+    assert number_value(token) == value
+
+
+def test_lexicon_tries_every_word_start_and_names_the_entry() -> None:
+    lexicon = Lexicon([("first", r"\ba b\b|(?<!x )\bq\w+"), ("second", r"\bb c\b|\w+ z\b|(?:x )?y")])
+    hits = [(i, m.lastgroup, m.group(0)) for i, m in lexicon.scan(normalize("a b c, quick y z; x quiet"))]
+    assert hits == [
+        (0, "first", "a b"),
+        (1, "second", "b c"),  # overlapping phrases are both found
+        (4, "first", "quick"),
+        (5, "second", "y z"),  # of two alternatives starting at the same word, the first listed wins
+    ]  # and "quiet" after "x " is kept out by the lookbehind
+    assert lexicon.search(normalize("quick"))
+    assert not lexicon.search(normalize("nothing here"))
