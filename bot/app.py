@@ -111,6 +111,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
 def _subsystems() -> list[Callable[[web.Application], None]]:
     """The parts that plug routes and background jobs into the app, in dependency order."""
     from bot import services
+    from bot.api.imports import setup_imports
     from bot.api.routes import setup_api
     from bot.web.metrics import setup_metrics_page
     from bot.web.routes import setup_escalation, setup_web
@@ -120,6 +121,7 @@ def _subsystems() -> list[Callable[[web.Application], None]]:
         services.setup_messaging,
         setup_web,
         setup_api,
+        setup_imports,
         setup_metrics_page,
         setup_escalation,
         setup_sinks,
