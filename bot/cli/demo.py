@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import secrets
 import signal
 from datetime import date
@@ -55,7 +56,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         "twilio_api_base_url": f"http://127.0.0.1:{sim_port}",
         "host": "127.0.0.1",
     })
-    configure_logging(settings.log_level, settings.log_format)
+    # The demo is for people: keep the terminal to warnings unless a log level was asked for.
+    level = settings.log_level if "MIDBOT_LOG_LEVEL" in os.environ else "WARNING"
+    configure_logging(level, settings.log_format)
     asyncio.run(_demo(settings, sim_port, args))
     return 0
 
