@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -96,12 +97,18 @@ _QUESTION_OPENING = re.compile(
     r"|cuantos|cuantas|por que|hay|como (?:puedo|debo|se)|que (?:hago|pasa|debo|puedo)|a que hora|es normal)\b)"
 )
 _ENOUGH_DAYS = 7
+_WORD_RE = re.compile(r"[a-z]+")
 # In a check-in, these say there is something to report even without a known symptom word.
 _SOMETHING = re.compile(
     r"\b(?:thing|issue|issues|problem|problems|again|still|same|worse|hand|hands|feet|foot|skin|stomach|mouth|eyes"
     r"|legs?|arms?|back|head|lo mismo|otra vez|todavia|igual|peor|manos|pies|piel|estomago|boca|ojos|piernas)\b"
 )
 _QUESTION_BLOCKERS = frozenset({"help", "wrong_number", "reschedule", "opt_in", "opt_out"})
+# Asking whether to change how the medicine is taken: a question, even when a day or a trip is named.
+_DOSING_QUESTION = re.compile(
+    r"\b(?:can|should|could|may|do) i (?:\w+ )?(?:stop|take|skip|hold|pause|quit|double|drink|eat|crush|split"
+    r"|cut|break|keep taking)\b|\b(?:puedo|debo) (?:\w+ )?(?:dejar|tomar\w*|saltar\w*|suspender\w*|parar)\b"
+)
 _REQUEST = re.compile(
     r"^(?:please )?(?:can|could|would|will) (?:you|u|we|someone|somebody)\b|^(?:me )?(?:pueden|puede|podrian|podria)\b"
 )
@@ -122,6 +129,13 @@ _NO_FOLLOWERS = frozenset(
     """
     thanks thank gracias not i way sir maam need por todavia aun no we nothing nada im its it that
     ahorita ahora necesito quiero thx ty nope
+    """.split()
+)
+# Words after an unaccented "si" that make it "yes" rather than "if" ("si por favor", "si claro").
+_SI_YES_FOLLOWERS = frozenset(
+    """
+    por porfa claro gracias senora senor senorita mija mijo please thanks thank ok okay si yes dale quiero
+    mandenla mandenlo envienla envienlo perfecto seguro de pero adelante andale bueno correcto exacto gracia
     """.split()
 )
 _OK_AS_YES = frozenset(
@@ -273,7 +287,11 @@ def _symptoms(found: _Found) -> None:
                 unwell = True
             else:
                 found.add_symptom(match.lastgroup or "unspecified")
-    if unwell and not found.symptoms and not found.norm.question:
+    if (
+        unwell
+        and not found.symptoms
+        and not (found.norm.question or _QUESTION_OPENING.search(found.norm.text))
+    ):
         found.add_symptom("unwell")  # "what are the side effects?" asks; a named symptom says more
     if any(s not in NON_SYMPTOM_EMERGENCIES for s in found.symptoms):
         found.labels.add("side_effect")
@@ -301,7 +319,11 @@ def _intents(found: _Found) -> None:
     ):
         found.labels.add("question")
     if "question" in found.labels and found.labels & _QUESTION_BLOCKERS:
-        found.labels.discard("question")
+        if found.labels & _QUESTION_BLOCKERS == {"reschedule"} and _DOSING_QUESTION.search(text):
+            # "can I stop the pills while I'm on vacation?" asks about dosing, not about a delivery day
+            found.labels.discard("reschedule")
+        else:
+            found.labels.discard("question")
     elif "question" not in at and _REQUEST.match(text) and found.labels & _REQUESTED:
         found.labels.discard("question")  # "can you stop my auto refill" asks for something, not about it
 
@@ -325,7 +347,9 @@ def _polarity(found: _Found) -> str | None:
         if follower_ok or (rest and rest[0] in _NO_FOLLOWERS):
             return "no"
     if first == "si" and len(words) > 1 and not found.norm.yes_accent and not follower_ok:
-        return None  # "si no mejora..." is "if"
+        if rest[0] not in _SI_YES_FOLLOWERS:
+            return None  # "si no mejora..." is "if"
+        return "yes"  # "si por favor", "si claro": yes without its accent
     if first in YES_WORDS or " ".join(words) in YES_WORDS:
         if follower_ok or (rest and rest[0] in _YES_FOLLOWERS):
             return "yes"
@@ -433,6 +457,8 @@ def _stated_severity(found: _Found, allow_none: bool = False) -> str | None:
         level = _SEVERITY_LEVEL[match.lastgroup or ""]
         if level == "none" and not allow_none:
             continue
+        if level != "mild" and not _live(found, _token_at(found.norm.text, match.start())):
+            continue  # "nada grave", "not severe": what it is not
         if best is None or SEVERITIES.index(level) > SEVERITIES.index(best):
             best = level
     return best
@@ -453,8 +479,12 @@ def _values(found: _Found, today: date | None) -> None:
 
 
 def _language(norm: Normalized) -> str:
-    spanish = sum(1 for w in norm.words if w in ES_MARKERS)
-    english = sum(1 for w in norm.words if w in EN_MARKERS)
+    words: tuple[str, ...] | list[str] = norm.words
+    if not norm.raw.isascii():  # emoji read as English words ("🙏" -> "thanks") say nothing of the language
+        decomposed = unicodedata.normalize("NFKD", norm.raw.lower())
+        words = _WORD_RE.findall("".join(c for c in decomposed if not unicodedata.combining(c)))
+    spanish = sum(1 for w in words if w in ES_MARKERS)
+    english = sum(1 for w in words if w in EN_MARKERS)
     if spanish != english:
         return "es" if spanish > english else "en"
     raw = norm.raw.lower()

@@ -30,6 +30,12 @@ _NUM = (
 _UNIT = r"(?:pills?|tablets?|capsules?|caps|doses?|days?|pastillas?|tabletas?|capsulas?|dosis|dias)"
 _TEMP_VALUE = re.compile(r"^\d{2,3}(?:[.,]\d)?$")
 _TEMP_CUES = frozenset(TEMPERATURE_CUES.split())
+# A reading with one decimal in the fever range is a temperature even unnamed ("running 100.6", "39.2 now").
+_BARE_FEVER = re.compile(r"^(?:10[0-6]|3[89]|4[01])[.,]\d$")
+_NOT_TEMPERATURE_UNITS = frozenset(
+    "mg mcg ml cc kg lb lbs pounds pound dollars dollar bucks usd percent pills tablets capsules miles hours"
+    " minutes days units g gr oz kilos libras dolares pesos horas dias".split()
+)
 _UNITS = {
     "f": "f",
     "fahrenheit": "f",
@@ -167,7 +173,8 @@ def temperature_f(norm: Normalized) -> float | None:
     """The highest body temperature stated, in °F (a Celsius value, 35-43, is converted); None if none.
 
     A number counts when a unit follows it ("38.4 C", "101°") or a temperature word is near it ("fever of
-    101", "tengo 38.9 de temperatura"), so "38 pills" is not a fever.
+    101", "tengo 38.9 de temperatura"), so "38 pills" is not a fever; a reading with one decimal in the fever
+    range ("running 100.6", "39.2") counts unless a dollar sign or another unit goes with it.
     """
     best: float | None = None
     tokens = norm.tokens
@@ -176,7 +183,9 @@ def temperature_f(norm: Normalized) -> float | None:
             continue
         unit = _unit_after(tokens, index)
         if unit is None and not _TEMP_CUES.intersection(tokens[max(0, index - 4) : index + 5]):
-            continue
+            bare = _BARE_FEVER.match(token) and f"${token}" not in norm.folded.replace("$ ", "$")
+            if not bare or (index + 1 < len(tokens) and tokens[index + 1] in _NOT_TEMPERATURE_UNITS):
+                continue
         value = float(token.replace(",", "."))
         if 35.0 <= value <= 43.0 and unit != "f":
             value = value * 9 / 5 + 32

@@ -26,6 +26,7 @@ from conversations.lexicons.optout import (
     OPT_OUT_EXCLUSIONS,
     OPT_OUT_KEYWORDS,
     OPT_OUT_PATTERNS,
+    OPT_OUT_SCOPED,
 )
 from conversations.normalize import Lexicon, Normalized, normalize
 
@@ -46,6 +47,7 @@ _OPT_OUT = Lexicon(("opt_out", p) for p in OPT_OUT_PATTERNS)
 _OPT_IN = Lexicon(("opt_in", p) for p in OPT_IN_PATTERNS)
 _CLINICAL = Lexicon(("clinical", p) for p in CLINICAL_PATTERNS)
 _NOT_ABOUT_TEXTS = re.compile("|".join(OPT_OUT_EXCLUSIONS))
+_SCOPED = re.compile(OPT_OUT_SCOPED)
 _ABOUT_TEXTS = re.compile(
     r"\b(?:text|texts|texting|message|messages|messaging|sms|reminders?|notifications?|alerts?|this number|my number"
     r"|mensajes?|textos?|recordatorios?|avisos?)\b"
@@ -115,6 +117,8 @@ def consent_action_of(norm: Normalized, opted_out: bool = False) -> ConsentActio
         return None
     if _NOT_ABOUT_TEXTS.search(norm.text) and not _ABOUT_TEXTS.search(norm.text):
         return None  # "unsubscribe me from auto refill" is about the refills
+    if _SCOPED.search(norm.text):
+        return None  # "stop the reminders for my old med": that medicine, not the texts
     action = _keyword_action(norm, opted_out)
     if action is not None:
         return action

@@ -45,9 +45,14 @@ _SLASH_WORDS = (
     (re.compile(r"\bw/o\b"), " without "),
     (re.compile(r"\bw/(?=\s|[a-z])"), " with "),
 )
+_THUMBS = re.compile(r"\bthumbs? ?up\b")
 _TOKEN_RE = re.compile(r"\d+(?:[.,:/]\d+)*|[a-z]+|[,.;!?]")
 _STRETCH_RE = re.compile(r"([a-z])\1{2,}")
-_QUESTION_RE = re.compile(r"[?¿]")
+# A question mark, or a Spanish question word with its accent opening a sentence ("qué hago", "cuándo la tomo").
+_QUESTION_RE = re.compile(
+    r"[?¿]|(?:^|[.,;!¡]\s*)(?:qué|cuándo|cómo|dónde|cuánto|cuánta|cuántos|cuántas|cuál|cuáles|quién|por qué)(?!\w)",
+    re.IGNORECASE,
+)
 _YES_ACCENT_RE = re.compile(r"(?<![a-záéíóúñ])s[íì](?![a-záéíóúñ])", re.IGNORECASE)
 
 # Words the spelling fixer must leave alone: shorthand, targets, everything named in the lexicons.
@@ -60,6 +65,7 @@ _SHORT_SWAPS: dict[str, str] = {
     if word[i] != word[i + 1]
 }
 _MIN_RATIO = 85.0
+_DIMINUTIVES = ("citos", "citas", "cito", "cita", "itos", "itas", "ito", "ita")
 _TARGETS_BY_INITIAL: dict[str, tuple[str, ...]] = {}
 for _target in FUZZY_TARGETS:
     _TARGETS_BY_INITIAL.setdefault(_target[0], ())
@@ -75,7 +81,7 @@ class Normalized:
         folded: lower case, accents removed, emoji as words, punctuation kept (for value extraction).
         tokens: words, numbers and clause punctuation after shorthand expansion and spelling fixes.
         text: the tokens joined by single spaces (what the lexicon patterns match against).
-        question: the text has a question mark.
+        question: the text has a question mark or opens a sentence with an accented Spanish question word.
         yes_accent: the text has "sí" with its accent (Spanish yes, as opposed to "si", if).
         words: the tokens without punctuation.
         starts: (token index, offset in ``text``) of every word, where lexicon patterns may match.
@@ -101,6 +107,8 @@ def fold(text: str) -> str:
     if not ascii_only:
         decomposed = unicodedata.normalize("NFKD", text)
         text = "".join(c for c in decomposed if not unicodedata.combining(c))
+    if "thumb" in text:
+        text = _THUMBS.sub(" thumbsup ", text)
     if "/" in text:
         for pattern, replacement in _SLASH_WORDS:
             text = pattern.sub(replacement, text)
@@ -120,11 +128,35 @@ def _destretch(word: str) -> str:
     return single
 
 
+def _undiminish(word: str) -> str | None:
+    """A Spanish diminutive's plain word when the lexicons know it ("llaguitas" -> "llagas", "poquito" -> "poco")."""
+    for suffix in _DIMINUTIVES:
+        if not word.endswith(suffix) or len(word) - len(suffix) < 2:
+            continue
+        stem, ending = word[: -len(suffix)], suffix.replace("cit", "").replace("it", "")
+        if stem.endswith("gu"):
+            stem = stem[:-1]  # llagu-itas -> llag-as
+        elif stem.endswith("qu"):
+            stem = stem[:-2] + "c"  # poqu-ito -> poc-o
+        plural = ending.endswith("s")
+        bare = (stem,) if suffix.startswith("c") else ()  # dolor-cito -> dolor, pie-citos -> pie
+        for candidate in (
+            stem + ending,
+            stem + ("os" if plural else "o"),
+            stem + ("as" if plural else "a"),
+            *bare,
+        ):
+            if candidate in _VOCABULARY:
+                return candidate
+    return None
+
+
 @lru_cache(maxsize=65536)
 def fix_word(word: str) -> str:
     """One folded word in its plain spelling: shorthand expanded, stretches cut, typos of lexicon words fixed.
 
-    The result may hold several words ("idk" -> "i dont know"). Fuzzy fixes need a word of five letters or
+    The result may hold several words ("idk" -> "i dont know"). A Spanish diminutive becomes its plain word
+    when the lexicons know that ("llaguitas" -> "llagas"). Fuzzy fixes need a word of five letters or
     more, the same first letter, at most one edit (two from eight letters) and, past six letters, a rapidfuzz
     ratio of 85, so short and real words do not drift; four-letter keywords are fixed only for a swapped pair.
     """
@@ -136,6 +168,8 @@ def fix_word(word: str) -> str:
         return fix_word(_destretch(word))
     if len(word) < 5:
         return _SHORT_SWAPS.get(word, word)
+    if (plain := _undiminish(word)) is not None:
+        return plain
     limit = 1 if len(word) < 8 else 2
     found = process.extractOne(
         word, _TARGETS_BY_INITIAL.get(word[0], ()), scorer=OSA.distance, score_cutoff=limit

@@ -33,7 +33,12 @@ def _all_patterns() -> list[str]:
     found += (
         list(optout.CLINICAL_PATTERNS) + list(optout.OPT_OUT_EXCLUSIONS) + list(symptoms.SYMPTOM_EXCLUSIONS)
     )
-    found += [symptoms.RESOLVED_PATTERN, symptoms.HYPOTHETICAL_PATTERN, symptoms.QUESTION_VERB_PATTERN]
+    found += [
+        optout.OPT_OUT_SCOPED,
+        symptoms.RESOLVED_PATTERN,
+        symptoms.HYPOTHETICAL_PATTERN,
+        symptoms.QUESTION_VERB_PATTERN,
+    ]
     found += [intents.AGREE_PATTERN, intents.UNSURE_PATTERN, intents.TAPBACK_PATTERN]
     found += list(optout.OPT_OUT_KEYWORDS | optout.OPT_IN_KEYWORDS | optout.HELP_KEYWORDS)
     return found

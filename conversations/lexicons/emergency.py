@@ -26,14 +26,14 @@ _NOT = (
 
 _CHEST_BAD = (
     r"(?:pain\w*|pressure|tight\w*|heav\w*|hurt\w*|ache\w*|aching|squeez\w*|crush\w*|burn\w*|stab\w*|sharp"
-    r"|discomfort|weight|elephant|band|killing|dolor\w*|duele|presion|opresion|apret\w*|pesad\w*|ardor|punzada"
+    r"|discomfort|weight|elephant|band|killing|dolor\w*|duele|presion|opresion|apret\w*|apriet\w*|pesad\w*|ardor|punzada"
     r"|aplast\w*)"
 )
-_BREATH = r"(?:breath|breathe|breathing|breaths|air|respirar|respiro|respira|aire|respiracion|respirando)"
+_BREATH = r"(?:breath|breathe|breathing|breaths|breeding|breathin|brething|breething|air|respirar|respiro|respira|aire|respiracion|respirando)"
 _BREATH_BAD = (
     r"(?:cant|can not|could not|couldnt|hard|harder|trouble|short|shortness|struggl\w*|difficult\w*|catch|barely"
     r"|labored|gasp\w*|full|enough|no puedo|no puede|me cuesta|me falta|falta|dificultad|sin|winded|heavy|bad|worse"
-    r"|shallow|rapid|fast|weird|funny|noisy|off|scary)"
+    r"|shallow|rapid|fast|weird|funny|noisy|off|scary|slow|slowly|strange|odd|raspy|rattl\w*)"
 )
 
 EMERGENCY_PATTERNS: tuple[tuple[str, str], ...] = (
@@ -45,7 +45,9 @@ EMERGENCY_PATTERNS: tuple[tuple[str, str], ...] = (
         "trouble_breathing",
         rf"\b{_BREATH_BAD}(?: \w+){{0,3}} {_BREATH}\b|\b{_BREATH}(?: \w+){{0,3}} {_BREATH_BAD}\b"
         r"|\b(?:lips|fingers|face|skin) (?:\w+ ){0,3}(?:blue|gray|grey)\b|\b(?:blue|purple) (?:lips|fingers)\b"
-        r"|\blabios morados\b|\bse esta poniendo (?:azul|morad[oa])\b",
+        r"|\blabios morados\b|\bse esta poniendo (?:azul|morad[oa])\b|\b(?:turning|turned|going|gone) (?:blue|gray|grey|purple)\b"
+        r"|\b(?:gray|grey|pale|ashen) and (?:sweaty|clammy|cold)\b|\bse (?:puso|esta poniendo|le puso) (?:azul|morad[oa]|gris)\b"
+        r"|^esta (?:azul|morad[oa])\b",
     ),
     (
         "chest_pain",
@@ -55,7 +57,8 @@ EMERGENCY_PATTERNS: tuple[tuple[str, str], ...] = (
         rf"(?:in|on|across) {_PERSON} chest\b|\b{_PERSON} chest (?:\w+ ){{0,2}}(?:hurts|is hurting|"
         rf"pain|tight)\b|\bheart attack\b|\bdolor(?:es)?(?: \w+){{0,2}} (?:de|en el|del) pecho\b"
         rf"|\b(?:me )?duele(?: \w+){{0,2}} (?:el )?pecho\b|\b(?:presion|opresion|apreton) (?:en|del) "
-        rf"(?:el )?pecho\b|\bpecho apretado\b|\bataque al corazon\b|\binfarto\b|\bangina\b",
+        rf"(?:el )?pecho\b|\bpecho apretado\b|\bataque al corazon\b|\binfarto\b|\bangina\b"
+        rf"|\bheart (?:hurts|is hurting|pain|aches?|is aching)\b|\b(?:duele|dolor en|dolor de) (?:el |mi )?corazon\b",
     ),
     (
         "trouble_breathing",
@@ -66,21 +69,27 @@ EMERGENCY_PATTERNS: tuple[tuple[str, str], ...] = (
         r"|\bwheez\w*|\bsuffocat\w*|\bchoking\b|\bno (?:puedo|puede) respirar\b|\bfalta (?:de )?"
         r"(?:el )?aire\b|\bme ahog\w*|\bahogando\b|\bdificultad para respirar\b|\bme cuesta(?: \w+)?"
         r" respirar\b|\bno me entra (?:el )?aire\b|\bsin aire\b|\bno respira\b|\bbreathless\w*"
-        r"|\bcant breath\w*|\bair hunger\b|\blabored breathing\b|\brespiro mal\b|\bme asfixio\b",
+        r"|\bcant breath\w*|\bair hunger\b|\bwinded\b|\blabored breathing\b|\brespiro mal\b|\bme asfixio\b",
     ),
     (
         "fainting",
         r"\bpass(?:ed|ing|es)? out\b|\bfaint\w*|\bblack(?:ed|ing|s)? out\b|\bblackout\w*|\bcollaps\w*"
         r"|\bunconscious\b|\b(?:wont|will not|doesnt|cant|not) wak\w* (?:up|him|her)\b|\bcant wake (?:him|"
         r"her|them)\b|\bunresponsive\b|\b(?:not|isnt|wont|is not|will not|stopped) respond\w*|\bdesmay\w*|\bperd\w* el conocimiento\b|\binconsciente\b"
-        r"|\bno (?:despierta|reacciona|responde)\b|\bse (?:me )?(?:fue|va) el mundo\b|\bkeeled over\b",
+        r"|\bno (?:despierta|reacciona|responde)\b|\b(?:cant|can not|couldnt|wont|unable to) stay awake\b"
+        r"|\bno (?:se )?(?:puede|puedo) (?:mantener|quedar)(?:se|me)? despiert[oa]\b|\bkeeps? (?:nodding|passing) (?:off|out)\b|\bse (?:me )?(?:fue|va) el mundo\b|\bkeeled over\b"
+        r"|\bdesvanec\w*|\b(?:legs|knees) (?:gave|give) (?:out|way)\b|\b(?:dropped|collapsed|fell|went down) (?:to|on) the"
+        r" (?:floor|ground)\b|\bno contesta\b(?! (?:el|mi|su|los|las|sus|mis) )",
     ),
     (
         "stroke",
         r"\b(?:numb\w*|weak\w*|tingl\w*|drooping|paraly\w*|cant move)(?: \w+){0,2} (?:on )?(?:one|the left|the right|my"
         r" left|my right|his left|her left|his right|her right) side\b|\b(?:one|left|right) side of (?:my|his|her) (?:body"
         r"|face) (?:\w+ )?(?:is |went |feels )?(?:numb|weak|drooping|dead|paralyzed)\b|\bsudden (?:numbness|weakness)\b"
-        r"|\b(?:se me|se le) (?:durmio|paralizo) (?:un lado|la mitad)\b",
+        r"|\b(?:se me|se le) (?:durmio|paralizo) (?:un lado|la mitad)\b|\b(?:cant|can not|couldnt|unable to) (?:move|feel"
+        r"|lift|raise|use) (?:my|his|her) (?:left |right )?(?:arm|leg|hand|side)\b|\b(?:se (?:me|le) )?paraliz\w*(?: \w+){0,2}"
+        r" (?:brazo|pierna|cara|mano|lado)\b|\bno (?:puede|puedo) mover (?:el|la|su|mi)"
+        r" (?:brazo|pierna|mano|lado)\b",
     ),
     (
         "confusion",
@@ -91,7 +100,12 @@ EMERGENCY_PATTERNS: tuple[tuple[str, str], ...] = (
         r"|\bcrooked (?:face|mouth|smile)\b|\bface (?:is )?(?:drooping|crooked|numb on one side)\b"
         r"|\bconfundid[oa]\b|\bdesorientad[oa]\b|\b(?:habla|hablando) (?:arrastrad\w*|raro|sin sentido)\b"
         r"|\barrastra las palabras\b|\bno (?:me )?reconoce\b|\bno sabe (?:donde|quien)\b|\bderrame\b"
-        r"|\bembolia\b|\bout of it\b|\bnot making sense\b|\bdelirious\b|\bdelir\w*",
+        r"|\bhallucinat\w*|\balucin\w*|\bseeing things\b|\bhearing voices\b|\bviendo cosas\b"
+        r"|\b(?:boca|cara)(?: \w+){1,3} (?:chueca|caida|torcida)\b"
+        r"|\bembolia\b|\bout of it\b|\bnot making (?:any )?sense\b|\bmaking no sense\b|\bdelirious\b|\bdelir\w*"
+        r"|\btalking (?:nonsense|gibberish|crazy|funny|weird|strange|out of (?:his|her) head)\b|\bdoesnt know (?:what"
+        r" (?:day|year|month|time)|where (?:he|she) is|who (?:i|he|she|we) (?:am|is|are))\b|\bno sabe (?:que dia|en"
+        r" que dia|que ano)\b|\b(?:dice|habla) (?:cosas )?(?:sin sentido|incoherencias|puras incoherencias)\b",
     ),
     (
         "allergic_reaction",
@@ -99,25 +113,33 @@ EMERGENCY_PATTERNS: tuple[tuple[str, str], ...] = (
         r"|tight\w*|puff\w*|blow\w* up)\b|\b(?:swell\w*|swollen|puffy|puffing)(?: \w+){0,3} "
         r"(?:lips?|tongue|throat|face)\b|\bthroat (?:\w+ ){0,3}clos\w*|\banaphyla\w*|\ballergic "
         r"reaction\b|\bcant swallow\b|\bhives (?:all over|everywhere)\b|\b(?:se me )?hinch\w*(?: \w+)"
-        r"{0,3} (?:labios|lengua|garganta|cara)\b|\b(?:labios|lengua|garganta|cara)(?: \w+){0,3} "
-        r"hinch\w*|\bse me (?:esta )?cerrando la garganta\b|\bgarganta cerrada\b|\breaccion "
+        r"{0,3} (?:labios|lengua|garganta|cara|boca)\b|\b(?:labios|lengua|garganta|cara)(?: \w+){0,3} "
+        r"hinch\w*|\bse me (?:esta )?cerrando la garganta\b|\b(?:garganta|lengua)(?: \w+){0,3} (?:cerrando|cerrada|cierra)\b|\bgarganta cerrada\b|\breaccion "
         r"alergica\b|\bno puedo tragar\b|\bepipen\b",
     ),
     (
         "bleeding",
-        rf"\b(?:\w*bleed\w*|blood|sangr\w*)(?: \w+){{0,6}} {_NOT} (?:\w+ )?{_STOP}\b|\b\w*bleed\w* (?:for|since)"
+        rf"\b(?:\w*bleed\w*|blood|sangr\w*)(?: \w+){{0,8}} {_NOT} (?:\w+ )?{_STOP}\b|\b\w*bleed\w* (?:for|since)"
         rf" (?:an? |over |about |almost |nearly |more than |like |\d+ )?(?:hours?|hr|\d+|half an hour)"
         rf"|\b(?:vomit\w*|throw\w* up|threw up|cough\w*|spit\w*|puk\w*)(?: up)?(?: \w+){{0,2}} blood\b"
         rf"|\bblood (?:\w+ ){{0,3}}(?:vomit|throw up|threw up|cough|when i (?:throw up|vomit|cough))"
         rf"|\b(?:black|tarry|bloody) (?:\w+ ){{0,2}}(?:stools?|poops?|bowel movements?|bm|diarrhea)\b"
-        rf"|\b(?:stools?|poops?) (?:\w+ ){{0,3}}(?:black|tarry|bloody)\b|\bblood in (?:my |the )?(?:stool|"
+        rf"|\b(?:stools?|poops?|pooping|pooped|bms?|bowel movements?) (?:\w+ ){{0,3}}(?:black|tarry|bloody|tar|maroon)\b"
+        rf"|\bblack (?:tar|tarry)\b|\b(?:popo|heces|excremento) (?:\w+ ){{0,2}}(?:como )?(?:chapopote|alquitran)\b|\bblood in (?:my |the )?(?:stool|"
         rf"stools|poop|vomit|diarrhea)\b|\bdiarrh?ea (?:with|full of) blood\b|\bbloody (?:vomit|diarrhea)\b"
         rf"|\b(?:\w*bleed\w*|blood|sangr\w*)(?: \w+){{0,3}} (?:nonstop|non stop|constantly|for hours|all day"
         rf"|sin parar|sin control)\b|\bcoffee grounds?\b|\bhemorrhag\w*|\bheavy bleeding\b|\bbleeding (?:a lot|heavily|badly|like crazy|everywhere)\b"
         rf"|\bsangr\w*(?: \w+){{0,5}} (?:no (?:para|paro|se (?:detiene|quita|para))|sin parar)\b"
         rf"|\b(?:vomit\w*|tos\w*|escup\w*|arroj\w*|devolv\w*) (?:\w+ )?sangre\b|\b(?:heces|popo|excremento|"
         rf"evacuaciones)(?: \w+){{0,2}} (?:negr\w*|con sangre)\b|\bsangre en (?:el |la |las |mi )?(?:popo|"
-        rf"heces|excremento|vomito)\b|\bhemorragia\b|\bmucha sangre\b|\bwont stop bleeding\b",
+        rf"heces|excremento|vomito)\b|\bhemorragia\b|\bmucha sangre\b|\bwont stop bleeding\b"
+        rf"|\b(?:a lot of|lots of|so much|too much|mucha|muchisima|bastante) (?:blood|sangre)\b|\bblood in the (?:toilet|bowl"
+        rf"|sink)\b|\bsangre en el (?:inodoro|bano|escusado)\b"
+        rf"|\b(?:pouring|gushing|spurting|squirting|streaming|spraying) (?:\w+ )?blood\b|\bblood (?:\w+ ){{0,2}}(?:pouring|gushing"
+        rf"|spurting|everywhere)\b|\b(?:bleeding|sangrando|sangra)(?: \w+){{0,4}} (?:a lot|heavily|badly|like crazy|so much|too much"
+        rf"|mucho|muchisimo|demasiado|bastante)\b|\b(?:stools?|poops?|pooping|bms?|popo|heces|caca)(?: \w+){{0,3}} (?:blood|sangre)\b"
+        rf"|\b(?:cant|can not|couldnt) (?:get (?:it|the \w+) to )?stop (?:the |this )?bleed\w*|\bblood everywhere\b"
+        rf"|\bsangre por todos lados\b",
     ),
     (
         "head_injury",
@@ -130,8 +152,9 @@ EMERGENCY_PATTERNS: tuple[tuple[str, str], ...] = (
         r"\bkill (?:my ?self|me)\b|\bsuicid\w*|\bend(?:ing)? (?:my life|it all|things)\b|\b(?:dont|do not)"
         r" want to (?:be alive|live|wake up|be here)\b|\bwant to die\b|\bwanna die\b|\bwish i (?:was|were)"
         r" dead\b|\bbetter off dead\b|\b(?:hurt|harm|cut)\w* (?:my ?self|him ?self|her ?self)\b|\bself harm\w*"
-        r"|\bno reason to live\b|\btook (?:\w+ ){0,3}too many\b|\boverdos\w*|\btook (?:the |a )?(?:whole|"
-        r"entire) bottle\b|\bnot worth living\b|\bgive up on life\b|\bquiero morir\w*|\bme quiero morir\b"
+        r"|\bno reason to live\b|\btook (?:\w+ ){0,3}too many\b|\boverdos\w*|\b(?:took|swallowed|ate|drank|downed|tomo|se tomo|se trago)"
+        r" (?:the |a |my |his |her |half the |half a |toda la |todo el )?(?:whole |entire )?(?:bottle|pack|box|botella|frasco"
+        r"|caja)(?: \w+){0,2}\s*(?:$|[.!,]|of (?:pills|tablets|medicine|sleeping pills|tylenol))|\bnot worth living\b|\bgive up on life\b|\bquiero morir\w*|\bme quiero morir\b"
         r"|\bno quiero vivir\b|\bquitarme la vida\b|\bmatarme\b|\bhacerme dano\b|\bno vale la pena vivir\b"
         r"|\btome (?:muchas|demasiadas) pastillas\b|\bsobredosis\b|\bacabar con (?:todo|mi vida)\b"
         r"|\bno quiero (?:seguir|estar) (?:viviendo|aqui|viva|vivo)\b",
@@ -149,6 +172,10 @@ EMERGENCY_PATTERNS: tuple[tuple[str, str], ...] = (
         r"|many|todas|muchas|demasiadas)(?: \w+){0,2} (?:pills|tablets|capsules|pastillas)\b|\bgot into (?:my|the|his|her)"
         r" (?:pills|medicine)\b|\b(?:dont|do not|cant|no longer) see (?:the|any) point\b|\b(?:no|whats the|what is"
         r" the) point (?:in|of) (?:going on|living|life|anything|trying|being here)\b|\bno le veo sentido\b"
+        r"|\bmejor me muero\b|\bojala me muera\b|\bquisiera morirme\b|\bbetter off (?:if i (?:was|were) (?:gone|dead)|without"
+        r" me)\b|\bif i (?:was|were) gone\b|\b(?:kid|child|son|daughter|baby|toddler|grandson|granddaughter|dog|nin[oa]|bebe|niet[oa]"
+        r"|hij[oa])\w*(?: \w+){0,2} (?:swallowed|ate|got into|se tomo|se comio|se trago)(?: \w+){0,3} (?:pills|medicine|tablets"
+        r"|pastillas|medicina)\b"
         r"|\bdesaparecer para siempre\b|\bmorirme\b|\b(?:me )?(?:quiero|voy a) matar(?:me)?\b",
     ),
     (
@@ -157,9 +184,17 @@ EMERGENCY_PATTERNS: tuple[tuple[str, str], ...] = (
         r"|esta teniendo) un ataque\b|\bse puso (?:rigid[oa]|ties[oa])\b|\bshaking uncontrollably\b",
     ),
     (
+        "distress",
+        r"\b(?:feel|feels|feeling|felt) like (?:i am|i|he is|she is|hes|shes) (?:dying|going to die|about to die"
+        r"|gonna die|having a heart attack)\b|\b(?:i am|i think i am|he is|she is) dying\b|\bsiento que me"
+        r" (?:muero|voy a morir|estoy muriendo)\b|\bme (?:estoy muriendo|voy a morir)\b|\bse (?:esta muriendo"
+        r"|va a morir)\b",
+    ),
+    (
         "emergency_care",
         r"\bcall(?:ing|ed)? 911\b|\b911\b|\bambulance\b|\bgo to the (?:er|emergency)\b|\bemergency room\b"
         r"|\b(?:am|im|i am|is|are|were|we are) (?:in|at) the (?:er|emergency room|hospital) (?:right )?now\b"
+        r"|\b(?:at|in) the (?:er|emergency room|hospital) (?:right )?now\b"
         r"|\b(?:heading|going|on (?:my|our) way) to the (?:er|emergency|hospital)\b|\bvoy (?:camino )?(?:a|al) (?:la )?"
         r"(?:sala de )?(?:emergencias|urgencias|hospital)\b"
         r"|\bambulancia\b|\bsala de emergencias\b|\burgencias\b|\bllamar al 911\b",
@@ -183,13 +218,14 @@ FEVER_WORDS: tuple[tuple[str, str], ...] = (
     (
         "fever",
         r"\bfever\w*|\bfebrile\b|\bhigh temp\w*|\brunning a temp\w*|\bburning up\b|\bfiebre\b"
-        r"|\bcalentura\b|\bfebril\b|\btemperatura alta\b|\bhot to the touch\b|\bfeel(?:ing)? (?:hot|warm)\b"
+        r"|\bcalentura\b|\bfebril\b|\btemperatura alta\b|\bhot to the touch\b|\bfeel(?:s|ing)? (?:really |very |so |super |kind of )?(?:hot|warm|feverish)\b"
+        r"|\b(?:temp|temperature)s? (?:is |was |keeps |has been )?(?:high|up|elevated|going up|rising|spiking)\b"
         r"|\b(?:have|has|had|got|running|with) (?:a )?(?:high )?temperature\b|\b(?:tengo|tiene) temperatura\b",
     ),
     (
         "chills",
         r"\bchills\b|\bshaking chills\b|\brigors\b|\bescalofrios?\b|\bshivering\b|\bshaking all over\b"
-        r"|\btemblando\b|\bcold sweats?\b",
+        r"|\btemblando\b|\bcold sweats?\b|\btiritando\b|\bshaky and (?:cold|hot|sweaty)\b",
     ),
 )
 # Words near a number that make it a temperature.

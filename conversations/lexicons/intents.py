@@ -37,8 +37,8 @@ _DAY = (
 )
 _WHEN = (
     rf"(?:later|tomorrow|tonight|next week|next month|another (?:time|day)|in (?:a|an|\d+|a few|a couple of?) "
-    rf"(?:hours?|days?|while|bit|weeks?)|(?:on |next |this )?{_DAY}|after (?:\d+|work|lunch|my \w+)|this "
-    rf"(?:evening|afternoon|weekend)|end of the (?:week|month)|first of the month|mas tarde|luego|manana|despues"
+    rf"(?:hours?|days?|while|bit|weeks?)|(?:on |next |this )?{_DAY}|after (?:\d+|work|lunch|my \w+|that|then|the \d+|\w+day)|before (?:that|then)|this "
+    rf"(?:evening|afternoon|weekend)|end of the (?:week|month)|first of the month|on the \d{{1,2}}|(?:the )?\d{{1,2}} (?:st|nd|rd|th)|el \d{{1,2}} de \w+|mas tarde|luego|manana|despues"
     rf"|la (?:proxima|otra) semana|otro dia|el {_DAY})"
 )
 
@@ -65,18 +65,21 @@ INTENT_PATTERNS: dict[str, tuple[str, ...]] = {
         r"\b(?:only|just) (?:\w+ ){0,2}(?:\d+|one|two|three|four|five|a few|a couple) (?:\w+ )?(?:pills?|"
         r"tablets?|days?|doses?|capsules?) (?:left|remaining)\b",
         r"\b(?:[1-5]|one|two|three|four|five|a few|a couple) (?:more )?(?:pills?|tablets?|days?|doses?|capsules?)"
-        r" (?:left|remaining)\b",
+        r" (?:left|remaining)\b|\b(?:only|just) (?:have |got )?(?:[1-9]|one|two|three|four|five|a few|a couple)"
+        r" (?:more )?(?:left|remaining)\b",
         r"\blast (?:pill|dose|tablet|bottle)\b|\bnext (?:bottle|month s supply|months supply|shipment|fill)\b",
         r"\bneed (?:more|another)\b|\bstill need it\b",
-        r"\b(?:necesito|quiero|ocupo) (?:surtir|resurtir|pedir|mas|mi|otra|otro|la|el) (?:\w+ )?(?:receta|"
+        r"\b(?:necesito|quiero|ocupo|ocupa|necesita) (?:surtir|resurtir|pedir|mas|mi|mis|otra|otro|la|el|las|los"
+        r"|unas|su|sus) (?:\w+ )?(?:receta|"
         r"medicina|pastillas?|resurtido|medicamento|caja|frasco|pedido)?\b",
         r"\bsurt\w*|\bresurt\w*|\bme quedan (?:pocas|poquitas|\d+|dos|tres|cuatro|cinco|unas)\b"
         r"|\b(?:casi )?no (?:me )?quedan\b|\bquedan pocas\b|\bme faltan (?:\w+ )?(?:pastillas|medicina|dosis|tabletas)\b"
         r"|\bno me alcanzan? (?:las|la|mis) (?:pastillas|medicina|tabletas)\b",
-        r"\bse me (?:estan |van a )?acab\w*|\bcasi (?:no tengo|se me acab\w*)|\bya no tengo (?:pastillas|medicina)\b",
+        r"\bse me (?:estan |van a )?acab\w*|\bse me (?:esta |estan |va a |van a )?(?:termina|terminan|terminando)\b"
+        r"|\bcasi se me (?:acab|termin)\w*|\bcasi (?:no tengo|se me acab\w*)|\bya no tengo (?:pastillas|medicina)\b",
         r"\b(?:mandenme|envienme|mandarme|enviarme|mandar|enviar|enviarla|mandarla|recoger|pasar por)\b(?: \w+)"
         r"{0,3} (?:mas|medicina|pastillas|receta|resurtido|casa|medicamento)\b",
-        r"\bquiero pedir\b|\bpedir mi (?:medicina|receta)\b",
+        r"\bquiero pedir\b|\bpedir mi (?:medicina|receta)\b|\bre ?order\w*",
     ),
     "missed_dose": (
         r"\b(?:missed|miss|missing|skipped|skip|skipping|forgot|forget|forgetting|forgotten)\b(?: \w+){0,3} "
@@ -110,19 +113,23 @@ INTENT_PATTERNS: dict[str, tuple[str, ...]] = {
         r"payment|paying)\b",
         r"\b(?:insurance|plan|part d|medicare|medicaid|coverage|insurer)(?: \w+){0,2} (?:denied|deny|wont|doesnt|does not"
         r"|changed|dropped|declined|rejected|lapsed|not cover\w*|cover|refuses?|stopped|will not)\b|\bdonut hole\b"
+        r"|\b(?:insurance|plan|medicare|medicaid|part d|insurer)(?: \w+){0,2} (?:approv\w*|authoriz\w*|go through|went through"
+        r"|pay for)\b|\b(?:seguro|aseguranza|medicare|medicaid)(?: \w+){0,2} (?:aprob\w*|autoriz\w*)\b"
         r"|\bcoverage gap\b|\bwont pay\b|\bnot covered\b|\b(?:doesnt|does not|wont|will not|no longer) cover\w*",
         r"\bdenied\b|\bprior auth\w*|\bmoney\b|\b(?:the|my|a|this|medical) bills?\b|\bdollars?\b|\bbucks\b"
         r"|\bhow much (?:is|does|will|would|do|am)\b(?: \w+){0,4} (?:cost|pay|owe|be|charge)\b|\bcost\w*\b"
         r"|\bprice\w*\b|\bowe\b|\blost my job\b|\bon a fixed income\b|\bbroke\b|\btight on money\b|\bmoney is tight\b",
         r"\bseguro(?: \w+){0,2} (?:rechaz\w*|nego|no (?:la |lo )?(?:quiere|quiso) (?:cubrir|pagar)|no (?:la |lo )?paga)\b"
-        r"|\bno (?:puedo|podemos|tengo para) pagar\b|\bno (?:me )?alcanza\b|\bcar(?:o|a|os|as|isim[oa]s?)\b|\bcuesta\w*|\bcuanto (?:es|sale"
+        r"|\bno (?:puedo|podemos|tengo para) pagar\w*|\bno (?:me )?alcanza\b|\b(?:muy|esta|estan|es|son|bien|tan|demasiado|super|re|mas|salio|sale|sigue|que) car(?:o|a|os|as)\b"
+        r"|\bcar(?:o|a|os|as) (?:la|el|las|los|mi|mis|esta|este) (?:medicina|pastillas?|receta|copago|medicamento)\b"
+        r"|\bcarisim[oa]s?\b|\bcuesta\w*|\bcuanto (?:es|sale"
         r"|cobran|voy a pagar|tengo que pagar|debo)\b|\bcopago\b|\bdeducible\b|\bseguro (?:\w+ ){0,2}(?:no|ya no)"
         r" (?:me )?(?:la |lo )?cubre\b|\bno (?:me )?(?:la |lo )?cubre\b|\bayuda (?:para|con) (?:pagar|el (?:pago|"
         r"copago|costo))\b|\bdinero\b|\bcupon\w*|\bcosto\w*|\bprecio\b|\bpagar\b|\bdolares\b|\bplan de pagos\b",
     ),
     "call_request": (
-        r"\b(?:call|phone|ring) (?:me|us|my (?:cell|phone|house|home|number)|him|her|back)\b|\bgive me a (?:call|"
-        r"ring)\b|\bcall(?: me)? back\b|\bcallback\b|\bcall me at\b",
+        r"\b(?:call|phone|ring) (?:me|us|my (?:cell|phone|house|home|number)|him|her|back)\b|\bgive (?:me|us|him|her|them|my \w+|\w+) a (?:call|"
+        r"ring|buzz|phone call)\b|\bcall(?: me)? back\b|\bcallback\b|\bcall me at\b|^(?:please |pls )?call(?: please| pls| asap)?\s*[.!]*$",
         r"\b(?:talk|speak|chat) (?:to|with) (?:a |the |an |my |your )?(?:someone|somebody|real|actual|live|"
         r"pharmacist|nurse|doctor|person|human|anyone|staff|provider|oncologist|team)\b",
         r"\b(?:have|can|could|ask|would|will) (?:the |a |my |your )?(?:pharmacist|nurse|doctor|someone|somebody|"
@@ -131,13 +138,20 @@ INTENT_PATTERNS: dict[str, tuple[str, ...]] = {
         r"|\bcall (?:my|his|her) (?:daughter|son|wife|husband|caregiver|mom|dad|mother|father|sister|brother|nurse"
         r"|doctor|niece|nephew|grandson|granddaughter|cell|friend)\b|\bneed to talk\b|\bcan we talk\b|\b(?:ill|i will|i am going to|gonna|i can) (?:call|phone|ring)"
         r" (?:you|the pharmacy|back|there)\b",
-        r"\b(?:que )?me (?:llame|llamen|marque|marquen|hable|hablen)\b|\bllam\w* (?:me|por favor|cuando)\b|\bllamenme\b|\bllameme\b|\bllamame\b|\bme (?:pueden|puede|podrian|"
+        r"\b(?:que )?me (?:llame|llamen|marque|marquen|hable|hablen)\b|\bllam\w* (?:me|por favor|cuando)\b|\bllamenme\b|\bllameme\b|\bllamame\b|\bhablenme\b|\bhableme\b|\bhablame\b"
+        r"|\b(?:talk|speak|chat) (?:on|over|by) the phone\b|\b(?:rather|prefer to|prefer) (?:talk|speak|a call|call)\b"
+        r"|\b(?:llamen|llame|marquen|marque|hablen|hable|llamar|marcar|hablarle) (?:a|al) (?:mi|su|la|el|\d)\w*|\bme (?:pueden|puede|podrian|"
         r"podria) (?:llamar|hablar|marcar)\b|\bhablar con (?:alguien|el|la|un|una|farmaceutic\w*|enfermer\w*|"
         r"doctor\w*|una persona)\b|\bmarquenme\b|\bcomuniquense conmigo\b|\bquiero hablar\b|\bnecesito hablar\b",
     ),
     "question": (
         r"\b(?:not sure|unsure|dont know|do not know|wondering|wonder|curious|cant remember|dont remember|forgot"
         r"|no recuerdo|no me acuerdo) (?:if|whether|how|what|when|why|where|which|about|si)\b|\b(?:i have a|quick|one more|a) question\b|\bquestions? (?:about|on|for)\b",
+        r"\b(?:wants?|wanted|like|need|needs|would like) to know (?:if|whether|how|what|when|why|where|which|about)\b"
+        r"|\b(?:quiere|queria|quisiera|quiero|queremos) saber (?:si|como|cuando|que|cuanto|cuantas|donde|por que)\b"
+        r"|\b(?:does|did|will|would|should) (?:that|this|it|the (?:medicine|pill|pills|drug|dose|chemo|treatment))"
+        r" (?:change|affect|matter|interact|interfere|hurt|cause|mess|make|work|help|be|count|mean)\b",
+        r"^is (?:\w+ ){1,3}(?:ok|okay|safe|fine|alright|allowed)\s*(?:[?.!]|$)|\bque efectos? (?:tiene|puede|da|causa)\b",
         r"\b(?:should i|can i|could i|may i|do i need|do i have to|am i supposed)\b|\bis (?:that|this) (?:ok|okay"
         r"|normal|bad|safe|dangerous|serious)\b|\bis it (?:ok|okay|safe|normal|fine|alright|bad|possible|true)\b|\bconfus\w* (?:about|by|with|on)\b"
         r"|\bis (?:\w+ ){1,2}(?:ok|okay|safe|fine|alright|bad) (?:with|on|to|for|while)\b|\b(?:ok|okay|safe|fine)"
@@ -154,11 +168,12 @@ INTENT_PATTERNS: dict[str, tuple[str, ...]] = {
         rf"\b(?:cant|can not|wont be able to|unable to|not able to|wont|will not) (?:come|make it|pick (?:it |them )?up"
         rf"|get there|be there|come in|stop by)(?: \w+){{0,3}} (?:until|till|before|after|{_WHEN})\b"
         rf"|\bno (?:puedo|podre|voy a poder) (?:ir|pasar|recoger\w*)(?: \w+){{0,3}} (?:hasta|antes|{_WHEN})\b",
-        r"\bchange (?:my|the) (?:delivery |shipping |mailing )?(?:address|date|time|day)\b|\b(?:new|different) address\b"
+        r"\b(?:cancel|move|change|push back)\w* (?:my|the|our|this|his|her|mi|la|su) (?:next )?(?:appointment|visit"
+        r"|pick ?up|cita|consulta)\b|\bchange (?:my|the) (?:delivery |shipping |mailing )?(?:address|date|time|day)\b|\b(?:new|different) address\b"
         r"|\bleave (?:it|them|the package|the box) (?:at|with|on|by|in)\b|\bfront (?:desk|door|porch|office)\b"
         r"|\bwith (?:my|the) (?:neighbor|doorman|concierge)\b|\bdej(?:en|e)(?:lo|la)? (?:en|con) (?:la|el|mi)\b"
         r"|\bcambi\w* (?:mi|la) direccion\b|\botra direccion\b",
-        rf"\b(?:remind|text|message|contact|call|ask|ping|try) (?:me|us)(?: \w+){{0,2}} {_WHEN}\b",
+        rf"\b(?:remind|text|message|contact|ask|ping|try) (?:me|us)(?: \w+){{0,2}} {_WHEN}\b",
         rf"\b(?:can|could|would|please|rather|prefer|want|like|need) (?:\w+ ){{0,3}}(?:deliver|delivery|send|ship"
         rf"|bring|mail|drop off|get)\b(?: \w+){{0,4}} {_WHEN}\b",
         rf"\b(?:deliver|delivery|send|ship|bring|mail|drop off|mandar\w*|enviar\w*|mand\w*|envi\w*|entreg\w*)\b"
@@ -166,7 +181,7 @@ INTENT_PATTERNS: dict[str, tuple[str, ...]] = {
         rf"\b(?:mandenlo|mandenla|envienlo|envienla|traiganlo|traiganla|pueden (?:mandarlo|mandarla|enviarlo|enviarla|"
         rf"traerlo|traerla|entregarlo|entregarla))\b(?: \w+){{0,3}} {_WHEN}\b",
         r"\b(?:can|could) (?:we|you) (?:do|move|change|switch|push|make it|try)\b|\bmove (?:the|my|it)\b"
-        r"|\breschedul\w*|\bpostpon\w*|\bpush (?:it|the \w+) back\b",
+        r"|\breschedul\w*|\bchange (?:the |my )?(?:delivery|pick ?up|shipment|shipping)(?: \w+){0,2} to\b|\bpostpon\w*|\bpush (?:it|the \w+) back\b",
         r"\b(?:works|work|would work|would be) better\b|\b(?:\w+day|morning|afternoon|evening|time|date|week)"
         r" (?:is|would be) better\b|\bdifferent (?:day|time|date)\b",
         rf"\b{_WHEN}(?: \w+){{0,2}} instead\b|\binstead of {_WHEN}|\bmejor (?:el |la )?{_WHEN}|\b{_WHEN} mejor\b"
@@ -174,7 +189,9 @@ INTENT_PATTERNS: dict[str, tuple[str, ...]] = {
         rf"|instead)\b|\btry me\b(?: \w+){{0,2}} {_WHEN}\b|\bnot a good time\b",
         rf"\b(?:wont|will not|not going to|am not going to) be (?:home|there|around|available)\b|\bnot (?:home|"
         rf"around|available) (?:on |this |until )?(?:{_DAY}|today|tomorrow|this week)\b|\bout of town\b"
-        rf"|\bon vacation\b|\baway (?:until|till|this)\b",
+        rf"|\bon vacation\b|\baway (?:until|till|this)\b"
+        rf"|\b(?:i am|ill be|i will be|we are|well be|we will be|going to be) (?:traveling|travelling|away|out of state"
+        rf"|out of the country)\b|\b(?:voy a estar|estare|estoy|vamos a estar) (?:de viaje|fuera|viajando)\b",
         r"\b(?:busy|at work|driving|in a meeting|at the doctor|at an appointment) (?:right now|now|today)?\b"
         r"(?=.*\b(?:later|remind|text|tomorrow|call)\b)",
         rf"\b(?:escribanme|escribeme|escribame|recuerdenme|recuerdame|avisenme|contactenme|mandenme un mensaje)"
@@ -249,7 +266,9 @@ INTENT_PATTERNS: dict[str, tuple[str, ...]] = {
         r"|\b(?:stop|cancel|pause|turn off) (?:my|the|all|these) (?:auto ?refills?|automatic refills?|auto ?ship\w*"
         r"|refills|deliveries|shipments)\b|\bin hospice\b|\bfallecio\b|\bmurio\b|\b(?:doctor|oncologist|dr) (?:\w+ )?(?:stopped|discontinued|cancelled)"
         r" (?:it|the|my|this)\b",
-        r"\bno (?:thanks|thank you|gracias)\b|\bi am (?:good|fine|ok|all set|covered)\b|\ball set\b",
+        r"\bno (?:thanks|thank you|gracias)\b|\bi am (?:good|fine|ok|all set|covered)\b|\ball set\b"
+        r"|\b(?:reminders?|texts?|messages?|recordatorios?|mensajes?) (?:for|about|on|de|sobre|para) (?:my |the |that "
+        r"|mi |el |la |los |las )?(?:old|other|previous|former|discontinued|viej[oa]s?|anterior)\b",
         r"\btodavia no\b|\baun no\b|\bahorita no\b|\bahora no\b|\b(?:aun|todavia) (?:tengo|me quedan)\b"
         r"|\btengo suficientes?\b|\bno (?:la |lo |las )?necesito\b|\bno (?:hace falta|es necesario)\b"
         r"|\bno por ahora\b|\bestoy bien\b|\bpor ahora no\b",
@@ -280,7 +299,7 @@ FINE_PATTERNS: tuple[str, ...] = (
     r"\ball good\b|\btodo (?:bien|normal)\b|\bfeel(?:ing)? (?:fine|good|great|ok|well)\b|\bestoy bien\b"
     r"|\bme siento bien\b|\bno complaints\b|\bdoing (?:good|great|well|fine)\b",
     r"\bno (?:side effects?|problems?|issues?|symptoms?|complaints|changes?)\b|\bnothing (?:new|to report|else)\b"
-    r"|\bsin (?:efectos|sintomas|molestias|problemas)\b|\bninguna molestia\b|\bno (?:tengo|he tenido) (?:ningun|"
+    r"|\bsin (?:efectos|sintomas|molestias|problemas)\b|\bningun[oa]? (?:molestia|problema|efecto|sintoma)s?\b|\bno (?:tengo|he tenido) (?:ningun|"
     r"nada|molestias|efectos|sintomas)\b",
 )
 
@@ -300,7 +319,8 @@ ACK_WORDS: frozenset[str] = frozenset(
     awesome appreciate noted understood roger alright all right nice wonderful excellent gracias
     muchas mil perfecto entendido recibido vale bueno listo bien excelente genial lot again thumbsup
     god bless dios le los bendiga kindly amazing fantastic super muy amable that is helpful okay
-    sweet fine have a day and ty tysm thx yall guys everyone team dear de nada buen dia
+    sweet fine have a day and ty tysm thx yall guys everyone team dear de nada buen dia bendiciones blessings
+    blessed bless
     """.split()
 )
 # Politeness around a one-word answer ("1 please", "si, gracias", "dos por favor").
@@ -326,7 +346,9 @@ ES_MARKERS: frozenset[str] = frozenset(
     comenzar iniciar cancelar detener dejen quiten ninguna sangrando para otra otro gustaria quisiera vivir
     morir hormiguean hormigueo dedos moretones piernas brazos salio salieron hinchan hinchados pelando cubre
     perfecto entendido recuerdame recuerdenme cambien mandenlo mandenla conozco persona soy convulsion
-    ahorita reacciona despierta jaja jajaja jeje andale orale oiga ocupo nomas luego ahi aca alla senorita senor""".split()
+    ahorita reacciona despierta jaja jajaja jeje andale orale oiga ocupo nomas luego ahi aca alla senorita senor
+    te nos quedan queda solo mija mijo pa pal toy tengo tienen pueden llama llame recibido insoportable anoche
+    hace vez veces tomar tomarla tomarlo olvido mande mandenla envienla ahora ningun nadie algo""".split()
 )
 EN_MARKERS: frozenset[str] = frozenset(
     """the i my you your is are was to it and of have has had not please thanks thank yes can do what when where

@@ -18,6 +18,7 @@ __all__ = [
     "OPT_OUT_EXCLUSIONS",
     "OPT_OUT_KEYWORDS",
     "OPT_OUT_PATTERNS",
+    "OPT_OUT_SCOPED",
 ]
 
 # A message that is one of these (fillers around it allowed) is an opt-out, as Twilio and CTIA treat them.
@@ -92,6 +93,13 @@ OPT_OUT_EXCLUSIONS: tuple[str, ...] = (
     r"|shipments?)|auto ?ship\w*|copay (?:program|card|assistance)|assistance program|program|deliver(?:y|ies)"
     r"|mail order|refills?|the refill program|shipments?)\b",
 )
+# Texts about a medicine the patient no longer takes ("stop the reminders for my old med"): not a revocation of
+# consent, a refill declined.
+OPT_OUT_SCOPED: str = (
+    r"\b(?:texts?|messages?|reminders?|notifications?|alerts?|mensajes?|recordatorios?|avisos?) (?:for|about|on"
+    r"|of|regarding|de|sobre|para) (?:my |the |this |that |his |her |mi |el |la |los |las |su )?(?:old|other"
+    r"|previous|former|discontinued|viej[oa]s?|anterior|otr[oa])\b"
+)
 AMBIGUOUS_STARTS: frozenset[str] = frozenset(
     """
     stop stopall quit cancel end alto parar para detener cancelar basta unsubscribe
@@ -131,7 +139,9 @@ OPT_OUT_PATTERNS: tuple[str, ...] = (
     r"\bleave me alone\b",
     r"\b(?:want|get me|take me|put me) off (?:of )?(?:this|the|your|ur) (?:\w+ )?list\b",
     r"\b(?:no longer|dont|do not|never) (?:want|wish|need) to (?:get|receive|see) (?:these|them|those|this|any more"
-    r"|anymore|any of these|any of this)\s*(?:[.!]|$)",
+    r"|anymore|any of these|any of this)(?: (?:anymore|any more|again|please|thanks|thank you|now))*\s*(?:[.!]|$)",
+    r"\b(?:harass\w*|spam\w*|scam\w*|annoying|bothering me)\b(?: \w+){0,4} (?:stop|quit|unsubscribe)\b"
+    r"|\b(?:stop|quit)\b(?: \w+){0,4} (?:harass\w*|spam\w*|annoying me|bothering me)\b",
     rf"\b(?:done|finished|through) with (?:these|the|your|all|all these|all the|this)(?: \w+)? {_MESSAGES}\b",
     rf"\b(?:enough|too many|tired of|sick of|fed up with|annoyed by|hate) (?:with |of )?(?:these|the|your|all|all these"
     rf"|all the|this|getting)?(?: \w+)? {_MESSAGES}\b",
@@ -155,6 +165,8 @@ OPT_OUT_PATTERNS: tuple[str, ...] = (
     r"\b(?:quitenme|sacame|saquenme|borrenme|eliminenme)\b",
     r"\b(?:darme|dar|denme|dame|doy|darse) de baja\b",
     rf"\bno mas {_ES_MESSAGES}\b",
+    r"\b(?:no|ya no) quiero que me (?:manden|envien|escriban|mande|envie|escriba|textee\w*|contacten|molesten)"
+    r"(?: (?:mas|nada|ya))*\s*(?:[.!,]|$|por favor|gracias)",
     rf"\b(?:alto|basta|ya basta) (?:a los |con los |de )?{_ES_MESSAGES}\b",
     r"\bdejenme en paz\b",
     r"\bcancelar (?:los |mis |estos )?(?:mensajes|textos|recordatorios|suscripcion)\b",

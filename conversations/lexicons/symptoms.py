@@ -35,7 +35,7 @@ _BAD = (
     r"(?:hurts?|hurting|sore|aching|achy|ache|aches|pain\w*|swollen|swelling|red|redness|itchy|itching|itches|numb"
     r"|tingl\w*|burn\w*|peel\w*|crack\w*|dry|bleed\w*|bruised|blurr\w*|watery|dark|darker|discolou?red|yellow|stiff"
     r"|weak|throbbing|raw|blister\w*|spots|bumps|sensitive|tender|killing me|inflamed|puffy|cramp\w*|spasm\w*"
-    r"|weird|funny|falling out|falling off|coming off|lifting|loose|ringing|bloated|upset|irritated|oozing|infected|flaking|splitting|turning \w+"
+    r"|weird|funny|on fire|falling out|falling off|coming off|lifting|loose|ringing|bloated|upset|irritated|oozing|infected|flaking|splitting|turning \w+"
     r"|duel[ea]n?|hinchad\w*|roj\w*|pican?|ardor|arden?|adormecid\w*|pel(?:a|an|ando|ad[oa]s?|aron)\b|resec\w*|manchas|debil"
     r"|rigid\w*|morad\w*|inflamad\w*|entumid\w*|agrietad\w*|ampollas|borros\w*|zumbido)"
 )
@@ -46,7 +46,12 @@ SYMPTOM_PATTERNS: tuple[tuple[str, str], ...] = (
         "diarrhea",
         r"\bdiarr?h?o?e+a+h?s?\b|\bdiah?r+e+a+\b|\bthe runs\b|\bloose (?:stools?|bowels?|poops?|bm)\b"
         r"|\bwatery (?:stools?|poops?|bowel)\b|\brunny (?:stools?|poop)\b|\bevacuaciones (?:liquidas|sueltas)"
-        r"|\b(?:estomago|panza) suelt[oa]\b|\bchorrillo\b|\bsoltura\b|\bdiarrea\b|\bcagalera\b",
+        r"|\b(?:estomago|panza) suelt[oa]\b|\bchorrillo\b|\bsoltura\b|\bdiarrea\b|\bcagalera\b"
+        r"|\b(?:going|go|goes|running|run|ran) to the (?:bathroom|restroom|toilet)(?: \w+){0,2} (?:a lot|all day|all night"
+        r"|constantly|nonstop|every \w+|\d+ times|so much)\b|\bpooping (?:a lot|all day|nonstop|constantly|so much)\b"
+        r"|\bwatery (?:bms?|bowel movements?)\b|\b(?:suelt[oa]|floj[oa]) (?:del|de la) (?:estomago|panza|barriga)\b"
+        r"|\bvoy (?:mucho|muchas veces) al bano\b"
+        r"|\bdiary (?:a|ah|uh)\b|\bdire (?:rhea|ria)\b|\bdia rhea\b",
     ),
     (
         "nausea",
@@ -56,17 +61,18 @@ SYMPTOM_PATTERNS: tuple[tuple[str, str], ...] = (
     (
         "vomiting",
         r"\bvomit\w*|\bthrow\w* up\b|\bthrew (?:it )?up\b|\bpuk\w*|\bbarf\w*|\bvomito\w*|\bvomite\b"
-        r"|\bvomitando\b|\bdevolv\w*|\bdevuelvo\b|\bhurl\w*|\bheav\w* all\b|\bcant keep (?:anything|food|it)"
+        r"|\bvomitando\b|\bdevolv\w*|\bdevuelvo\b|\bhurl\w*|\bup ?chuck\w*|\bheav\w* all\b|\bcant keep (?:anything|food|it)"
         r" down\b|\bwont stay down\b",
     ),
     (
         "hand_foot",
-        rf"\b{_HANDS}{_W}{{0,4}} (?:are |is |feel |feels |look |looks |keep )?(?:red|peel\w*|crack\w*|"
+        rf"\b{_HANDS}{_W}{{0,6}} (?:are |is |feel |feels |look |looks |keep )?(?:red|peel\w*|crack\w*|sandpaper|"
         rf"blister\w*|burn\w*|raw|swollen|tender|{_HURT}|pel\w*|rojas?|agrietad\w*|ardor|arden|duelen"
-        rf"|me duelen|ampollas)\b"
+        rf"|me duelen|ampollas|on fire|like fire)\b"
         rf"|\b(?:red|peeling|cracked|cracking|blistered|blistering|burning|sore|raw|tender|painful)"
         rf"{_W}{{0,2}} {_HANDS}\b|\bhand (?:and )?foot\b|\b(?:skin|piel) (?:on|of|de) (?:my |the |mis |las |"
-        rf"los )?{_HANDS}\b|\bhurts? to walk\b|\bduelen? (?:las |los |mis )?{_HANDS}\b"
+        rf"los )?{_HANDS}\b|\bhurts? to walk\b|\b(?:cracks?|blisters?|peeling|redness|sores?|splits?)(?: \w+){{0,2}} (?:on|in) (?:my |the |his "
+        rf"|her )?{_HANDS}\b|\bduelen? (?:las |los |mis )?{_HANDS}\b"
         rf"|\b{_HANDS} (?:se me )?(?:estan |esta )?pel\w*",
     ),
     (
@@ -75,7 +81,8 @@ SYMPTOM_PATTERNS: tuple[tuple[str, str], ...] = (
         r"|\bmouth (?:is |feels )?(?:so |really |very )?(?:sore|raw|burning|hurts)\b|\bsore mouth\b"
         r"|\bcanker\w*|\bmouth ulcers?\b|\bulcers? in (?:my )?mouth\b|\bmucositis\b|\bllagas?\b|\baftas?\b"
         r"|\bulceras? (?:en|de) la boca\b|\bboca (?:lastimada|llena de llagas)\b|\bblisters? in"
-        r" (?:my )?mouth\b|\bthrush\b|\bsore (?:gums|tongue)\b",
+        r" (?:my )?mouth\b|\bthrush\b|\bsore (?:gums|tongue)\b|\b(?:sores?|ulcers?|blisters?)(?: \w+){0,4} (?:mouth"
+        r"|tongue|lips?|gums|throat)\b|\b(?:mouth|tongue|lips?|gums)(?: \w+){0,4} (?:sores?|ulcers?)\b",
     ),
     (
         "fatigue",
@@ -88,8 +95,8 @@ SYMPTOM_PATTERNS: tuple[tuple[str, str], ...] = (
     ),
     (
         "swelling",
-        r"\bswollen\b|\bswell\w*|\bpuff\w*|\bedema\b|\bhinchad\w*|\bhinchazon\b|\bse me hinch\w*"
-        r"|\bhinch\w*|\binflamad[oa]s?\b|\bretengo liquidos?\b|\bretencion de liquidos\b|\bbloated legs\b",
+        r"\bswollen\b|\bswell\w*|\bswole\b|\bpuff\w*|\bedema\b|\bhinchad\w*|\bhinchazon\b|\bse me hinch\w*"
+        r"|\bhinch\w*|\binflamad[oa]s?\b|\bretengo liquidos?\b|\bwater retention\b|\bretaining (?:water|fluid)\b|\bretengo agua\b|\bretencion de liquidos\b|\bbloated legs\b",
     ),
     (
         "dizziness",
@@ -99,7 +106,9 @@ SYMPTOM_PATTERNS: tuple[tuple[str, str], ...] = (
     (
         "hot_flashes",
         r"\bhot flash\w*|\bhot flush\w*|\bnight sweats?\b|\bsweat\w* (?:at|all) night\b"
-        r"|\bbochorn\w*|\bsofoc\w*|\bcalores\b|\bsudores? nocturnos?\b",
+        r"|\bbochorn\w*|\bsofoc\w*|\bcalores\b|\bsudores? nocturnos?\b"
+        r"|\bsweat\w* (?:a lot |so much |like crazy )?(?:at|all|every) night\b|\bsudores? (?:en|por|de) la noche\b"
+        r"|\bsudo (?:mucho )?(?:en|por) la noche\b",
     ),
     ("bruising", r"\bbruis\w*|\bblack and blue\b|\bmoreton\w*|\bmorados?\b|\bcardenal\w*|\bpetechia\w*"),
     (
@@ -111,7 +120,7 @@ SYMPTOM_PATTERNS: tuple[tuple[str, str], ...] = (
         "palpitations",
         r"\bheart (?:is |keeps |has been |was )?(?:racing|pounding|fluttering|skipping|beating (?:so |"
         r"really |very )?(?:fast|hard))\b|\bracing heart\b|\bpalpitat\w*|\bpalpitaciones\b|\bcorazon "
-        r"(?:acelerado|late (?:muy )?(?:rapido|fuerte))\b|\bheart flutter\w*|\birregular heart\w*",
+        r"(?:me )?(?:acelerado|late (?:muy )?(?:rapido|fuerte|raro))\b|\bheart (?:is )?(?:beating|going) (?:so |really |very )?fast\b|\bheart flutter\w*|\birregular heart\w*",
     ),
     (
         "headache",
@@ -121,12 +130,12 @@ SYMPTOM_PATTERNS: tuple[tuple[str, str], ...] = (
     (
         "numbness",
         r"\bnumb(?:ness|ing|ed)?\b|\btingl\w*|\bpins and needles\b|\bneuropath\w*|\bhormigue\w*|\bentumid\w*"
-        r"|\badormecid\w*|\bpiquetitos\b|\bcant feel my (?:fingers|toes|feet|hands)\b",
+        r"|\badormecid\w*|\bpiquetitos\b|\bse me (?:duermen|adormecen|entumen) (?:los|las|mis)\b|\bcant feel my (?:fingers|toes|feet|hands)\b",
     ),
     (
         "rash",
-        r"\brash\w*|\bhives\b|\bitch\w*|\bbumps\b|\bbreak ?out\b|\bbroke out\b|\bacne\b|\bpimples\b"
-        r"|\bsarpullido\b|\bsalpullido\b|\bronchas?\b|\berupcion\w*|\bgranitos?\b|\bcomezon\b|\bpicazon\b"
+        r"\brash\w*|\bhives\b|\bitch\w*|\bbumps\b|\bbreak ?out\b|\bbroke out\b|\bbreaking out\b|\bacne\b|\bpimples\b"
+        r"|\bsarpullido\b|\bsalpullido\b|\bronchas?\b|\berupcion\w*|\bgranitos?\b|\bgranos\b|\bcomezon\b|\bpicazon\b"
         r"|\bme pica\w*|\bred spots\b|\bskin (?:is |feels )?(?:burning|red|irritated|peeling|dry and cracked)\b"
         r"|\bpiel (?:roja|irritada|reseca)\b|\bdry skin\b|\bpiel seca\b",
     ),
@@ -134,7 +143,7 @@ SYMPTOM_PATTERNS: tuple[tuple[str, str], ...] = (
         "constipation",
         r"\bconstipat\w*|\bcant (?:poop|go to the bathroom|have a bowel)\b|\bno bowel movement\w*"
         r"|\bhavent (?:pooped|gone|had a bowel)\w*|\bestre[nñ]i\w*|\bno (?:puedo|he podido) (?:ir al"
-        r" bano|obrar|hacer del bano)\b|\bblocked up\b",
+        r" bano|obrar|hacer del bano)\b|\bblocked up\b|\bno (?:he|ha) (?:ido|podido ir) al bano\b",
     ),
     (
         "appetite",
@@ -142,7 +151,7 @@ SYMPTOM_PATTERNS: tuple[tuple[str, str], ...] = (
         r"|\b(?:no tengo|sin|me quitan las|no me dan) ganas de comer\b"
         r"|\bnot eating\b|\bnot hungry\b|\bno (?:tengo|me da) (?:hambre|apetito)\b|\bsin (?:hambre|apetito)\b"
         r"|\bfalta de apetito\b|\bno puedo comer\b|\bnada me sabe\b|\bcant keep food\b|\blost weight\b"
-        r"|\blosing weight\b|\bbajando de peso\b|\bhe bajado de peso\b|\bno quiero comer\b",
+        r"|\blosing weight\b|\bweight loss\b|\b(?:dont|do not) feel like eating\b|\bno (?:me )?(?:da|dan) ganas de comer\b|\bbajando de peso\b|\bhe bajado de peso\b|\bno quiero comer\b",
     ),
     (
         "insomnia",
@@ -171,12 +180,15 @@ SYMPTOM_PATTERNS: tuple[tuple[str, str], ...] = (
     (
         "vision",
         r"\bblurr\w* vision\b|\bvision (?:is |has been )?(?:blurr\w*|fuzzy|changes|problems)\b"
-        r"|\bvista borrosa\b|\bveo borroso\b|\bcant see (?:well|clearly|right)\b|\bseeing spots\b",
+        r"|\bvista borrosa\b|\bveo borroso\b|\bcant see (?:well|clearly|right)\b|\bseeing spots\b"
+        r"|\b(?:seeing|see) double\b|\bdouble vision\b|\beyes (?:are |keep )?water\w*|\bwatery eyes\b|\bojos llorosos\b"
+        r"|\blagrimeo\b|\bveo doble\b",
     ),
     (
         "mood",
         r"\bdepress\w*|\banxious\b|\banxiety\b|\bsad all the time\b|\bdeprimid\w*|\bansiedad\b|\bnervios[oa]\b"
-        r"|\bmood swings\b|\bcrying all the time\b|\birritable\b",
+        r"|\bmood swings\b|\bcrying all the time\b|\birritable\b|\bcry(?:ing)? (?:a lot|all day|constantly|so much)\b"
+        r"|\b(?:lloro|llorando) (?:mucho|todo el dia)\b|\btriste todo el tiempo\b",
     ),
     (
         "infection",
@@ -187,9 +199,10 @@ SYMPTOM_PATTERNS: tuple[tuple[str, str], ...] = (
     ),
     (
         "taste",
-        r"\b(?:everything |food )?tastes? (?:like \w+|funny|weird|bad|metallic|off|strange|different|bland)\b|\bmetallic taste\b"
+        r"\b(?:everything |food )?tastes? (?:like \w+|funny|weird|bad|metallic|off|strange|different|bland)\b|\bmetallic taste\b|\b(?:bad|weird|funny|strange|bitter|awful|nasty|horrible|metal) taste\b"
         r"|\blost my (?:sense of )?taste\b|\bsabor (?:metalico|raro|feo)\b|\bno (?:le )?siento (?:el )?sabor\b"
-        r"|\bcant taste\b|\bno taste\b|\bsin sabor\b|\bfood tastes\b",
+        r"|\bcant taste\b|\bno taste\b|\bsin sabor\b|\bfood tastes\b"
+        r"|\b(?:todo |la comida )?me sabe (?:feo|raro|mal|a metal|amargo|salado)\b",
     ),
     (
         "pain",
@@ -262,7 +275,7 @@ SEVERITY_PATTERNS: tuple[tuple[str, str], ...] = (
     (
         "mild",
         r"\bmild\w*|\bslight\w*|\ba (?:little|tiny|wee)(?: bit)?\b|\ba bit\b|\bminor\b|\bbarely\b|\blight\b"
-        r"|\bmanageable\b|\btolerable\b|\bleve\w*|\bpoquit[oa]\b|\bun poco\b|\bliger[oa]\b|\bnot much\b"
+        r"|\blittle bit\b|\bmanageable\b|\btolerable\b|\bleve\w*|\bpoquit[oa]\b|\bun poco\b|\bliger[oa]\b|\bnot much\b"
         r"|\bjust a little\b|\bnothing major\b|\bsmall\b|\bbearable\b",
     ),
 )
@@ -311,6 +324,7 @@ SYMPTOM_EXCLUSIONS: tuple[str, ...] = (
     r"\bside effects? (?:of|from) (?:the|this|that)?\s*(?:\w+ )?(?:\?|$)",
     r"\b(?:head|heading|headed) (?:to|over|out|home|back)\b",
     r"\bred (?:car|truck|shirt|bag|box|cap|lid|bottle|pill|tablet)\b",
+    r"\b(?:flu|covid|shingles|pneumonia) (?:shot|vaccine|vaccination|booster|jab)s?\b|\bvacuna (?:de|contra) la (?:gripe|influenza)\b",
 )
 # After a symptom in the same clause: it is over ("the nausea is better now", "rash is gone", "ya se me quitó").
 RESOLVED_PATTERN: str = (

@@ -38,6 +38,84 @@ def test_targets_on_the_projects_own_held_out_set() -> None:
     _check_targets(EXTRA)
 
 
+HOLDOUTS = sorted((ROOT / "tests" / "conversations" / "data").glob("intents_holdout_*.jsonl"))
+
+
+def test_the_held_out_batches_are_there() -> None:
+    assert len(HOLDOUTS) >= 8
+    records = [r for path in HOLDOUTS for r in load_records(path)]
+    assert len(records) >= 700
+    assert {r["lang"] for r in records} == {"en", "es"}
+    assert sum(1 for r in records if r["intent"] == "emergency") >= 100
+
+
+@pytest.mark.parametrize("path", HOLDOUTS, ids=[p.stem for p in HOLDOUTS])
+def test_targets_on_each_held_out_batch(path: Path) -> None:
+    """Batches written before the classifier saw them (HOLDOUT_LOG.md has their first-run figures)."""
+    _check_targets(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "context", "intent"),
+    [
+        # a reading in the fever range is a temperature even unnamed; a price or a dose is not
+        ("running 100.6 since lunch", None, "emergency"),
+        ("39.2 this morning", None, "emergency"),
+        ("it was $100.5 last time", None, "cost_concern"),
+        ("took 100.5 mg", None, "unknown"),
+        # Spanish diminutives and words that are something else in another sense
+        ("tengo llaguitas en la lengua", None, "side_effect"),
+        ("tengo la cara llena de granos", None, "side_effect"),
+        ("está muy cara la medicina", None, "cost_concern"),
+        # a sentence opened by an accented question word asks, with or without "?"
+        ("qué efectos tiene la pastilla", None, "question"),
+        # opt-out scoped to a medicine no longer taken is a declined refill, not a revocation
+        ("stop the reminders for my old med", None, "decline"),
+        ("stop the reminders", None, "opt_out"),
+        ("this is harassment stop", None, "opt_out"),
+        ("I dont want to get these anymore", None, "opt_out"),
+        # a dosing question stays a question when a trip or a day is named
+        ("can i stop the pills for a week while im on vacation?", None, "question"),
+        ("can you deliver it on the 3rd instead", None, "reschedule"),
+        ("can you call me after 2", None, "call_request"),
+        ("I need to cancel my appointment for friday", None, "reschedule"),
+        # "si" without its accent is "yes" before polite words, "if" otherwise
+        ("si por favor necesito ayuda", "copay_offer", "confirm"),
+        ("si no mejora les aviso", "yes_no", "unknown"),
+        # negated severity words do not grade a symptom up
+        ("un poco de diarrea pero nada grave", "checkin_open", "side_effect"),
+        ("Thumbs up", None, "ack"),
+    ],
+)
+def test_generalisation_fixes(text: str, context: str | None, intent: str) -> None:
+    assert classify(text, context).intent == intent
+
+
+def test_negated_severity_word_does_not_count() -> None:
+    assert classify("un poco de diarrea pero nada grave", "checkin_open").severity == "mild"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "i feel like im dying",
+        "she cant stay awake and shes breathing slow",
+        "hes talking nonsense and doesnt know what day it is",
+        "pooping black tar looking stuff",
+        "swallowed the whole bottle",
+        "theres a lot of blood in the toilet after i went",
+        "se le está hinchando la boca después de la pastilla",
+        "mi papá se puso pálido y se cayó, no contesta",
+        "having trouble breeding since last night",
+        "my kid swallowed some of my pills",
+        "he's turning blue",
+        "can't lift my arm",
+    ],
+)
+def test_vague_emergencies(text: str) -> None:
+    assert classify(text).intent == "emergency"
+
+
 @pytest.mark.parametrize(
     ("text", "context", "intent", "severity"),
     [
