@@ -6,7 +6,6 @@ import argparse
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-
 from typing import TYPE_CHECKING
 
 from bot.settings import Settings, load_settings

@@ -19,7 +19,7 @@ from bot.app import create_app
 from bot.clock import FixedClock
 from bot.db.migrate import upgrade
 from bot.db.models import Fill, Patient, Prescription, Site
-from bot.db.session import make_engine, make_sessionmaker
+from bot.db.session import make_engine
 from bot.keys import BACKGROUND, INBOX, SESSIONMAKER
 from bot.settings import Settings
 from integrations.twilio.simulator.app import SimulatorConfig, start_simulator

@@ -10,7 +10,6 @@ from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-import pytest
 from aiohttp import web
 from sqlalchemy import func, insert, select
 
