@@ -1,11 +1,13 @@
-"""Dispatcher benchmark: due outreach claimed, checked, bundled and sent through a stand-in sender.
+"""Dispatcher benchmark: due outreach claimed, checked, bundled and sent, through the Twilio simulator.
 
-Usage: python bench/bench_dispatch.py [--patients N] [--dispatchers K] [--postgres URL]
+Usage: python bench/bench_dispatch.py [--patients N] [--dispatchers K] [--postgres URL] [--sender store]
 
 Writes N patients with one or two rows due now into a temporary SQLite file (or a PostgreSQL database),
-then times `Dispatcher.run_once` with a sender that stores the Message row (as the real one does) and
-returns at once, so the figures are the dispatcher's own cost: rows and texts per second, and the claim to
-sent latency. With --postgres, K dispatchers run concurrently (FOR UPDATE SKIP LOCKED) and every row must
+then times `Dispatcher.run_once`. By default every text goes through midbot's real sender (dialog start,
+stored Message, the twilio library's client) to the Twilio simulator running as its own process on
+127.0.0.1, with a send rate that does not hold it back (issue 5 target: >= 200 texts/s on one process).
+With --sender store a stand-in stores the Message row and returns at once, so the figures are the
+dispatcher's own cost. With --postgres, K dispatchers run concurrently (FOR UPDATE SKIP LOCKED) and every row must
 be sent exactly once. The last line is one JSON object with every figure.
 """
 
@@ -14,12 +16,17 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import socket
+import subprocess
 import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -172,8 +179,96 @@ async def main(args: argparse.Namespace) -> int:
     await upgrade(engine)
     sm = make_sessionmaker(engine)
     rows = await seed(sm, args.patients)
-    sender = StoreOnlySender(sm)
     count = args.dispatchers if args.postgres else 1
+    async with _sender(args, sm) as sender:
+        elapsed, summaries = await _run(args, sm, sender, count)
+    sent = sum(s.sent for s in summaries)
+    texts = sum(s.messages for s in summaries)
+    async with sm() as session:
+        states = dict(
+            (await session.execute(select(Outreach.state, func.count()).group_by(Outreach.state))).all()
+        )
+        messages = await session.scalar(select(func.count()).select_from(Message))
+        per_patient = (
+            await session.execute(
+                select(Message.patient_id, func.count())
+                .where(Message.direction == "out")
+                .group_by(Message.patient_id)
+                .having(func.count() > 1)
+            )
+        ).all()
+    duplicates = len(per_patient)
+    return await _report(
+        args,
+        engine,
+        url,
+        rows,
+        count,
+        sent,
+        texts,
+        elapsed,
+        states,
+        messages,
+        duplicates,
+        admin if args.postgres else None,
+        name if args.postgres else None,
+        None if args.postgres else scratch,
+    )
+
+
+@asynccontextmanager
+async def _sender(args: argparse.Namespace, sm: async_sessionmaker[AsyncSession]) -> AsyncIterator[Any]:
+    if args.sender == "store":
+        yield StoreOnlySender(sm)
+        return
+    from bot.outreach import sender_context
+    from bot.settings import Settings
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    account, token = "AC" + "b" * 32, "bench-token"
+    simulator = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "integrations.twilio.simulator",
+            "--port",
+            str(port),
+            "--account-sid",
+            account,
+            "--auth-token",
+            token,
+            "--webhook-url",
+            "http://127.0.0.1:9/none",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(200):
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            await asyncio.sleep(0.05)
+        settings = Settings(  # type: ignore[call-arg]
+            _env_file=None,
+            database_url="sqlite+aiosqlite:///unused.db",
+            twilio_api_base_url=f"http://127.0.0.1:{port}",
+            twilio_account_sid=account,
+            twilio_auth_token=token,
+            public_base_url="http://127.0.0.1:9",
+        )
+        async with sender_context(settings, sm, FixedClock(NOW)) as sender:
+            yield sender
+    finally:
+        simulator.terminate()
+        simulator.wait(timeout=10)
+
+
+async def _run(
+    args: argparse.Namespace, sm: async_sessionmaker[AsyncSession], sender: Any, count: int
+) -> tuple[float, list[Any]]:
     dispatchers = [
         Dispatcher(
             sm,
@@ -188,15 +283,25 @@ async def main(args: argparse.Namespace) -> int:
     ]
     t0 = time.perf_counter()
     summaries = await asyncio.gather(*(d.run_once() for d in dispatchers))
-    elapsed = time.perf_counter() - t0
-    sent = sum(s.sent for s in summaries)
-    texts = sum(s.messages for s in summaries)
-    async with sm() as session:
-        states = dict(
-            (await session.execute(select(Outreach.state, func.count()).group_by(Outreach.state))).all()
-        )
-        messages = await session.scalar(select(func.count()).select_from(Message))
-    duplicates = sum(1 for n in sender.sent.values() if n > 1)
+    return time.perf_counter() - t0, list(summaries)
+
+
+async def _report(
+    args: argparse.Namespace,
+    engine: Any,
+    url: str,
+    rows: int,
+    count: int,
+    sent: int,
+    texts: int,
+    elapsed: float,
+    states: dict[str, int],
+    messages: int,
+    duplicates: int,
+    admin: str | None,
+    name: str | None,
+    scratch: Any,
+) -> int:
     backend = "PostgreSQL" if args.postgres else "SQLite"
     print(
         f"{backend}, {count} dispatcher(s), batch {args.batch}: {rows:,} due rows for {args.patients:,} patients"
@@ -208,6 +313,8 @@ async def main(args: argparse.Namespace) -> int:
     print(f"  states {states}, messages stored {messages:,}, rows sent twice: {duplicates}")
     await engine.dispose()
     if args.postgres:
+        import asyncpg
+
         conn = await asyncpg.connect(admin)
         await conn.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
         await conn.close()
@@ -233,6 +340,9 @@ async def main(args: argparse.Namespace) -> int:
                 "ms_per_text": round(elapsed / max(texts, 1) * 1000, 2),
                 "held_by_cap": held,
                 "sent_twice": duplicates,
+                "sender": args.sender,
+                "target_texts_per_s": 200,
+                "ratio_to_target": round(texts / elapsed / 200, 2),
                 "pass": ok,
             }
         )
@@ -246,4 +356,10 @@ if __name__ == "__main__":
     parser.add_argument("--dispatchers", type=int, default=4, help="concurrent dispatchers (PostgreSQL only)")
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--postgres", metavar="URL", help="postgresql+asyncpg://user@host:port/db (admin db)")
+    parser.add_argument(
+        "--sender",
+        choices=("simulator", "store"),
+        default="simulator",
+        help="simulator: midbot's real sender to the Twilio simulator; store: a stand-in",
+    )
     sys.exit(asyncio.run(main(parser.parse_args())))
