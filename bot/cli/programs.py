@@ -62,8 +62,39 @@ def cmd_validate(args: argparse.Namespace) -> int:
     specs = _read(args.file, sys.stdout)
     if specs is None:
         return 1
+    for warning in template_warnings(args.file, specs, settings_from_env().max_template_segments):
+        print(warning)
     print(f"{args.file}: OK, {len(specs)} program(s): {', '.join(s.id for s in specs) or 'none'}")
     return 0
+
+
+# Long enough stand-ins for the placeholders a template may use, so a warning errs on the long side.
+_SAMPLE = {
+    "first_name": "Guadalupe",
+    "site_name": "Lakeside Oncology Pharmacy",
+    "site_phone": "+1 (312) 555-0100",
+    "drug": "capecitabine",
+    "days": "10",
+    "date": "12/31",
+}
+
+
+def template_warnings(path: str, specs: list[ProgramSpec], limit: int) -> list[str]:
+    """A line per template that would take more SMS segments than ``limit`` (MIDBOT_MAX_TEMPLATE_SEGMENTS)."""
+    from conversations.templates import fill_custom
+    from integrations.twilio.segments import segment_info
+
+    warnings = []
+    for spec in specs:
+        texts = spec.templates.model_dump(exclude_none=True) if spec.templates else {}
+        for language, text in texts.items():
+            info = segment_info(fill_custom(text, _SAMPLE) or text)
+            if info.segments > limit:
+                warnings.append(
+                    f"{path}: warning: {spec.id}: templates.{language}: {info.segments} {info.encoding} "
+                    f"segments, more than {limit} (MIDBOT_MAX_TEMPLATE_SEGMENTS)"
+                )
+    return warnings
 
 
 async def _load(args: argparse.Namespace, specs: list[ProgramSpec]) -> dict[str, Any]:

@@ -172,3 +172,20 @@ async def test_a_site_without_programs_uses_the_defaults_and_load_default_progra
         active = await active_programs(session, ["S1", "S2"])
     assert all(p.pk is None for p in active["S1"]) and all(p.pk is not None for p in active["S2"])
     assert [p.spec.id for p in active["S1"]] == [p.spec.id for p in active["S2"]]
+
+
+def test_validate_flags_templates_longer_than_the_segment_limit(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    path = tmp_path / "long.yaml"
+    long_text = "Hello {first_name}, " + "this reminder keeps going and going. " * 20 + "Reply 1 to refill."
+    path.write_text(
+        "programs:\n  - id: wordy\n    kind: refill_reminder\n    trigger:\n      run_out: {days_before: [5]}\n"
+        f'    templates:\n      en: "{long_text}"\n      es: "Hola {{first_name}}, responda 1."\n'
+    )
+    result = subprocess.run([sys.executable, "-m", "bot", "programs", "validate", str(path)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    warnings = [line for line in result.stdout.splitlines() if "warning" in line]
+    assert len(warnings) == 1 and "wordy" in warnings[0] and "templates.en" in warnings[0]
