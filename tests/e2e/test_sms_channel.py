@@ -179,3 +179,15 @@ async def test_media_only_message_is_acknowledged_and_routed(stack: Stack, seed)
     replies = await stack.wait_received(patient.phone, 1)
     assert len(replies) == 1
     assert await stack.count(Task, Task.kind == "media_message") == 1
+
+
+async def test_invalid_number_flags_the_phone_and_opens_a_contact_task(stack: Stack, seed) -> None:
+    patient = await seed(phone="+15005550001")  # the simulator answers 21211 (invalid 'To') like Twilio
+    message = await stack.app[CHANNEL].send_text(patient_id=patient.id, body="Hello", reply_to_patient=True)
+    assert message.status == "failed" and message.error_code == 21211
+    async with stack.sessionmaker() as session:
+        stored = await session.get(Patient, patient.id)
+        assert stored is not None and stored.phone_status == "invalid"
+    assert await stack.count(Task, Task.kind == "fix_contact") == 1
+    with pytest.raises(ChannelRefused):  # no more attempts at a number known to be bad
+        await stack.app[CHANNEL].send_text(patient_id=patient.id, body="Hello again", reply_to_patient=True)
