@@ -32,6 +32,9 @@ _TEMP_VALUE = re.compile(r"^\d{2,3}(?:[.,]\d)?$")
 _TEMP_CUES = frozenset(TEMPERATURE_CUES.split())
 # A reading with one decimal in the fever range is a temperature even unnamed ("running 100.6", "39.2 now").
 _BARE_FEVER = re.compile(r"^(?:10[0-6]|3[89]|4[01])[.,]\d$")
+# A whole number in the fever range right after one of these is a reading ("running 101", "spiked 102").
+_READING_VERBS = frozenset({"running", "spiking", "spiked", "ran", "hit", "reached"})
+_WHOLE_FEVER = re.compile(r"^(?:10[0-6]|3[89]|4[01])$")
 _NOT_TEMPERATURE_UNITS = frozenset(
     "mg mcg ml cc kg lb lbs pounds pound dollars dollar bucks usd percent pills tablets capsules miles hours"
     " minutes days units g gr oz kilos libras dolares pesos horas dias".split()
@@ -183,7 +186,8 @@ def temperature_f(norm: Normalized) -> float | None:
             continue
         unit = _unit_after(tokens, index)
         if unit is None and not _TEMP_CUES.intersection(tokens[max(0, index - 4) : index + 5]):
-            bare = _BARE_FEVER.match(token) and f"${token}" not in norm.folded.replace("$ ", "$")
+            read = index > 0 and tokens[index - 1] in _READING_VERBS and _WHOLE_FEVER.match(token)
+            bare = (_BARE_FEVER.match(token) or read) and f"${token}" not in norm.folded.replace("$ ", "$")
             if not bare or (index + 1 < len(tokens) and tokens[index + 1] in _NOT_TEMPERATURE_UNITS):
                 continue
         value = float(token.replace(",", "."))

@@ -3,6 +3,11 @@
 Patterns match the normalised text. Each has a canonical symptom name for the care team; a negated mention
 ("no chest pain") does not count. Fever is decided on the number when one is given (site threshold, default
 100.4 °F / 38 °C); "fever" or "chills" without a number counts, since the patient is on chemotherapy.
+
+Beside the phrase patterns, concept groups (_CONCEPTS) pair a body part or system with an alarm cue in the same
+clause ("coughed up a whole bunch of blood", "hard to wake", "tongue got so thick"), with stems for English and
+Spanish inflections; a negator between the two ("lips are not swollen") voids the pair, while a negation that is
+the alarm itself ("not breathing well", "no despierta") is a cue.
 """
 
 from __future__ import annotations
@@ -24,6 +29,11 @@ _NOT = (
     r"(?:wont|will not|doesnt|does not|cant|can not|isnt|is not|not|hasnt|has not|didnt|wouldnt|never|still)"
 )
 
+# Words that may not sit between the two halves of a concept ("lips are not swollen", "stool has no blood").
+_GAP = (
+    r"(?: (?!(?:no|not|never|nor|ni|sin|without|nunca|nothing|nada|isnt|arent|wasnt|werent|doesnt|dont|didnt"
+    r"|hasnt|havent)\b)\w+)"
+)
 _CHEST_BAD = (
     r"(?:pain\w*|pressure|tight\w*|heav\w*|hurt\w*|ache\w*|aching|squeez\w*|crush\w*|burn\w*|stab\w*|sharp"
     r"|discomfort|weight|elephant|band|killing|dolor\w*|duele|presion|opresion|apret\w*|apriet\w*|pesad\w*|ardor|punzada"
@@ -36,14 +46,130 @@ _BREATH_BAD = (
     r"|shallow|rapid|fast|weird|funny|noisy|off|scary|slow|slowly|strange|odd|raspy|rattl\w*)"
 )
 
-EMERGENCY_PATTERNS: tuple[tuple[str, str], ...] = (
+
+def _terms(words: str) -> str:
+    """An alternation of space-separated terms: a trailing * takes any ending ("swell*"), _ joins a phrase."""
+    parts = [
+        w.replace("_", " ")[:-1] + r"\w*" if w.endswith("*") else w.replace("_", " ") for w in words.split()
+    ]
+    return "(?:" + "|".join(sorted(parts, key=len, reverse=True)) + ")"
+
+
+def _near(anchors: str, cues: str, window: int, *, cue_first: bool = False) -> str:
+    """A body part or system (anchors) and an alarm cue in the same clause, at most ``window`` words apart."""
+    a, c = _terms(anchors), _terms(cues)
+    forward = rf"\b{c}{_GAP}{{0,{window}}} {a}\b"
+    return forward if cue_first else rf"{forward}|\b{a}{_GAP}{{0,{window}}} {c}\b"
+
+
+# Concept groups: (red flag, anchor terms, alarm cues, window, cue first only). Either order matches unless
+# the cue must come first; a negator between the two, or before the first, voids the hit.
+_CONCEPTS: tuple[tuple[str, str, str, int, bool], ...] = (
+    (
+        "fainting",
+        "wake* waking awake arous* despert* despiert*",
+        "hard harder trouble difficult* barely cant couldnt wont wouldnt unable not_able no_puedo no_puede"
+        " cuesta costo dificil trabajo",
+        2,
+        True,
+    ),
+    (
+        "bleeding",
+        "blood* bleed* bled sangr*",
+        "pee pees peeing peed urin* orin* pis cough* tos tosi* tosiendo vomit* throw* threw puk* spit* spat"
+        " escup* devolv* stool* poop* bm bms toilet bowl clot* coagul* cup* cupful handful bunch lot lots"
+        " much heavy heavily soak* pour* gush* spurt* chorro* charco* nonstop inodoro taza cuajo* bright_red"
+        " mucha mucho",
+        4,
+        False,
+    ),
+    (
+        "bleeding",
+        "stool* poop* pooping pooped bm bms bowel_movement* popo heces caca excremento* evacua* del_bano",
+        "black tar tarry negr* chapopote alquitran maroon bloody blood sangr*",
+        4,
+        False,
+    ),
+    (
+        "allergic_reaction",
+        "lip lips tongue* throat* face mouth eyelid* labio* lengua* garganta* cara boca parpado*",
+        "swell* swollen puff* thick* huge bigger getting_big got_big so_big blow* blew hinch* inflam* grues*"
+        " gord*",
+        3,
+        False,
+    ),
     (
         "chest_pain",
-        rf"\b(?:chest|pecho)(?: \w+){{0,4}} {_CHEST_BAD}\b|\b{_CHEST_BAD}(?: \w+){{0,4}} (?:chest|pecho)\b",
+        "chest pecho",
+        "sitting standing weight elephant press* push* squeez* crush* tight* heavy heav* aprieta aprietan"
+        " apretado apretando oprim* presion pesa pesado",
+        4,
+        False,
+    ),
+    (
+        "bleeding",
+        "vomit* throw*_up throwing_up threw_up puk* vomito* devolv* arroj*",
+        "black dark_brown brown coffee bloody blood* sangr* negr* cafe",
+        6,
+        False,
+    ),
+    (
+        "bleeding",
+        "urine pee orina orin* pipi",
+        "cola clot* coagul* bloody blood* red roja rojo sangr* pink",
+        4,
+        False,
+    ),
+    (
+        "allergic_reaction",
+        "throat* garganta*",
+        "clos* cierr* cerr* tight* apret* apriet*",
+        3,
+        False,
     ),
     (
         "trouble_breathing",
-        rf"\b{_BREATH_BAD}(?: \w+){{0,3}} {_BREATH}\b|\b{_BREATH}(?: \w+){{0,3}} {_BREATH_BAD}\b"
+        "breath* respir*",
+        "isnt_good isnt_right isnt_normal not_good not_right not_normal doesnt_sound_right sounds_bad sounds_funny"
+        " sounds_weird no_esta_bien no_es_normal",
+        3,
+        False,
+    ),
+    (
+        "allergic_reaction",
+        "hives ronchas urticaria",
+        "swell* swollen hinch* breath* respir* throat garganta wheez*",
+        6,
+        False,
+    ),
+    (
+        "seizure",
+        "jerk* twitch* thrash* sacud* convuls* stiff*",
+        "all_over whole_body uncontrollab* todo_el_cuerpo sin_control cant_stop couldnt_stop wont_stop",
+        3,
+        False,
+    ),
+    (
+        "head_injury",
+        "fell fall falls fallen falling cayo caida cai",
+        "head cabeza bleed* sangr* unconscious inconsciente confus* confundid* unresponsive isnt_moving"
+        " not_moving wont_move hasnt_moved no_se_mueve stairs escaleras",
+        5,
+        False,
+    ),
+)
+_CONCEPT_PATTERNS: tuple[tuple[str, str], ...] = tuple(
+    (name, _near(anchors, cues, window, cue_first=first)) for name, anchors, cues, window, first in _CONCEPTS
+)
+
+EMERGENCY_PATTERNS: tuple[tuple[str, str], ...] = (
+    (
+        "chest_pain",
+        rf"\b(?:chest|pecho){_GAP}{{0,4}} {_CHEST_BAD}\b|\b{_CHEST_BAD}{_GAP}{{0,4}} (?:chest|pecho)\b",
+    ),
+    (
+        "trouble_breathing",
+        rf"\b{_BREATH_BAD}{_GAP}{{0,3}} {_BREATH}\b|\b{_BREATH}{_GAP}{{0,3}} {_BREATH_BAD}\b"
         r"|\b(?:lips|fingers|face|skin) (?:\w+ ){0,3}(?:blue|gray|grey)\b|\b(?:blue|purple) (?:lips|fingers)\b"
         r"|\blabios morados\b|\bse esta poniendo (?:azul|morad[oa])\b|\b(?:turning|turned|going|gone) (?:blue|gray|grey|purple)\b"
         r"|\b(?:gray|grey|pale|ashen) and (?:sweaty|clammy|cold)\b|\bse (?:puso|esta poniendo|le puso) (?:azul|morad[oa]|gris)\b"
@@ -53,7 +179,7 @@ EMERGENCY_PATTERNS: tuple[tuple[str, str], ...] = (
         "chest_pain",
         rf"\bchest (?:pain|pains|pressure|tightness|tight|heaviness|heavy|hurts?|hurting|is hurting|"
         rf"feels (?:tight|heavy|like)|is (?:tight|killing me)|discomfort|squeez\w*|ache|aches)\b"
-        rf"|\b(?:pain|pressure|tightness|heaviness|crushing|squeezing|burning|stabbing)(?: \w+){{0,3}} "
+        rf"|\b(?:pain|pressure|tightness|heaviness|crushing|squeezing|burning|stabbing){_GAP}{{0,3}} "
         rf"(?:in|on|across) {_PERSON} chest\b|\b{_PERSON} chest (?:\w+ ){{0,2}}(?:hurts|is hurting|"
         rf"pain|tight)\b|\bheart attack\b|\bdolor(?:es)?(?: \w+){{0,2}} (?:de|en el|del) pecho\b"
         rf"|\b(?:me )?duele(?: \w+){{0,2}} (?:el )?pecho\b|\b(?:presion|opresion|apreton) (?:en|del) "
@@ -109,12 +235,12 @@ EMERGENCY_PATTERNS: tuple[tuple[str, str], ...] = (
     ),
     (
         "allergic_reaction",
-        r"\b(?:lips?|tongue|throat|face|mouth|eyelids?)(?: \w+){0,3} (?:swell\w*|swollen|clos\w*"
-        r"|tight\w*|puff\w*|blow\w* up)\b|\b(?:swell\w*|swollen|puffy|puffing)(?: \w+){0,3} "
+        rf"\b(?:lips?|tongue|throat|face|mouth|eyelids?){_GAP}{{0,3}} (?:swell\w*|swollen|clos\w*"
+        rf"|tight\w*|puff\w*|blow\w* up)\b|\b(?:swell\w*|swollen|puffy|puffing){_GAP}{{0,3}} "
         r"(?:lips?|tongue|throat|face)\b|\bthroat (?:\w+ ){0,3}clos\w*|\banaphyla\w*|\ballergic "
-        r"reaction\b|\bcant swallow\b|\bhives (?:all over|everywhere)\b|\b(?:se me )?hinch\w*(?: \w+)"
-        r"{0,3} (?:labios|lengua|garganta|cara|boca)\b|\b(?:labios|lengua|garganta|cara)(?: \w+){0,3} "
-        r"hinch\w*|\bse me (?:esta )?cerrando la garganta\b|\b(?:garganta|lengua)(?: \w+){0,3} (?:cerrando|cerrada|cierra)\b|\bgarganta cerrada\b|\breaccion "
+        rf"reaction\b|\bcant swallow\b|\bhives (?:all over|everywhere)\b|\b(?:se me )?hinch\w*{_GAP}"
+        rf"{{0,3}} (?:labios|lengua|garganta|cara|boca)\b|\b(?:labios|lengua|garganta|cara){_GAP}{{0,3}} "
+        rf"hinch\w*|\bse me (?:esta )?cerrando la garganta\b|\b(?:garganta|lengua){_GAP}{{0,3}} (?:cerrando|cerrada|cierra)\b|\bgarganta cerrada\b|\breaccion "
         r"alergica\b|\bno puedo tragar\b|\bepipen\b",
     ),
     (
@@ -127,7 +253,7 @@ EMERGENCY_PATTERNS: tuple[tuple[str, str], ...] = (
         rf"|\b(?:stools?|poops?|pooping|pooped|bms?|bowel movements?) (?:\w+ ){{0,3}}(?:black|tarry|bloody|tar|maroon)\b"
         rf"|\bblack (?:tar|tarry)\b|\b(?:popo|heces|excremento) (?:\w+ ){{0,2}}(?:como )?(?:chapopote|alquitran)\b|\bblood in (?:my |the )?(?:stool|"
         rf"stools|poop|vomit|diarrhea)\b|\bdiarrh?ea (?:with|full of) blood\b|\bbloody (?:vomit|diarrhea)\b"
-        rf"|\b(?:\w*bleed\w*|blood|sangr\w*)(?: \w+){{0,3}} (?:nonstop|non stop|constantly|for hours|all day"
+        rf"|\b(?:\w*bleed\w*|blood|sangr\w*){_GAP}{{0,3}} (?:nonstop|non stop|constantly|for hours|all day"
         rf"|sin parar|sin control)\b|\bcoffee grounds?\b|\bhemorrhag\w*|\bheavy bleeding\b|\bbleeding (?:a lot|heavily|badly|like crazy|everywhere)\b"
         rf"|\bsangr\w*(?: \w+){{0,5}} (?:no (?:para|paro|se (?:detiene|quita|para))|sin parar)\b"
         rf"|\b(?:vomit\w*|tos\w*|escup\w*|arroj\w*|devolv\w*) (?:\w+ )?sangre\b|\b(?:heces|popo|excremento|"
@@ -137,7 +263,7 @@ EMERGENCY_PATTERNS: tuple[tuple[str, str], ...] = (
         rf"|sink)\b|\bsangre en el (?:inodoro|bano|escusado)\b"
         rf"|\b(?:pouring|gushing|spurting|squirting|streaming|spraying) (?:\w+ )?blood\b|\bblood (?:\w+ ){{0,2}}(?:pouring|gushing"
         rf"|spurting|everywhere)\b|\b(?:bleeding|sangrando|sangra)(?: \w+){{0,4}} (?:a lot|heavily|badly|like crazy|so much|too much"
-        rf"|mucho|muchisimo|demasiado|bastante)\b|\b(?:stools?|poops?|pooping|bms?|popo|heces|caca)(?: \w+){{0,3}} (?:blood|sangre)\b"
+        rf"|mucho|muchisimo|demasiado|bastante)\b|\b(?:stools?|poops?|pooping|bms?|popo|heces|caca){_GAP}{{0,3}} (?:blood|sangre)\b"
         rf"|\b(?:cant|can not|couldnt) (?:get (?:it|the \w+) to )?stop (?:the |this )?bleed\w*|\bblood everywhere\b"
         rf"|\bsangre por todos lados\b",
     ),
@@ -199,6 +325,104 @@ EMERGENCY_PATTERNS: tuple[tuple[str, str], ...] = (
         r"(?:sala de )?(?:emergencias|urgencias|hospital)\b"
         r"|\bambulancia\b|\bsala de emergencias\b|\burgencias\b|\bllamar al 911\b",
     ),
+    (
+        "fainting",
+        r"\bin and out of (?:it|consciousness)\b|\bbarely (?:conscious|responsive|awake|breathing)\b|\bwont open"
+        r" (?:his|her|their) eyes\b|\bno (?:abre|quiere abrir) los ojos\b|\b(?:eyes|ojos) (?:rolled|rolling|en blanco)"
+        r"|\beverything (?:went|goes|going|is going) (?:black|dark|gray|grey)\b|\bse me (?:nublo|oscurecio) todo\b"
+        r"|\bperdio el sentido\b|\bno (?:esta|estaba) en si\b|\bno (?:se )?(?:puede|podia) despertar(?:la|lo|le)?\b",
+    ),
+    (
+        "confusion",
+        r"\bacting (?:strange\w*|weird\w*|funny|odd\w*|off|confused|drunk|crazy|out of it)\b|\bnot (?:acting )?like"
+        r" (?:him|her)self\b|\b(?:isnt|is not|not) (?:him|her)self\b|\bactua (?:muy )?(?:raro|rara|extran[oa])\b"
+        r"|\b(?:esta|anda) (?:muy )?(?:perdid[oa]|ida|ido)\b|\bno es (?:el|la) mism[oa]\b",
+    ),
+    (
+        "seizure",
+        r"\b(?:had|having|has|tuvo|le dio|le esta dando|esta teniendo) (?:\w+ ){0,3}(?:fit|fits|ataques?)\b"
+        r"|\b(?:eyes|ojos) (?:rolled|rolling|se le voltearon)\b",
+    ),
+    (
+        "trouble_breathing",
+        r"\bno (?:me|le|les|nos) alcanza (?:el )?(?:aire|respiracion|aliento)\b|\b(?:jadea\w*|gurgl\w*|rattl\w*)\b"
+        r"|\b(?:lips|labios|skin|piel) (?:\w+ )?(?:blue|azul\w*|morad\w*)\b",
+    ),
+    (
+        "self_harm",
+        r"\b(?:took|take|taking|taken|swallowed|tome|tomo|me tome|se tomo)\b(?: \w+){0,4} (?:on purpose|intentionally"
+        r"|deliberately|a proposito|adrede|apropo\w*)\b|\b(?:quiero|quisiera|me gustaria|want to|wanna|wish i could"
+        r"|i just want to) (?:\w+ )?(?:desaparecer\w*|disappear)\b|\bya no aguanto(?: mas)?(?: (?:vivir|la vida|esto"
+        r"|nada|asi))?\s*(?:$|[.,!;])|\bya no puedo mas\s*(?:$|[.,!;])|\bwhats the point (?:anymore|of anything)\b"
+        r"|\bcant (?:do|take) (?:this|it) anymore\b|\b(?:i|ive) (?:just )?(?:give|gave|given) up\s*(?:$|[.,!;])"
+        r"|\b(?:tired|done|cansad[oa]) (?:of|with|de) (?:fighting|luchar|vivir|todo)\b|\bpara que seguir\b"
+        r"|\bno quiero (?:despertar|amanecer)\b|\bmejor (?:ya )?no (?:despertar|amanecer)\b"
+        r"|\bbetter off (?:without me|gone|dead)\b|\beveryone (?:would be|is) better\b",
+    ),
+    (
+        "fainting",
+        r"\bslump\w*|\bonly (?:groans|moans|grunts|mumbles)\b|\b(?:wont|doesnt|isnt|is not|didnt|not|cant get (?:him|her) to)"
+        r" (?:answer\w*|respond\w*) (?:me|us|when)\b|\bwent limp\b|\b(?:is|was|went|gone) (?:all )?limp\b",
+    ),
+    (
+        "stroke",
+        r"\b(?:left|right|one) (?:arm|leg|side of (?:my|his|her) face)(?: \w+){0,2} (?:went |is |feels |got |going"
+        r" |suddenly )?(?:numb|dead|limp|weak|heavy|paralyzed)\b|\bcant (?:walk|stand) (?:straight|up straight|right)\b"
+        r"|\bwalking (?:funny|crooked|sideways)\b",
+    ),
+    (
+        "self_harm",
+        r"\b(?:saving|stockpil\w*|hoard\w*|collecting) (?:up )?(?:\w+ )?(?:pills|meds|medicine|tablets)\b"
+        r"|\b(?:juntando|guardando) (?:las |mis )?(?:pastillas|medicinas)\b",
+    ),
+    (
+        "fainting",
+        r"\b(?:cant|can not|couldnt|can barely|cannot) keep (?:my|his|her|their) eyes open\b|\bno (?:puede|puedo)"
+        r" (?:mantener|tener) los ojos abiertos\b|\bse (?:le|me) fue el (?:conocimiento|sentido)\b",
+    ),
+    (
+        "confusion",
+        r"\b(?:isnt|is not|not|arent|wasnt|stopped) making (?:any )?sense\b|\b(?:remember|recognize|recognise|know)"
+        r" who (?:i|we|he|she|you) (?:am|are|is)\b|\b(?:doesnt|didnt|cant|wont) recogni[sz]e (?:me|us|anyone|anybody"
+        r"|her|him|his|my)\b|\bseeing (?:things|bugs|people|stuff|animals|spiders|kids)\b|\b(?:that|who) (?:arent|isnt"
+        r"|are not|is not|werent|wasnt) (?:there|real)\b|\bve (?:cosas|bichos|gente|animales|personas) que no\b",
+    ),
+    (
+        "stroke",
+        r"\b(?:arm|arms|leg|legs|hand|face|side|brazo|pierna|mano|cara|lado)(?: \w+){0,5} (?:wont|doesnt|cant|isnt|no)"
+        r" (?:work|working|move|moving|funciona|responde|se mueve|la puede mover|lo puede mover)\b",
+    ),
+    (
+        "bleeding",
+        r"\b(?:\w*bleed\w*|bled|sangr\w*)(?: \w+){0,5} (?:for|since|desde hace|hace) (?:over |more than |about |almost"
+        r" |nearly |like |an? |mas de |media |una |casi )*(?:hours?|hrs?|\d+ (?:min\w*|hours?|hrs?)|horas?|media hora"
+        r"|\d+ minutos|forever)\b|\bsangr\w*(?: \w+){0,5} no (?:se )?(?:le |me |les )?(?:para|paro|detiene|detuvo"
+        r"|quita|quito|corta|corto|deja)\b",
+    ),
+    (
+        "allergic_reaction",
+        r"\b(?:eyes?|ojos?) (?:\w+ ){0,2}(?:swell\w*|swollen|hinchad\w*) (?:shut|closed|cerrados?)\b",
+    ),
+    (
+        "self_harm",
+        r"\b(?:no|whats|what is|see no|dont see|cant see|do not see)(?: \w+){0,2} point (?:\w+ ){0,2}(?:living|going on"
+        r"|life|being alive|being here|of it all)\b",
+    ),
+    (
+        "emergency_care",
+        r"\b(?:were|we are|im|i am|hes|shes|he is|she is|they are|theyre) (?:\w+ )?(?:at|in) the (?:er|emergency"
+        r" room|emergency|emergency department|ed)\b",
+    ),
+    (
+        "bleeding",
+        r"\bpur[oa] sangre\b|\bsolo sangre\b|\bnothing but blood\b|\b(?:just|all) blood\b",
+    ),
+    (
+        "emergency_care",
+        r"\b(?:take|bring|rush|drive|taking|bringing|rushing|llevo|llevar\w*|llevamos) (?:\w+ )?(?:to|al|a la|a)"
+        r" (?:the )?(?:er|hospital|emergenc\w*|urgencias)\b|\bpoison control\b",
+    ),
+    *_CONCEPT_PATTERNS,
 )
 
 # A pattern hit in one of these phrasings is not a red flag ("confused about when to take it").
@@ -207,6 +431,12 @@ EMERGENCY_EXCLUSIONS: tuple[str, ...] = (
     r"\b(?:bit|little|kind of|kinda|somewhat|un poco) confus\w*",
     r"\bconfusing\b",
     r"\bfaint (?:rash|line|smell|red|pink|mark)\w*",
+    r"\bfaint ?hearted\b",
+    r"\b(?:price|prices|cost|costs|copay\w*|bill|bills|precio)\b(?: \w+){0,5} (?:gave|giving|give|gives|dar|da) me a"
+    r" heart attack\b",
+    r"\bblood (?:tests?|testing|work|pressure|sugars?|draws?|counts?|thinners?|levels?|results?|panels?|type|cells?"
+    r"|transfusions?|labs?|donation)\b|\b(?:analisis|examen(?:es)?|pruebas?|estudios?|muestras?|presion|conteo)"
+    r" de (?:la )?sangre\b",
     r"\bfew drops? of blood\b",
     r"\b(?:dry|sore|raw|hurts?|painful|blisters?|sores|swollen gums)\b(?: \w+){0,4} cant (?:talk|speak)\b",
 )

@@ -113,7 +113,8 @@ SYMPTOM_PATTERNS: tuple[tuple[str, str], ...] = (
     ("bruising", r"\bbruis\w*|\bblack and blue\b|\bmoreton\w*|\bmorados?\b|\bcardenal\w*|\bpetechia\w*"),
     (
         "bleeding",
-        r"\b\w*bleed\w*|\bblood in (?:my |the )?(?:urine|pee|stool|stools|poop|spit)\b|\bbloody\b"
+        r"\b\w*bleed\w*|\bbled\b|\b(?:bit of|some|little|spot of|spots of|streaks? of|trace of|specks? of) blood\b"
+        r"|\bblood in (?:my |the )?(?:urine|pee|stool|stools|poop|spit)\b|\bbloody\b"
         r"|\bsangr\w*|\bsangre\b|\bhemorrag\w*",
     ),
     (
@@ -292,7 +293,7 @@ NEGATION_BREAKERS: frozenset[str] = frozenset(
     """
     sure know think certain se idea better improvement stop stopping end ending matter joke puedo
     puede can cant quiero one wonder help helps helping works working relief change way le me mejora
-    ayuda
+    ayuda aguanto aguanta soporto soporta stand bear
     """.split()
 )
 # Words that close a negation's scope (besides clause punctuation).
@@ -325,6 +326,9 @@ SYMPTOM_EXCLUSIONS: tuple[str, ...] = (
     r"\b(?:head|heading|headed) (?:to|over|out|home|back)\b",
     r"\bred (?:car|truck|shirt|bag|box|cap|lid|bottle|pill|tablet)\b",
     r"\b(?:flu|covid|shingles|pneumonia) (?:shot|vaccine|vaccination|booster|jab)s?\b|\bvacuna (?:de|contra) la (?:gripe|influenza)\b",
+    r"\bblood (?:tests?|testing|work|draws?|counts?|results?|panels?|labs?)\b|\b(?:analisis|examen(?:es)?|pruebas?"
+    r"|estudios?|muestras?|conteo|laboratorio|cita) de (?:la )?sangre\b",
+    r"\b(?:copays?|co pays?|prices?|costs?|bills?|payments?|deductibles?|it|this|that)(?: \w+){0,2} (?:is |are )?killing me\b",
 )
 # After a symptom in the same clause: it is over ("the nausea is better now", "rash is gone", "ya se me quitó").
 RESOLVED_PATTERN: str = (

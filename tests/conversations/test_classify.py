@@ -55,6 +55,76 @@ def test_targets_on_each_held_out_batch(path: Path) -> None:
     _check_targets(path)
 
 
+EMERGENCY_BATCHES = sorted((ROOT / "tests" / "conversations" / "data").glob("intents_emergency_*.jsonl"))
+
+
+def test_the_emergency_batches_are_there() -> None:
+    assert len(EMERGENCY_BATCHES) >= 3
+    records = [r for path in EMERGENCY_BATCHES for r in load_records(path)]
+    assert len(records) >= 170
+    assert {r["lang"] for r in records} == {"en", "es"}
+    emergencies = sum(1 for r in records if r["intent"] == "emergency")
+    assert 0.4 <= emergencies / len(records) <= 0.7  # emergency-heavy, with near misses beside them
+
+
+@pytest.mark.parametrize("path", EMERGENCY_BATCHES, ids=[p.stem for p in EMERGENCY_BATCHES])
+def test_targets_on_each_emergency_batch(path: Path) -> None:
+    """Emergency-heavy batches (HOLDOUT_LOG.md): every emergency caught, near misses left alone."""
+    report = evaluate_records(load_records(path))
+    failures = "\n".join(f"{e['expected']} -> {e['got']}: {e['text']}" for e in report.errors)
+    assert report.emergency_recall == 1.0, failures
+    assert report.accuracy is not None and report.accuracy >= 0.95, failures
+    assert report.opt_out_precision in (None, 1.0), failures  # most batches hold no opt-out at all
+    assert report.side_effect_recall is not None and report.side_effect_recall >= 0.97, failures
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        # a body part or system and an alarm cue, in either order, with words between
+        "he is really hard to wake up",
+        "coughed up a whole bunch of blood",
+        "her tongue got so thick",
+        "throwing up dark brown stuff again",
+        "his arm and leg on the left side wont work",
+        "se le está hinchando la boca",
+        "le sangra la nariz y no se le para",
+        "no le alcanza el aire",
+        # negation that is the alarm itself
+        "not breathing well",
+        "his breathing isnt good",
+        "she doesnt respond when i call her",
+        # indirect self-harm, overdose and falls
+        "ya no aguanto, quiero desaparecer",
+        "what's even the point of living like this",
+        "took extra pills on purpose",
+        "my mom fell down the stairs and isnt moving",
+        "running 101 since last night",
+    ],
+)
+def test_emergency_concepts(text: str) -> None:
+    assert classify(text).intent == "emergency"
+
+
+@pytest.mark.parametrize(
+    ("text", "intent"),
+    [
+        ("no chest pain", "ack"),
+        ("my stool has no blood in it", "unknown"),
+        ("I have a blood test tomorrow, do I take my pill first?", "question"),
+        ("my gums bleed a little when I brush", "side_effect"),
+        ("need a refill on my breathing treatment too", "refill_request"),
+        ("I feel faint-hearted about starting this, can someone call me", "call_request"),
+        ("this copay is killing me", "cost_concern"),
+        ("the price of this med is giving me a heart attack lol", "cost_concern"),
+        ("ya no aguanto el dolor de manos", "side_effect"),
+        ("cant stand this nausea", "side_effect"),
+    ],
+)
+def test_near_misses_are_not_emergencies(text: str, intent: str) -> None:
+    assert classify(text).intent == intent
+
+
 @pytest.mark.parametrize(
     ("text", "context", "intent"),
     [
