@@ -11,32 +11,32 @@ __all__ = ["TEXTS", "render"]
 TEXTS: dict[str, dict[str, str]] = {
     "opt_out_confirm": {
         "en": "{site_name}: You are unsubscribed and will get no more texts from us. Reply START to resubscribe. "
-              "Questions? Call {site_phone}.",
+        "Questions? Call {site_phone}.",
         "es": "{site_name}: Ya no recibira mas mensajes de nosotros. Responda START para volver a recibirlos. "
-              "Preguntas? Llame al {site_phone}.",
+        "¿Preguntas? Llame al {site_phone}.",
     },
     "opt_in_confirm": {
         "en": "{site_name}: You are subscribed again to pharmacy texts. Reply HELP for help, STOP to opt out.",
         "es": "{site_name}: Volvera a recibir mensajes de la farmacia. Responda AYUDA para ayuda, ALTO para "
-              "cancelar.",
+        "cancelar.",
     },
     "help": {
         "en": "{site_name} pharmacy texts about your refills and how you feel, a few a month. Call {site_phone} "
-              "for help. Msg & data rates may apply. Reply STOP to opt out.",
+        "for help. Msg & data rates may apply. Reply STOP to opt out.",
         "es": "{site_name}: mensajes de la farmacia sobre sus resurtidos y como se siente, pocos al mes. Llame "
-              "al {site_phone}. Pueden aplicar tarifas de mensajes y datos. Responda ALTO para cancelar.",
+        "al {site_phone}. Pueden aplicar tarifas de mensajes y datos. Responda ALTO para cancelar.",
     },
     "stop_clarify": {
         "en": "{site_name}: Reply STOP to stop all texts from us. If you meant your medicine, a pharmacist will "
-              "text you back.",
+        "text you back.",
         "es": "{site_name}: Responda ALTO para no recibir mas mensajes. Si se referia a su medicina, un "
-              "farmaceutico le respondera.",
+        "farmaceutico le respondera.",
     },
     "unknown_sender": {
         "en": "{site_name}: This number is not monitored for you. Please call your clinic at {site_phone}. "
-              "If this is an emergency, call 911.",
+        "If this is an emergency, call 911.",
         "es": "{site_name}: Este numero no esta registrado para usted. Llame a su clinica al {site_phone}. "
-              "En una emergencia llame al 911.",
+        "En una emergencia llame al 911.",
     },
     "media_ack": {
         "en": "{site_name}: We got your picture. A pharmacist will look at it and text you back.",
