@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import case, delete, or_, select, update
@@ -24,14 +25,19 @@ from integrations.twilio.segments import segment_info
 from scheduler.sitecfg import SiteConfig, site_config
 
 __all__ = [
+    "OUTCOMES",
     "Channel",
     "ChannelRefused",
     "STATUS_RANK",
+    "SendResult",
     "apply_status",
+    "delivery_outcome",
     "drain_backlog",
     "in_quiet_hours",
     "next_window_start",
+    "outbound_values",
     "record_delivery",
+    "refusal",
 ]
 
 _LOGGER = logging.getLogger(__name__)
@@ -52,6 +58,8 @@ STATUS_RANK = {
     "read": 7,
     "received": 1,
 }
+# Final outcomes: they feed the patient's deliverability record.
+OUTCOMES = frozenset({"delivered", "undelivered", "failed"})
 # Kinds an opted-out patient may still get: the one opt-out confirmation and the HELP answer.
 _ALLOWED_WHEN_OPTED_OUT = {"opt_out_confirm", "help", "opt_in_confirm"}
 _BAD_NUMBER_CODES = {21211, 21614}
@@ -71,6 +79,57 @@ class Sender:
 
     from_number: str | None
     messaging_service_sid: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class SendResult:
+    """What one provider call came to: a sid (queued or accepted), or a failed or unknown outcome."""
+
+    status: str
+    sid: str | None = None
+    error_code: int | None = None
+    error: str | None = None
+
+
+def refusal(
+    patient: Patient,
+    site: Site,
+    kind: str,
+    reply_to_patient: bool,
+    now: datetime,
+    cfg: SiteConfig | None = None,
+) -> str | None:
+    """Why the channel will not text this patient now (opted_out, bad_phone, no_consent, quiet_hours), or None.
+
+    ``cfg`` is the site's SiteConfig when the caller has it; it is read only for the quiet-hours check.
+    """
+    if patient.opted_out_at is not None and kind not in _ALLOWED_WHEN_OPTED_OUT:
+        return "opted_out"
+    if patient.phone_status in ("invalid", "not_mobile"):
+        return "bad_phone"
+    if not reply_to_patient and kind in ("outreach", "followup") and not patient.sms_consent:
+        return "no_consent"
+    if not reply_to_patient and kind not in _ALLOWED_WHEN_OPTED_OUT:
+        if in_quiet_hours(cfg or site_config(site), patient.time_zone, now):
+            return "quiet_hours"
+    return None
+
+
+def outbound_values(site: Site, to: str, body: str, kind: str, now: datetime) -> dict[str, object]:
+    """The columns of a new pending outbound Message (segments and encoding as Twilio bills the body)."""
+    info = segment_info(body)
+    return {
+        "direction": "out",
+        "kind": kind,
+        "site_id": site.id,
+        "from_number": site.messaging_service_sid or site.phone,
+        "to_number": to,
+        "body": body,
+        "segments": info.segments,
+        "encoding": info.encoding,
+        "status": "pending",
+        "created_at": now,
+    }
 
 
 def in_quiet_hours(cfg: SiteConfig, tz_name: str | None, now: datetime) -> bool:
@@ -143,30 +202,12 @@ class Channel:
         return message
 
     def _check(self, patient: Patient, site: Site, kind: str, reply_to_patient: bool, now: datetime) -> None:
-        if patient.opted_out_at is not None and kind not in _ALLOWED_WHEN_OPTED_OUT:
-            raise ChannelRefused("opted_out")
-        if patient.phone_status in ("invalid", "not_mobile"):
-            raise ChannelRefused("bad_phone")
-        if not reply_to_patient and kind in ("outreach", "followup") and not patient.sms_consent:
-            raise ChannelRefused("no_consent")
-        if not reply_to_patient and kind not in _ALLOWED_WHEN_OPTED_OUT:
-            if in_quiet_hours(site_config(site), patient.time_zone, now):
-                raise ChannelRefused("quiet_hours")
+        reason = refusal(patient, site, kind, reply_to_patient, now)
+        if reason is not None:
+            raise ChannelRefused(reason)
 
     def _new_message(self, site: Site, to: str, body: str, kind: str, now: datetime) -> Message:
-        info = segment_info(body)
-        return Message(
-            direction="out",
-            kind=kind,
-            site_id=site.id,
-            from_number=site.messaging_service_sid or site.phone,
-            to_number=to,
-            body=body,
-            segments=info.segments,
-            encoding=info.encoding,
-            status="pending",
-            created_at=now,
-        )
+        return Message(**outbound_values(site, to, body, kind, now))
 
     async def prepare_to_number(
         self, session: AsyncSession, *, site: Site, to: str, body: str, kind: str
@@ -228,24 +269,37 @@ class Channel:
             site = await session.get(Site, message.site_id) if message.site_id else None
         return await self._call_provider(message_id, message, site)
 
-    async def _call_provider(self, message_id: int, message: Message, site: Site | None) -> Message:
-        sender = _sender_of(site, message.from_number)
-        status, sid, code, error = "pending", None, None, None
+    async def provider_send(self, *, to: str, body: str, site: Site | None, from_number: str) -> SendResult:
+        """One provider call for a claimed message: never raises for the provider's answers.
+
+        Args:
+            to: the destination number.
+            body: the text.
+            site: the sending site (its number or Messaging Service); None to send from ``from_number``.
+            from_number: the message's stored sender, used when there is no site.
+        """
+        sender = _sender_of(site, from_number)
         try:
             sent = await self._client.send(
-                to=message.to_number,
-                body=message.body,
+                to=to,
+                body=body,
                 from_=sender.from_number,
                 messaging_service_sid=sender.messaging_service_sid,
                 status_callback=self.status_callback,
             )
-            status, sid = sent.status or "queued", sent.sid
         except PermanentSendError as exc:
-            status, code, error = "failed", exc.code, str(exc)[:300]
+            return SendResult("failed", error_code=exc.code, error=str(exc)[:300])
         except TransientSendError as exc:
-            status, error = "failed", str(exc)[:300]
+            return SendResult("failed", error=str(exc)[:300])
         except UnknownOutcomeError:
-            status = "unknown"
+            return SendResult("unknown")
+        return SendResult(sent.status or "queued", sid=sent.sid)
+
+    async def _call_provider(self, message_id: int, message: Message, site: Site | None) -> Message:
+        result = await self.provider_send(
+            to=message.to_number, body=message.body, site=site, from_number=message.from_number
+        )
+        status, sid, code, error = result.status, result.sid, result.error_code, result.error
         async with self._sessionmaker.begin() as session:
             message = await session.get(Message, message_id)
             assert message is not None
@@ -260,7 +314,7 @@ class Channel:
             # A status callback may have arrived before the sid was stored; it waits in the backlog.
             async with self._sessionmaker.begin() as session:
                 for early in await drain_backlog(session, sid, self._clock.now()):
-                    if early.patient_id and early.status in ("delivered", "undelivered", "failed"):
+                    if early.patient_id and early.status in OUTCOMES:
                         await record_delivery(
                             session, early, early.status, early.error_code, self._clock.now()
                         )
@@ -411,37 +465,47 @@ async def record_delivery(
     patient = await session.get(Patient, message.patient_id)
     if patient is None:
         return
-    record = dict(patient.deliverability or {})
+    record, opt_out, contact = delivery_outcome(dict(patient.deliverability or {}), status, code, now)
+    if opt_out:
+        await opt_out_phone(session, patient.phone, source="provider_21610", message_id=message.id, now=now)
+    if contact and code is not None:
+        await _contact_task(
+            session, patient, code, int(record.get("consecutive_failures", 0)), message.id, now
+        )
+    patient.deliverability = record
+
+
+def delivery_outcome(
+    record: dict[str, Any], status: str, code: int | None, now: datetime
+) -> tuple[dict[str, Any], bool, bool]:
+    """A patient's deliverability record after one outcome: (new record, opt the phone out, open a task).
+
+    ``delivered`` resets the failure streak; a failure with a code counts it; 21610 (the handset opted out
+    at the carrier) opts the phone out; a carrier code marks the number landline or unreachable, and the
+    first time (30006) or after three failures in a row a fix-contact task is due.
+    """
+    record = dict(record)
+    opt_out = contact = False
     if status == "delivered":
         record.update(consecutive_failures=0, last_delivered_at=now.isoformat())
     elif status in ("undelivered", "failed") and code is not None:
-        if code == 21610:
-            await opt_out_phone(
-                session, patient.phone, source="provider_21610", message_id=message.id, now=now
-            )
+        opt_out = code == 21610
         record["consecutive_failures"] = int(record.get("consecutive_failures", 0)) + 1
         record["failures"] = int(record.get("failures", 0)) + 1
         record.update(last_error_code=code, last_error_at=now.isoformat())
         if code in _CARRIER_CODES:
             record["status"] = "landline" if code == 30006 else "unreachable"
-            await _maybe_contact_task(session, patient, record, code, message.id, now)
-    patient.deliverability = record
+            failures = int(record["consecutive_failures"])
+            if not record.get("task_opened") and (code == 30006 or failures >= 3):
+                record["task_opened"] = contact = True
+    return record, opt_out, contact
 
 
-async def _maybe_contact_task(
-    session: AsyncSession,
-    patient: Patient,
-    record: dict[str, object],
-    code: int,
-    message_id: int,
-    now: datetime,
+async def _contact_task(
+    session: AsyncSession, patient: Patient, code: int, failures: int, message_id: int, now: datetime
 ) -> None:
     from bot.tasks import open_task
 
-    failures = int(str(record.get("consecutive_failures", 0)))
-    if record.get("task_opened") or (code != 30006 and failures < 3):
-        return
-    record["task_opened"] = True
     await open_task(
         session,
         site_id=patient.site_id,

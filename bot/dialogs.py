@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -15,12 +16,21 @@ from bot.signals import record_signal
 from bot.tasks import open_task
 from conversations import consent_texts, engine
 from conversations.types import ConversationState, Decision, FlowStart, PatientFacts, SiteFacts, Therapy
-from scheduler.sitecfg import site_config
+from scheduler.sitecfg import SiteConfig, site_config
 
-__all__ = ["apply_decision", "build_facts", "handle_inbound", "open_conversation", "run_timeouts"]
+__all__ = [
+    "ACTIVE_STATUSES",
+    "apply_decision",
+    "build_facts",
+    "facts_from",
+    "handle_inbound",
+    "open_conversation",
+    "run_timeouts",
+    "state_of",
+]
 
 _LOGGER = logging.getLogger(__name__)
-_ACTIVE = ("active", "received", "on_hold")
+ACTIVE_STATUSES = ("active", "received", "on_hold")  # prescriptions the dialogs know about
 
 
 def _run_out(fills: list[Fill]) -> tuple[date | None, date | None, int | None]:
@@ -36,26 +46,44 @@ def _run_out(fills: list[Fill]) -> tuple[date | None, date | None, int | None]:
 
 async def build_facts(session: AsyncSession, patient: Patient, site: Site, now: datetime) -> PatientFacts:
     """What the dialog engine may know about the patient: language, consent, site, active therapies."""
-    cfg = site_config(site)
-    today = now.astimezone(ZoneInfo(patient.time_zone or cfg.time_zone)).date()
     prescriptions = (
         await session.scalars(
             select(Prescription).where(
-                Prescription.patient_id == patient.id, Prescription.status.in_(_ACTIVE)
+                Prescription.patient_id == patient.id, Prescription.status.in_(ACTIVE_STATUSES)
             )
         )
     ).all()
-    fills_by_rx: dict[str, list[Fill]] = {p.id: [] for p in prescriptions}
+    fills: list[Fill] = []
     if prescriptions:
-        for fill in (
-            await session.scalars(select(Fill).where(Fill.prescription_id.in_(list(fills_by_rx))))
-        ).all():
+        fills = list(
+            (
+                await session.scalars(
+                    select(Fill).where(Fill.prescription_id.in_([p.id for p in prescriptions]))
+                )
+            ).all()
+        )
+    return facts_from(patient, site, site_config(site), prescriptions, fills, now)
+
+
+def facts_from(
+    patient: Patient,
+    site: Site,
+    cfg: SiteConfig,
+    prescriptions: Sequence[Prescription],
+    fills: Sequence[Fill],
+    now: datetime,
+) -> PatientFacts:
+    """The dialog engine's facts from rows already read: the patient's active prescriptions and their fills."""
+    today = now.astimezone(ZoneInfo(patient.time_zone or cfg.time_zone)).date()
+    fills_by_rx: dict[str, list[Fill]] = {p.id: [] for p in prescriptions}
+    for fill in fills:
+        if fill.prescription_id in fills_by_rx:
             fills_by_rx[fill.prescription_id].append(fill)
     therapies = []
     for rx in prescriptions:
-        fills = fills_by_rx[rx.id]
-        first, run_out, supply = _run_out(fills)
-        last = max(fills, key=lambda f: f.dispensed_on) if fills else None
+        rx_fills = fills_by_rx[rx.id]
+        first, run_out, supply = _run_out(rx_fills)
+        last = max(rx_fills, key=lambda f: f.dispensed_on) if rx_fills else None
         therapies.append(
             Therapy(
                 prescription_id=rx.id,
@@ -96,7 +124,8 @@ async def build_facts(session: AsyncSession, patient: Patient, site: Site, now: 
     )
 
 
-def _state_of(conversation: Conversation | None) -> ConversationState | None:
+def state_of(conversation: Conversation | None) -> ConversationState | None:
+    """The engine's view of a stored dialog (None: no open question)."""
     if conversation is None:
         return None
     return ConversationState(
@@ -125,7 +154,7 @@ async def handle_inbound(
         return await _media_or_empty(session, channel, message, patient, site, now)
     conversation = await _open_conversation_of(session, patient.id)
     facts = await build_facts(session, patient, site, now)
-    decision = engine.handle(_state_of(conversation), message.body, facts, now)
+    decision = engine.handle(state_of(conversation), message.body, facts, now)
     return await apply_decision(
         session,
         channel,
@@ -341,7 +370,7 @@ async def run_timeouts(session: AsyncSession, channel: Channel, now: datetime, l
             conversation.expires_at = next_window_start(cfg, patient.time_zone, now)
             continue
         facts = await build_facts(session, patient, site, now)
-        state = _state_of(conversation)
+        state = state_of(conversation)
         assert state is not None
         decision = engine.on_timeout(state, facts, now)
         outgoing += await apply_decision(

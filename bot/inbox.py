@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections import deque
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
@@ -16,9 +17,13 @@ from sqlalchemy import and_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import dialogs
+from bot.batching import Pressure
 from bot.channel import Channel, ChannelRefused, opt_out_phone
 from bot.clock import Clock
 from bot.db.models import ConsentEvent, Conversation, Message, Patient, Site
+from bot.dbthread import DbWorker
+from bot.delivery import Deliverer
+from bot.inbox_work import process_batch
 from bot.signals import record_signal
 from bot.tasks import open_task
 from conversations import consent_texts as templates
@@ -32,10 +37,17 @@ _TWILIO_OPT_OUT = re.compile(
 )
 _TWILIO_OPT_IN = re.compile(r"(?i)\W*(start|unstop)\W*")
 Deliver = Callable[[list[int]], Awaitable[None]]
+_Entry = tuple[int, str, "asyncio.Future[None] | None"]  # message id, sender number, who waits for it
 
 
 class Inbox:
-    """Processes inbound messages; one instance per app (or per CLI run)."""
+    """Processes inbound messages; one instance per app (or per CLI run).
+
+    With a ``DbWorker``, stored messages are taken in batches (arrival order, at most one message per number
+    in a batch, none of a number already in hand) and the common case runs as one synchronous unit of work per
+    batch (``bot.inbox_work``); the rest, and any batch that fails, goes through the general path one message
+    at a time. Without one, every message takes the general path.
+    """
 
     def __init__(
         self,
@@ -46,7 +58,12 @@ class Inbox:
         spawn: Callable[[Awaitable[None]], None],
         is_sqlite: bool = True,
         provider_confirms_keywords: bool = True,
-        workers: int = 4,
+        workers: int = 2,
+        db: DbWorker | None = None,
+        deliverer: Deliverer | None = None,
+        batch_size: int = 16,
+        linger: float = 0.02,
+        pressure: Pressure | None = None,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._channel = channel
@@ -54,51 +71,134 @@ class Inbox:
         self._spawn = spawn
         self._is_sqlite = is_sqlite
         self._provider_confirms = provider_confirms_keywords
-        self._locks: dict[str, asyncio.Lock] = {}
-        self._queue: asyncio.Queue[tuple[int, str | None]] = asyncio.Queue()
+        self._db = db
+        self._deliverer = deliverer
+        self._batch_size = batch_size if db is not None else 1
+        self._linger = linger if db is not None else 0.0
+        self._pressure = pressure or Pressure()
+        self._busy: set[str] = set()  # numbers with a message in hand
+        self._queued: set[int] = set()  # messages waiting or in hand
+        self._closing = False
+        self._pending: deque[_Entry] = deque()
+        self._unfinished = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
         self._workers: list[asyncio.Task[None]] = []
         self._worker_count = workers
 
     def submit(self, message_id: int, number: str | None = None) -> None:
         """Queue a stored message for processing (a few workers; one number at a time, in order)."""
-        self._queue.put_nowait((message_id, number))
-        self._workers = [w for w in self._workers if not w.done()]
-        if len(self._workers) < self._worker_count:
-            self._workers.append(asyncio.ensure_future(self._work()))
-
-    async def _work(self) -> None:
-        while not self._queue.empty():
-            message_id, number = self._queue.get_nowait()
-            try:
-                await self.handle(message_id, number)
-            finally:
-                self._queue.task_done()
-
-    async def idle(self) -> None:
-        """Wait until every submitted message has been processed."""
-        await self._queue.join()
-
-    def _lock(self, number: str) -> asyncio.Lock:
-        lock = self._locks.get(number)
-        if lock is None:
-            lock = self._locks[number] = asyncio.Lock()
-        return lock
+        self._enqueue(message_id, number or f"message:{message_id}", None)
 
     async def handle(self, message_id: int, number: str | None = None) -> None:
-        """Process one stored inbound message (idempotent: a processed message is skipped)."""
+        """Process one stored inbound message now, after earlier ones of its number (idempotent)."""
         if number is None:
             async with self._sessionmaker() as session:
                 number = await session.scalar(select(Message.from_number).where(Message.id == message_id))
             if number is None:
                 return
-        async with self._lock(number):
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._enqueue(message_id, number, done)
+        await done
+
+    async def idle(self) -> None:
+        """Wait until every submitted message has been processed."""
+        await self._idle.wait()
+
+    async def close(self, timeout: float = 20.0) -> None:
+        """Process what is queued for up to ``timeout`` seconds, then stop taking more (on shutdown).
+
+        What is left stays stored and unprocessed; the sweeper picks it up after a restart.
+        """
+        try:
+            await asyncio.wait_for(self.idle(), timeout)
+        except TimeoutError:
+            self._closing = True
+            _LOGGER.warning("inbox closing with %d messages left for the sweeper", len(self._pending))
+            while self._workers and not all(w.done() for w in self._workers):
+                await asyncio.sleep(0.01)
+            for _message_id, _number, done in self._pending:
+                if done is not None and not done.done():
+                    done.cancel()  # whoever waits for it is shutting down too
+
+    def _enqueue(self, message_id: int, number: str, done: asyncio.Future[None] | None) -> None:
+        self._queued.add(message_id)
+        self._pending.append((message_id, number, done))
+        self._unfinished += 1
+        self._idle.clear()
+        self._workers = [w for w in self._workers if not w.done()]
+        if len(self._workers) < self._worker_count:
+            self._workers.append(asyncio.ensure_future(self._work()))
+
+    async def _work(self) -> None:
+        if self._linger and len(self._pending) < self._batch_size:
+            await asyncio.sleep(self._linger)  # a few ms for company: one unit of work for several texts
+        loop = asyncio.get_running_loop()
+        while batch := self._take_batch():
+            began = loop.time()
             try:
-                outgoing = await self._process(message_id)
+                await self._run_batch([message_id for message_id, _number, _done in batch])
+            except Exception:  # the general path already routes what it cannot handle to a person
+                _LOGGER.exception("inbound batch %s failed", [message_id for message_id, _n, _d in batch])
+            finally:
+                for message_id, number, done in batch:
+                    self._queued.discard(message_id)
+                    self._busy.discard(number)
+                    if done is not None and not done.done():
+                        done.set_result(None)
+                self._unfinished -= len(batch)
+                if self._unfinished == 0:
+                    self._idle.set()
+            await self._pressure.give_way(loop.time() - began)
+            await asyncio.sleep(0)  # let webhook requests in between batches
+
+    def _take_batch(self) -> list[_Entry]:
+        """The next messages in arrival order whose numbers are free; their numbers become busy."""
+        if self._closing:
+            return []
+        batch: list[_Entry] = []
+        blocked: set[str] = set()
+        # While webhooks arrive, small batches: an answer's insert waits for the unit of work in hand.
+        size = max(1, self._batch_size // 4) if self._pressure.active else self._batch_size
+        for entry in self._pending:
+            number = entry[1]
+            if number in blocked:
+                continue
+            blocked.add(number)  # later messages of this number wait for this one
+            if number in self._busy:
+                continue
+            batch.append(entry)
+            if len(batch) >= size:
+                break
+        for entry in batch:
+            self._pending.remove(entry)
+            self._busy.add(entry[1])
+        return batch
+
+    async def _run_batch(self, message_ids: list[int]) -> None:
+        """The common case in one unit of work (with a DbWorker), then the rest one by one, in order."""
+        deferred = message_ids
+        if self._db is not None:
+            try:
+                result = await self._db.run(process_batch, message_ids, self._clock.now())
             except Exception:
-                # Stored messages are never dropped: if understanding it failed, a person gets it.
-                _LOGGER.exception("inbound %s could not be processed; routing it to a person", message_id)
-                await self._fallback(message_id)
-                return
+                _LOGGER.exception("inbound batch %s failed; handling its messages one by one", message_ids)
+            else:
+                deferred = result.deferred
+                if result.outgoing:
+                    self._spawn(self._deliver_all(result.outgoing))
+        for message_id in deferred:
+            await self._handle_one(message_id)
+
+    async def _handle_one(self, message_id: int) -> None:
+        """The general path for one message (its number is held by the caller)."""
+        try:
+            outgoing = await self._process(message_id)
+        except Exception:
+            # Stored messages are never dropped: if understanding it failed, a person gets it.
+            _LOGGER.exception("inbound %s could not be processed; routing it to a person", message_id)
+            await self._fallback(message_id)
+            return
         if outgoing:
             self._spawn(self._deliver_all(outgoing))
 
@@ -126,6 +226,9 @@ class Inbox:
             message.processed_at = now
 
     async def _deliver_all(self, message_ids: list[int]) -> None:
+        if self._deliverer is not None:
+            await self._deliverer.deliver(message_ids)
+            return
         for message_id in message_ids:
             try:
                 await self._channel.deliver(message_id)
@@ -340,7 +443,8 @@ class Inbox:
                 )
             ).all()
         for message_id in inbound:
-            await self.handle(message_id)
+            if message_id not in self._queued:  # one the workers have not reached yet is left to them
+                await self.handle(message_id)
         await self._deliver_all(list(pending))
         return len(inbound) + len(pending)
 

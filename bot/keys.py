@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from bot.inbound_store import InboundStore
     from bot.inbox import Inbox
     from bot.services import Background
+    from bot.statuses import StatusWriter
 
 __all__ = [
     "API_ROUTES",
@@ -34,6 +35,7 @@ __all__ = [
     "SCHEDULER",
     "SESSIONMAKER",
     "SETTINGS",
+    "STATUS_WRITER",
     "WEB_JINJA",
 ]
 
@@ -47,6 +49,7 @@ CHANNEL: web.AppKey[Channel] = web.AppKey("channel")
 INBOX: web.AppKey[Inbox] = web.AppKey("inbox")
 INBOUND_STORE: web.AppKey[InboundStore] = web.AppKey("inbound_store")
 BACKGROUND: web.AppKey[Background] = web.AppKey("background")
+STATUS_WRITER: web.AppKey[StatusWriter] = web.AppKey("status_writer")
 # Periodic jobs: (id, interval seconds, coroutine function); started by one APScheduler after startup.
 JOBS = web.AppKey("jobs", list[tuple[str, float, Callable[[], Awaitable[object]]]])
 # The staff pages' own Jinja environment, and the REST route table the OpenAPI document is built from.

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC
@@ -13,8 +15,11 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import dialogs, webhooks
+from bot.batching import Pressure
 from bot.channel import Channel
 from bot.clock import Clock
+from bot.dbthread import DbWorker
+from bot.delivery import Deliverer
 from bot.inbound_store import InboundStore
 from bot.inbox import Inbox
 from bot.keys import (
@@ -28,9 +33,11 @@ from bot.keys import (
     SCHEDULER,
     SESSIONMAKER,
     SETTINGS,
+    STATUS_WRITER,
 )
 from bot.outreach import ChannelOutreachSender
 from bot.settings import Settings
+from bot.statuses import StatusWriter
 from integrations.twilio.client import TwilioClient
 
 __all__ = ["Background", "add_job", "make_channel", "setup_dispatch", "setup_jobs", "setup_messaging"]
@@ -83,8 +90,14 @@ def _messaging_ctx(app: web.Application) -> AsyncIterator[None]:
         settings = app[SETTINGS]
         background = Background()
         app[BACKGROUND] = background
+        _tune_process_once()
+        # The hot path (inbound storage, the inbox, reply bookkeeping, status callbacks) shares one DbWorker:
+        # on SQLite a thread of its own, so those writers never wait on each other.
+        db = DbWorker(app[ENGINE])
         async with make_channel(settings, app[SESSIONMAKER], app[CLOCK]) as channel:
             app[CHANNEL] = channel
+            pressure = Pressure()  # webhook answers first: background work gives way during bursts
+            deliverer = Deliverer(channel, db, app[CLOCK], pressure=pressure)
             inbox = Inbox(
                 sessionmaker=app[SESSIONMAKER],
                 channel=channel,
@@ -92,18 +105,55 @@ def _messaging_ctx(app: web.Application) -> AsyncIterator[None]:
                 spawn=background.spawn,
                 is_sqlite=settings.is_sqlite,
                 provider_confirms_keywords=settings.twilio_advanced_opt_out,
+                db=db,
+                deliverer=deliverer,
+                pressure=pressure,
             )
             app[INBOX] = inbox
-            store = InboundStore(app[ENGINE])
+            store = InboundStore(db, pressure)
             app[INBOUND_STORE] = store
+            statuses = StatusWriter(db)
+            app[STATUS_WRITER] = statuses
             add_job(app, "inbox-sweep", 10, inbox.sweep)
             add_job(app, "dialog-timeouts", 30, lambda: _timeouts(app))
-            yield
-            await store.close()
-            await inbox.idle()
-            await background.drain()
+            try:
+                yield
+            finally:
+                await store.close()
+                await inbox.close()
+                await background.drain()
+                await deliverer.close()
+                await statuses.close()
+                await db.close()
 
     return ctx(app)
+
+
+_PROCESS_TUNED = False
+_SWITCH_INTERVAL = 0.001  # seconds; CPython's default is 0.005
+
+
+def _tune_process_once() -> None:
+    """Ready the process for serving webhooks (once per process).
+
+    * Load the classifier's lexicons now: about a second the first text would otherwise wait for.
+    * Move the startup heap out of the garbage collector's way: with the lexicons, the ORM and the app in
+      memory (about 100,000 objects), every full collection scanned them all and stalled the process for
+      100-500 ms every few seconds under load. Frozen objects are never scanned (nor freed: the heap is
+      collected once first).
+    * Hand the GIL over more often: the database thread (bot.dbthread) runs Python between its SQLite calls,
+      and with the default 5 ms slices a webhook answer waited for several of them.
+    """
+    global _PROCESS_TUNED
+    if _PROCESS_TUNED:
+        return
+    _PROCESS_TUNED = True
+    from conversations.classify import classify
+
+    classify("warm up")
+    gc.collect()
+    gc.freeze()
+    sys.setswitchinterval(min(sys.getswitchinterval(), _SWITCH_INTERVAL))
 
 
 async def _timeouts(app: web.Application) -> None:

@@ -6,18 +6,15 @@ import logging
 
 from aiohttp import web
 from multidict import MultiDictProxy
-from sqlalchemy import select
 
-from bot.channel import apply_status, drain_backlog, record_delivery
-from bot.db.models import Message, ProviderStatus
-from bot.keys import CLOCK, INBOUND_STORE, INBOX, SESSIONMAKER, SETTINGS
+from bot.keys import CLOCK, INBOUND_STORE, INBOX, SETTINGS, STATUS_WRITER
+from bot.statuses import StatusUpdate
 from integrations.twilio.signature import validate_signature
 
 __all__ = ["EMPTY_TWIML", "routes"]
 
 _LOGGER = logging.getLogger(__name__)
 routes = web.RouteTableDef()
-_OUTCOMES = {"delivered", "undelivered", "failed"}
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 
@@ -102,21 +99,6 @@ async def status(request: web.Request) -> web.Response:
         )
     code_text = str(form.get("ErrorCode") or "")
     code = int(code_text) if code_text.isdigit() else None
-    now = request.app[CLOCK].now()
-    sessionmaker = request.app[SESSIONMAKER]
-    async with sessionmaker.begin() as session:
-        message = await apply_status(session, sid, new_status, code, now)
-        if message is not None:
-            if message.patient_id and new_status in _OUTCOMES:
-                await record_delivery(session, message, new_status, code, now)
-            return web.Response(status=204)
-        if await session.scalar(select(Message.id).where(Message.provider_sid == sid)) is not None:
-            return web.Response(status=204)  # a stale or repeated callback: nothing to change
-        # The callback beat the API response that tells us the sid; keep it for then.
-        session.add(ProviderStatus(provider_sid=sid, status=new_status, error_code=code, created_at=now))
-    # Insert-then-check on both sides: whichever of us comes second applies the backlog.
-    async with sessionmaker.begin() as session:
-        for early in await drain_backlog(session, sid, now):
-            if early.patient_id and early.status in _OUTCOMES:
-                await record_delivery(session, early, early.status, early.error_code, now)
+    # Answered once the batch holding this callback is committed (or kept for a sid we do not know yet).
+    await request.app[STATUS_WRITER].apply(StatusUpdate(sid, new_status, code, request.app[CLOCK].now()))
     return web.Response(status=204)
