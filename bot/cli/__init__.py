@@ -17,10 +17,23 @@ __all__ = ["build_parser", "main"]
 
 # Command -> the module that registers it, so `midbot adherence` does not import the web service.
 _MODULE_OF = {
-    "serve": "service", "migrate": "service", "demo": "demo", "adherence": "adherence", "import": "imports",
-    "plan": "plan", "outreach": "plan", "dispatch": "plan", "programs": "programs", "segments": "segments",
-    "signals": "signals", "metrics": "signals", "simulator": "simulator", "sites": "sites", "users": "users",
-    "tokens": "users", "classify": "classify",
+    "serve": "service",
+    "migrate": "service",
+    "demo": "demo",
+    "adherence": "adherence",
+    "import": "imports",
+    "plan": "plan",
+    "outreach": "plan",
+    "dispatch": "plan",
+    "programs": "programs",
+    "segments": "segments",
+    "signals": "signals",
+    "metrics": "signals",
+    "simulator": "simulator",
+    "sites": "sites",
+    "users": "users",
+    "tokens": "users",
+    "classify": "classify",
 }
 
 

@@ -30,13 +30,19 @@ ADMIN_EMAIL = "admin@demo.midbot.test"
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add demo."""
-    demo = sub.add_parser("demo", help="run a demo practice with the built-in Twilio simulator (no account needed)")
+    demo = sub.add_parser(
+        "demo", help="run a demo practice with the built-in Twilio simulator (no account needed)"
+    )
     demo.add_argument("--port", type=int, default=None, help="service port (default MIDBOT_PORT, 8080)")
-    demo.add_argument("--simulator-port", type=int, default=None, help="simulator port (default service port + 1)")
+    demo.add_argument(
+        "--simulator-port", type=int, default=None, help="simulator port (default service port + 1)"
+    )
     demo.add_argument("--database", default="./var/demo.db", help="SQLite file, recreated on each run")
     demo.add_argument("--patients", type=int, default=200, help="synthetic patients to create")
     demo.add_argument("--seed", type=int, default=7, help="seed of the synthetic practice")
-    demo.add_argument("--keep", action="store_true", help="keep an existing demo database instead of recreating it")
+    demo.add_argument(
+        "--keep", action="store_true", help="keep an existing demo database instead of recreating it"
+    )
     demo.set_defaults(func=cmd_demo)
 
 
@@ -49,13 +55,15 @@ def cmd_demo(args: argparse.Namespace) -> int:
     if db_path.exists() and not args.keep:
         for suffix in ("", "-wal", "-shm"):
             Path(f"{db_path}{suffix}").unlink(missing_ok=True)
-    settings = base.model_copy(update={
-        "database_url": f"sqlite+aiosqlite:///{db_path}",
-        "port": port,
-        "public_base_url": f"http://127.0.0.1:{port}",
-        "twilio_api_base_url": f"http://127.0.0.1:{sim_port}",
-        "host": "127.0.0.1",
-    })
+    settings = base.model_copy(
+        update={
+            "database_url": f"sqlite+aiosqlite:///{db_path}",
+            "port": port,
+            "public_base_url": f"http://127.0.0.1:{port}",
+            "twilio_api_base_url": f"http://127.0.0.1:{sim_port}",
+            "host": "127.0.0.1",
+        }
+    )
     # The demo is for people: keep the terminal to warnings unless a log level was asked for.
     level = settings.log_level if "MIDBOT_LOG_LEVEL" in os.environ else "WARNING"
     configure_logging(level, settings.log_format)
@@ -81,10 +89,12 @@ async def _seed(settings: Settings, args: argparse.Namespace) -> tuple[str, str,
             for site in sites:
                 await load_default_programs(session, site.id)
             first = sites[0].id
-            await create_user(session, site_id=first, email=DEMO_EMAIL, role="pharmacist", password=password,
-                              update=True)
-            await create_user(session, site_id=first, email=ADMIN_EMAIL, role="clinic_admin", password=password,
-                              update=True)
+            await create_user(
+                session, site_id=first, email=DEMO_EMAIL, role="pharmacist", password=password, update=True
+            )
+            await create_user(
+                session, site_id=first, email=ADMIN_EMAIL, role="clinic_admin", password=password, update=True
+            )
         async with sessionmaker.begin() as session:
             await replan(session, patient_ids=None, now=SystemClock().now())
         handsets = await _handsets(sessionmaker)
@@ -93,9 +103,11 @@ async def _seed(settings: Settings, args: argparse.Namespace) -> tuple[str, str,
 
 async def _handsets(sessionmaker: async_sessionmaker[AsyncSession]) -> list[dict[str, str]]:
     async with sessionmaker() as session:
-        rows = (await session.execute(
-            select(Patient.phone, Patient.first_name, Patient.last_name, Patient.id).order_by(Patient.id)
-        )).all()
+        rows = (
+            await session.execute(
+                select(Patient.phone, Patient.first_name, Patient.last_name, Patient.id).order_by(Patient.id)
+            )
+        ).all()
     return [{"phone": r.phone, "name": f"{r.first_name} {r.last_name} ({r.id})"} for r in rows]
 
 

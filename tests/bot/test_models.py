@@ -24,10 +24,20 @@ async def _migrated(url: str):  # type: ignore[no-untyped-def]
 
 async def _seed(sessionmaker) -> None:  # type: ignore[no-untyped-def]
     async with sessionmaker.begin() as session:
-        session.add(Site(id="S1", name="Site", phone="+13125550100", time_zone="America/Chicago", settings={}))
+        session.add(
+            Site(id="S1", name="Site", phone="+13125550100", time_zone="America/Chicago", settings={})
+        )
         await session.flush()
-        session.add(Patient(id="P1", site_id="S1", first_name="A", last_name="B", phone="+13125550101",
-                            birth_date=date(1950, 1, 1)))
+        session.add(
+            Patient(
+                id="P1",
+                site_id="S1",
+                first_name="A",
+                last_name="B",
+                phone="+13125550101",
+                birth_date=date(1950, 1, 1),
+            )
+        )
 
 
 async def test_migrations_reach_head_and_create_tables(any_db_url: str) -> None:
@@ -36,8 +46,20 @@ async def test_migrations_reach_head_and_create_tables(any_db_url: str) -> None:
         assert await current_revision(engine) == head_revision()
         async with engine.connect() as conn:
             tables = set(await conn.run_sync(lambda c: inspect(c).get_table_names()))
-        assert {"site", "patient", "prescription", "fill", "program", "outreach", "message", "conversation",
-                "task", "signal", "staff_user", "audit_event"} <= tables
+        assert {
+            "site",
+            "patient",
+            "prescription",
+            "fill",
+            "program",
+            "outreach",
+            "message",
+            "conversation",
+            "task",
+            "signal",
+            "staff_user",
+            "audit_event",
+        } <= tables
     finally:
         await engine.dispose()
 
@@ -63,8 +85,15 @@ async def test_duplicate_outreach_key_is_rejected(any_db_url: str) -> None:
     sessionmaker = make_sessionmaker(engine)
 
     def row() -> Outreach:
-        return Outreach(idempotency_key="P1:RX1:refill:run_out-2:2026-11-30", patient_id="P1", program_id="refill",
-                        kind="refill_reminder", step="run_out-2", due_at=NOW, deadline_at=NOW + timedelta(hours=24))
+        return Outreach(
+            idempotency_key="P1:RX1:refill:run_out-2:2026-11-30",
+            patient_id="P1",
+            program_id="refill",
+            kind="refill_reminder",
+            step="run_out-2",
+            due_at=NOW,
+            deadline_at=NOW + timedelta(hours=24),
+        )
 
     try:
         await _seed(sessionmaker)

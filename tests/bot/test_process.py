@@ -15,9 +15,17 @@ import urllib.parse
 from pathlib import Path
 
 
-def run(*args: str, env: dict[str, str] | None = None, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "bot", *args], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, **(env or {})}, input=stdin)
+def run(
+    *args: str, env: dict[str, str] | None = None, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+        input=stdin,
+    )
 
 
 def test_unknown_command_exits_2_with_usage() -> None:
@@ -27,7 +35,9 @@ def test_unknown_command_exits_2_with_usage() -> None:
 
 
 def test_bad_port_is_one_line_naming_the_variable(tmp_path: Path) -> None:
-    result = run("serve", env={"MIDBOT_PORT": "abc", "MIDBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/x.db"})
+    result = run(
+        "serve", env={"MIDBOT_PORT": "abc", "MIDBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/x.db"}
+    )
     assert result.returncode != 0
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "MIDBOT_PORT" in lines[0]
@@ -68,10 +78,20 @@ def _wait_ready(port: int, proc: subprocess.Popen[str]) -> None:
 
 def test_sigterm_during_a_request_completes_it_and_exits_0(tmp_path: Path) -> None:
     port = _free_port()
-    env = {**os.environ, "MIDBOT_PORT": str(port), "MIDBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/s.db",
-           "MIDBOT_RUN_DISPATCHER": "false", "MIDBOT_LOG_FORMAT": "json"}
-    proc = subprocess.Popen([sys.executable, "-m", "bot", "serve"], env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    env = {
+        **os.environ,
+        "MIDBOT_PORT": str(port),
+        "MIDBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/s.db",
+        "MIDBOT_RUN_DISPATCHER": "false",
+        "MIDBOT_LOG_FORMAT": "json",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bot", "serve"],
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         _wait_ready(port, proc)
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
@@ -82,14 +102,19 @@ def test_sigterm_during_a_request_completes_it_and_exits_0(tmp_path: Path) -> No
         token = re.search(r'name="csrf_token" value="([^"]+)"', html)
         assert token, "the sign-in form carries a CSRF token"
         # A sign-in takes a few hundred ms (argon2 in a worker thread): SIGTERM lands while it is in flight.
-        form = urllib.parse.urlencode({"email": "nobody@clinic.test", "password": "wrong password 123",
-                                       "csrf_token": token.group(1)})
+        form = urllib.parse.urlencode(
+            {"email": "nobody@clinic.test", "password": "wrong password 123", "csrf_token": token.group(1)}
+        )
         answer: dict[str, object] = {}
 
         def sign_in() -> None:
             c = http.client.HTTPConnection("127.0.0.1", port, timeout=20)
-            c.request("POST", "/login", body=form, headers={
-                "Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie})
+            c.request(
+                "POST",
+                "/login",
+                body=form,
+                headers={"Content-Type": "application/x-www-form-urlencoded", "Cookie": cookie},
+            )
             response = c.getresponse()
             answer["status"] = response.status
             answer["body"] = response.read()

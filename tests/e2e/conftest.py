@@ -51,7 +51,9 @@ class Stack:
     def sessionmaker(self) -> async_sessionmaker[AsyncSession]:
         return self.app[SESSIONMAKER]
 
-    async def text(self, phone: str, body: str, sid: str | None = None, media: list[str] | None = None) -> dict[str, Any]:
+    async def text(
+        self, phone: str, body: str, sid: str | None = None, media: list[str] | None = None
+    ) -> dict[str, Any]:
         """A patient texts midbot through the simulator (signed webhook); returns the simulator's answer."""
         payload: dict[str, Any] = {"from": phone, "to": SITE_PHONE, "body": body}
         if sid:
@@ -104,14 +106,26 @@ async def stack(tmp_path, stack_clock: FixedClock) -> AsyncIterator[Stack]:
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     sim_runner, sim_url = await start_simulator(
-        SimulatorConfig(account_sid=ACCOUNT, auth_token=AUTH_TOKEN, webhook_url=f"{base_url}/twilio/inbound",
-                        callback_delays=(0.0, 0.0), blocklist=frozenset({BLOCKED_PHONE})),
-        "127.0.0.1", 0,
+        SimulatorConfig(
+            account_sid=ACCOUNT,
+            auth_token=AUTH_TOKEN,
+            webhook_url=f"{base_url}/twilio/inbound",
+            callback_delays=(0.0, 0.0),
+            blocklist=frozenset({BLOCKED_PHONE}),
+        ),
+        "127.0.0.1",
+        0,
     )
     settings = Settings(  # type: ignore[call-arg]
-        _env_file=None, database_url=f"sqlite+aiosqlite:///{tmp_path}/e2e.db", public_base_url=base_url,
-        twilio_api_base_url=sim_url, twilio_account_sid=ACCOUNT, twilio_auth_token=AUTH_TOKEN,
-        run_dispatcher=False, log_format="text", twilio_timeout_seconds=5,
+        _env_file=None,
+        database_url=f"sqlite+aiosqlite:///{tmp_path}/e2e.db",
+        public_base_url=base_url,
+        twilio_api_base_url=sim_url,
+        twilio_account_sid=ACCOUNT,
+        twilio_auth_token=AUTH_TOKEN,
+        run_dispatcher=False,
+        log_format="text",
+        twilio_timeout_seconds=5,
     )
     engine = make_engine(settings.database_url)
     await upgrade(engine)
@@ -121,7 +135,9 @@ async def stack(tmp_path, stack_clock: FixedClock) -> AsyncIterator[Stack]:
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     async with aiohttp.ClientSession() as http:
-        yield Stack(app=app, base_url=base_url, sim_url=sim_url, http=http, clock=stack_clock, settings=settings)
+        yield Stack(
+            app=app, base_url=base_url, sim_url=sim_url, http=http, clock=stack_clock, settings=settings
+        )
     await runner.cleanup()
     await sim_runner.cleanup()
 
@@ -133,22 +149,61 @@ SeedPatient = Callable[..., Awaitable[Patient]]
 def seed(stack: Stack) -> SeedPatient:
     """Create the site (once) and a patient on capecitabine with one fill."""
 
-    async def make(pid: str = "P1", phone: str = "+13125550123", language: str = "en", *,
-                   drug: str = "capecitabine", copay: int = 2500, payer: str = "commercial") -> Patient:
+    async def make(
+        pid: str = "P1",
+        phone: str = "+13125550123",
+        language: str = "en",
+        *,
+        drug: str = "capecitabine",
+        copay: int = 2500,
+        payer: str = "commercial",
+    ) -> Patient:
         async with stack.sessionmaker.begin() as session:
             if await session.get(Site, "S1") is None:
-                session.add(Site(id="S1", name="Lakeside Pharmacy", phone=SITE_PHONE, time_zone="America/Chicago",
-                                 settings={}))
+                session.add(
+                    Site(
+                        id="S1",
+                        name="Lakeside Pharmacy",
+                        phone=SITE_PHONE,
+                        time_zone="America/Chicago",
+                        settings={},
+                    )
+                )
                 await session.flush()
-            patient = Patient(id=pid, site_id="S1", first_name="Ana", last_name="Ruiz", phone=phone,
-                              language=language, birth_date=date(1950, 1, 2), sms_consent=True)
+            patient = Patient(
+                id=pid,
+                site_id="S1",
+                first_name="Ana",
+                last_name="Ruiz",
+                phone=phone,
+                language=language,
+                birth_date=date(1950, 1, 2),
+                sms_consent=True,
+            )
             session.add(patient)
             await session.flush()
-            session.add(Prescription(id=f"RX-{pid}", patient_id=pid, site_id="S1", drug=drug,
-                                     therapy_class="oncology", payer_type=payer, status="active"))
+            session.add(
+                Prescription(
+                    id=f"RX-{pid}",
+                    patient_id=pid,
+                    site_id="S1",
+                    drug=drug,
+                    therapy_class="oncology",
+                    payer_type=payer,
+                    status="active",
+                )
+            )
             await session.flush()
-            session.add(Fill(id=f"F-{pid}", prescription_id=f"RX-{pid}", dispensed_on=date(2026, 10, 30),
-                             days_supply=28, quantity=56, copay_cents=copay))
+            session.add(
+                Fill(
+                    id=f"F-{pid}",
+                    prescription_id=f"RX-{pid}",
+                    dispensed_on=date(2026, 10, 30),
+                    days_supply=28,
+                    quantity=56,
+                    copay_cents=copay,
+                )
+            )
         return patient
 
     return make

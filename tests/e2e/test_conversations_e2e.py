@@ -16,9 +16,14 @@ async def start(stack: Stack, patient: Patient, flow: str, **params: object) -> 
         p = await session.get(Patient, patient.id)
         site = await session.get(Site, p.site_id) if p else None
         assert p is not None and site is not None
-        message, _ = await start_flows(session, stack.app[CHANNEL], p, site,
-                                       [FlowStart(flow=flow, prescription_id=f"RX-{p.id}", params=dict(params))],
-                                       stack.clock.now())
+        message, _ = await start_flows(
+            session,
+            stack.app[CHANNEL],
+            p,
+            site,
+            [FlowStart(flow=flow, prescription_id=f"RX-{p.id}", params=dict(params))],
+            stack.clock.now(),
+        )
         message_id = message.id
     await stack.app[CHANNEL].deliver(message_id)
 
@@ -77,4 +82,6 @@ async def test_spanish_patient_gets_spanish(stack: Stack, seed) -> None:
     patient = await seed(language="es")
     await start(stack, patient, "refill_reminder")
     replies = await stack.wait_received(patient.phone, 1)
-    assert "1" in replies[0]["body"] and any(w in replies[0]["body"].lower() for w in ("responda", "farmacia"))
+    assert "1" in replies[0]["body"] and any(
+        w in replies[0]["body"].lower() for w in ("responda", "farmacia")
+    )

@@ -28,30 +28,84 @@ async def _seed(url: str) -> None:
     await upgrade(engine)
     sessionmaker = make_sessionmaker(engine)
     async with sessionmaker.begin() as session:
-        session.add(Site(id="S1", name="Lakeside Pharmacy", phone="+13125550100", time_zone="America/Chicago",
-                         send_rate=10000.0, settings={}))
+        session.add(
+            Site(
+                id="S1",
+                name="Lakeside Pharmacy",
+                phone="+13125550100",
+                time_zone="America/Chicago",
+                send_rate=10000.0,
+                settings={},
+            )
+        )
         await session.flush()
         ids = [f"P{i:05d}" for i in range(ROWS)]
-        await session.execute(insert(Patient), [
-            {"id": pid, "site_id": "S1", "first_name": "Pat", "last_name": "Doe", "phone": f"+1312{i:07d}",
-             "language": "en", "sms_consent": True, "detailed_consent": False, "phone_status": "ok",
-             "deliverability": {}}
-            for i, pid in enumerate(ids)
-        ])
-        await session.execute(insert(Prescription), [
-            {"id": f"RX{pid}", "patient_id": pid, "site_id": "S1", "drug": "capecitabine",
-             "therapy_class": "oncology", "payer_type": "commercial", "status": "active"} for pid in ids
-        ])
-        await session.execute(insert(Fill), [
-            {"id": f"F{pid}", "prescription_id": f"RX{pid}", "dispensed_on": date(2026, 10, 30), "days_supply": 28,
-             "quantity": 56, "copay_cents": 0} for pid in ids
-        ])
-        await session.execute(insert(Outreach), [
-            {"idempotency_key": f"{pid}:RX{pid}:refill:run_out-2:2026-11-24", "patient_id": pid,
-             "prescription_id": f"RX{pid}", "program_id": "refill", "kind": "refill_reminder", "step": "run_out-2",
-             "due_at": NOW - timedelta(minutes=5), "deadline_at": NOW + timedelta(hours=8), "state": "planned",
-             "reason": "", "attempts": 0} for pid in ids
-        ])
+        await session.execute(
+            insert(Patient),
+            [
+                {
+                    "id": pid,
+                    "site_id": "S1",
+                    "first_name": "Pat",
+                    "last_name": "Doe",
+                    "phone": f"+1312{i:07d}",
+                    "language": "en",
+                    "sms_consent": True,
+                    "detailed_consent": False,
+                    "phone_status": "ok",
+                    "deliverability": {},
+                }
+                for i, pid in enumerate(ids)
+            ],
+        )
+        await session.execute(
+            insert(Prescription),
+            [
+                {
+                    "id": f"RX{pid}",
+                    "patient_id": pid,
+                    "site_id": "S1",
+                    "drug": "capecitabine",
+                    "therapy_class": "oncology",
+                    "payer_type": "commercial",
+                    "status": "active",
+                }
+                for pid in ids
+            ],
+        )
+        await session.execute(
+            insert(Fill),
+            [
+                {
+                    "id": f"F{pid}",
+                    "prescription_id": f"RX{pid}",
+                    "dispensed_on": date(2026, 10, 30),
+                    "days_supply": 28,
+                    "quantity": 56,
+                    "copay_cents": 0,
+                }
+                for pid in ids
+            ],
+        )
+        await session.execute(
+            insert(Outreach),
+            [
+                {
+                    "idempotency_key": f"{pid}:RX{pid}:refill:run_out-2:2026-11-24",
+                    "patient_id": pid,
+                    "prescription_id": f"RX{pid}",
+                    "program_id": "refill",
+                    "kind": "refill_reminder",
+                    "step": "run_out-2",
+                    "due_at": NOW - timedelta(minutes=5),
+                    "deadline_at": NOW + timedelta(hours=8),
+                    "state": "planned",
+                    "reason": "",
+                    "attempts": 0,
+                }
+                for pid in ids
+            ],
+        )
     await engine.dispose()
 
 
@@ -72,12 +126,21 @@ async def _accept(_request: web.Request) -> web.Response:
 async def _spawn(env: dict[str, str], log: Path) -> asyncio.subprocess.Process:
     with log.open("wb") as err:  # a file, not a pipe: a full pipe would stall the dispatcher
         return await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "dispatch", "--now", NOW.isoformat(), env=env,
-            stdout=asyncio.subprocess.DEVNULL, stderr=err,
+            sys.executable,
+            "-m",
+            "bot",
+            "dispatch",
+            "--now",
+            NOW.isoformat(),
+            env=env,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=err,
         )
 
 
-async def test_three_dispatchers_one_killed_each_row_sent_exactly_once(postgres_url: str, tmp_path: Path) -> None:
+async def test_three_dispatchers_one_killed_each_row_sent_exactly_once(
+    postgres_url: str, tmp_path: Path
+) -> None:
     await _seed(postgres_url)
     callbacks = web.Application()
     callbacks.router.add_post("/twilio/status", _accept)
@@ -87,14 +150,27 @@ async def test_three_dispatchers_one_killed_each_row_sent_exactly_once(postgres_
     await cb_site.start()
     cb_port = cb_runner.addresses[0][1]
     sim_runner, sim_url = await start_simulator(
-        SimulatorConfig(account_sid=ACCOUNT, auth_token=AUTH_TOKEN, webhook_url="http://127.0.0.1:9/none",
-                        callback_delays=(0.0, 0.0)),
-        "127.0.0.1", 0,
+        SimulatorConfig(
+            account_sid=ACCOUNT,
+            auth_token=AUTH_TOKEN,
+            webhook_url="http://127.0.0.1:9/none",
+            callback_delays=(0.0, 0.0),
+        ),
+        "127.0.0.1",
+        0,
     )
-    env = {**os.environ, "MIDBOT_DATABASE_URL": postgres_url, "MIDBOT_TWILIO_API_BASE_URL": sim_url,
-           "MIDBOT_TWILIO_ACCOUNT_SID": ACCOUNT, "MIDBOT_TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-           "MIDBOT_PUBLIC_BASE_URL": f"http://127.0.0.1:{cb_port}", "MIDBOT_DISPATCH_INTERVAL_SECONDS": "0.2",
-           "MIDBOT_DISPATCH_LEASE_SECONDS": "10", "MIDBOT_DISPATCH_BATCH_SIZE": "50", "MIDBOT_LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "MIDBOT_DATABASE_URL": postgres_url,
+        "MIDBOT_TWILIO_API_BASE_URL": sim_url,
+        "MIDBOT_TWILIO_ACCOUNT_SID": ACCOUNT,
+        "MIDBOT_TWILIO_AUTH_TOKEN": AUTH_TOKEN,
+        "MIDBOT_PUBLIC_BASE_URL": f"http://127.0.0.1:{cb_port}",
+        "MIDBOT_DISPATCH_INTERVAL_SECONDS": "0.2",
+        "MIDBOT_DISPATCH_LEASE_SECONDS": "10",
+        "MIDBOT_DISPATCH_BATCH_SIZE": "50",
+        "MIDBOT_LOG_LEVEL": "WARNING",
+    }
     logs = [tmp_path / f"dispatcher{i}.log" for i in range(3)]
     procs = [await _spawn(env, log) for log in logs]
     try:

@@ -13,8 +13,16 @@ from tests.e2e.conftest import AUTH_TOKEN, BLOCKED_PHONE, SITE_PHONE, Stack
 
 
 def inbound_form(sid: str, phone: str, body: str) -> dict[str, str]:
-    return {"MessageSid": sid, "SmsSid": sid, "AccountSid": "AC1", "From": phone, "To": SITE_PHONE,
-            "Body": body, "NumMedia": "0", "NumSegments": "1"}
+    return {
+        "MessageSid": sid,
+        "SmsSid": sid,
+        "AccountSid": "AC1",
+        "From": phone,
+        "To": SITE_PHONE,
+        "Body": body,
+        "NumMedia": "0",
+        "NumSegments": "1",
+    }
 
 
 async def test_forged_or_missing_signature_is_403_and_stores_nothing(stack: Stack, seed) -> None:
@@ -51,13 +59,25 @@ async def test_same_message_sid_five_times_is_one_message_and_one_reply(stack: S
 async def test_stop_words_opt_out_with_one_confirmation(stack: Stack, seed, word: str) -> None:
     patient = await seed(language="es" if word == "ALTO" else "en")
     async with stack.sessionmaker.begin() as session:
-        session.add(Outreach(idempotency_key="k1", patient_id=patient.id, prescription_id=f"RX-{patient.id}",
-                             program_id="refill", kind="refill_reminder", step="run_out-2",
-                             due_at=stack.clock.now(), deadline_at=stack.clock.now(), state="planned"))
+        session.add(
+            Outreach(
+                idempotency_key="k1",
+                patient_id=patient.id,
+                prescription_id=f"RX-{patient.id}",
+                program_id="refill",
+                kind="refill_reminder",
+                step="run_out-2",
+                due_at=stack.clock.now(),
+                deadline_at=stack.clock.now(),
+                state="planned",
+            )
+        )
     await stack.text(patient.phone, word)
     replies = await stack.wait_received(patient.phone, 1)
     # One confirmation: Twilio's own for its keywords (Advanced Opt-Out), midbot's for the others.
-    assert len(replies) == 1 and ("unsubscribed" in replies[0]["body"].lower() or "ya no" in replies[0]["body"].lower())
+    assert len(replies) == 1 and (
+        "unsubscribed" in replies[0]["body"].lower() or "ya no" in replies[0]["body"].lower()
+    )
     sent_by_midbot = await stack.count(Message, Message.direction == "out")
     await stack.text(patient.phone, word)  # a second STOP: midbot sends nothing more
     assert await stack.count(Message, Message.direction == "out") == sent_by_midbot
@@ -106,15 +126,18 @@ async def test_clinical_stop_is_not_an_opt_out(stack: Stack, seed) -> None:
     assert inbound is not None and inbound.processed_at is not None
     replies = await stack.wait_received(patient.phone, 1)
     assert replies, "the patient gets an answer"
-    assert tasks and any(t.queue in ("clinical", "urgent_clinical") for t in tasks) or any(
-        "how bad" in r["body"].lower() or "0" in r["body"] for r in replies
+    assert (
+        tasks
+        and any(t.queue in ("clinical", "urgent_clinical") for t in tasks)
+        or any("how bad" in r["body"].lower() or "0" in r["body"] for r in replies)
     )
 
 
 async def test_provider_21610_marks_the_patient_opted_out(stack: Stack, seed) -> None:
     patient = await seed(phone=BLOCKED_PHONE)  # opted out at Twilio; midbot does not know yet
-    message = await stack.app[CHANNEL].send_text(patient_id=patient.id, body="Hello from the pharmacy",
-                                                 reply_to_patient=True)
+    message = await stack.app[CHANNEL].send_text(
+        patient_id=patient.id, body="Hello from the pharmacy", reply_to_patient=True
+    )
     assert message.status == "failed" and message.error_code == 21610
     async with stack.sessionmaker() as session:
         stored = await session.get(Patient, patient.id)
@@ -123,11 +146,13 @@ async def test_provider_21610_marks_the_patient_opted_out(stack: Stack, seed) ->
 
 async def test_429_then_201_sends_exactly_once(stack: Stack, seed) -> None:
     patient = await seed()
-    async with stack.http.post(f"{stack.sim_url}/simulator/faults",
-                               json={"status": 429, "count": 1, "retry_after": 0}) as r:
+    async with stack.http.post(
+        f"{stack.sim_url}/simulator/faults", json={"status": 429, "count": 1, "retry_after": 0}
+    ) as r:
         assert r.status < 300
-    message = await stack.app[CHANNEL].send_text(patient_id=patient.id, body="Your pharmacy has a question",
-                                                 reply_to_patient=True)
+    message = await stack.app[CHANNEL].send_text(
+        patient_id=patient.id, body="Your pharmacy has a question", reply_to_patient=True
+    )
     assert message.provider_sid and message.status != "failed"
     assert len(await stack.received(patient.phone)) == 1
 
@@ -138,7 +163,9 @@ async def test_status_callbacks_out_of_order_end_delivered(stack: Stack, seed) -
     url = f"{stack.base_url}/twilio/status"
     for status in ("delivered", "sent", "queued"):
         form = {"MessageSid": message.provider_sid, "MessageStatus": status, "AccountSid": "AC1"}
-        async with stack.http.post(url, data=form, headers={"X-Twilio-Signature": sign(AUTH_TOKEN, url, form)}) as r:
+        async with stack.http.post(
+            url, data=form, headers={"X-Twilio-Signature": sign(AUTH_TOKEN, url, form)}
+        ) as r:
             assert r.status in (200, 204)
     async with stack.sessionmaker() as session:
         stored = await session.get(Message, message.id)

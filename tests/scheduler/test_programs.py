@@ -184,8 +184,12 @@ def test_validate_flags_templates_longer_than_the_segment_limit(tmp_path) -> Non
         "programs:\n  - id: wordy\n    kind: refill_reminder\n    trigger:\n      run_out: {days_before: [5]}\n"
         f'    templates:\n      en: "{long_text}"\n      es: "Hola {{first_name}}, responda 1."\n'
     )
-    result = subprocess.run([sys.executable, "-m", "bot", "programs", "validate", str(path)],
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "programs", "validate", str(path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 0, result.stderr
     warnings = [line for line in result.stdout.splitlines() if "warning" in line]
     assert len(warnings) == 1 and "wordy" in warnings[0] and "templates.en" in warnings[0]
