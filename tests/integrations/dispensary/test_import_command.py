@@ -250,3 +250,27 @@ def test_the_synthetic_practice_csvs_import_cleanly(
         assert (code, errors) == (0, []), errors[:3]
         assert summary is not None and summary["created"] == summary["rows"] > 0
     assert len(_rows(url, Fill)) == len(practice.fills)
+
+
+def test_three_bad_rows_among_a_thousand(db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _run(capsys, "patients", _csv(tmp_path, "p.csv", PATIENTS))
+    _run(capsys, "prescriptions", _csv(tmp_path, "r.csv", PRESCRIPTIONS))
+    lines = ["fill_id,prescription_id,dispensed_on,days_supply,quantity,copay"]
+    bad = {
+        137: "F137,RX1,2026-13-40,28,56,0",
+        502: "F502,RX1,2026-10-01,many,56,0",
+        911: "F911,RX1,2026-10-01,28,56,$x",
+    }
+    for i in range(1, 1001):
+        lines.append(
+            bad.get(i, f"F{i},RX{1 + i % 2},2026-{1 + i % 12:02d}-{1 + i % 28:02d},28,56,{i % 50}.00")
+        )
+    path = _csv(tmp_path, "thousand.csv", "\n".join(lines) + "\n")
+    code, summary, errors = _run(capsys, "fills", path)
+    assert code == 1
+    assert [e.split(":")[1] for e in errors] == ["138", "503", "912"]  # header is row 1
+    assert [e.split(": ")[1] for e in errors] == ["dispensed_on", "days_supply", "copay"]
+    assert summary is not None and (summary["created"], summary["errors"]) == (997, 3)
+    assert len(_rows(db, Fill)) == 997
+    code, again, errors = _run(capsys, "fills", path)
+    assert again is not None and (again["created"], again["updated"], again["unchanged"]) == (0, 0, 997)
