@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import case, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.clock import Clock
+from bot.clock import Clock, utcnow
 from bot.db.models import ConsentEvent, Conversation, Message, Outreach, Patient, ProviderStatus, Site
 from bot.settings import Settings
 from integrations.twilio.client import TwilioClient
@@ -322,10 +322,12 @@ class Channel:
         return message
 
     async def _find_at_provider(self, message: Message) -> object | None:
+        # The provider stamps messages with its own (real) clock, while ours may be shifted (`--now` in tests
+        # and checks): look back as far as the message's age on our clock, measured from the real time.
+        age = max(timedelta(0), self._clock.now() - message.created_at)
+        since = utcnow() - age - timedelta(minutes=10)
         try:
-            return await self._client.find_sent(
-                to=message.to_number, body=message.body, since=message.created_at - timedelta(minutes=1)
-            )
+            return await self._client.find_sent(to=message.to_number, body=message.body, since=since)
         except Exception:  # the provider cannot be asked now; leave the message unknown
             _LOGGER.warning("message %s: reconciliation lookup failed", message.id)
             raise

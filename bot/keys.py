@@ -17,6 +17,7 @@ from bot.settings import Settings
 if TYPE_CHECKING:
     from bot.api.routes import ApiRoute
     from bot.channel import Channel
+    from bot.dbthread import DbWorker
     from bot.inbound_store import InboundStore
     from bot.inbox import Inbox
     from bot.services import Background
@@ -48,6 +49,7 @@ SCHEDULER = web.AppKey("scheduler", AsyncIOScheduler)
 CHANNEL: web.AppKey[Channel] = web.AppKey("channel")
 INBOX: web.AppKey[Inbox] = web.AppKey("inbox")
 INBOUND_STORE: web.AppKey[InboundStore] = web.AppKey("inbound_store")
+DB_WORKER: web.AppKey[DbWorker] = web.AppKey("db_worker")
 BACKGROUND: web.AppKey[Background] = web.AppKey("background")
 STATUS_WRITER: web.AppKey[StatusWriter] = web.AppKey("status_writer")
 # Periodic jobs: (id, interval seconds, coroutine function); started by one APScheduler after startup.

@@ -6,15 +6,21 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.channel import Channel, ChannelRefused
+from bot.channel import Channel, outbound_values, refusal
 from bot.clock import Clock
-from bot.db.models import Fill, Message, Outreach, Patient, Program, Site
-from bot.dialogs import start_flows
+from bot.db.models import Conversation, Fill, Message, Outreach, Prescription, Program
+from bot.dbthread import DbWorker, Priority
+from bot.delivery import Claimed, record
+from bot.dialogs import ACTIVE_STATUSES, facts_from
 from bot.settings import Settings
+from bot.statuses import drain_backlog
+from bot.syncstore import SiteCache, load_patients, lock_for_write
+from conversations import engine
 from conversations.types import FlowStart
 from integrations.twilio.errors import TwilioError
 from scheduler.sender import SendOutcome
@@ -22,53 +28,76 @@ from scheduler.sender import SendOutcome
 __all__ = ["ChannelOutreachSender", "sender_context"]
 
 _LOGGER = logging.getLogger(__name__)
+_OUTREACH = Outreach.__table__
+_PRESCRIPTION = Prescription.__table__
+_FILL = Fill.__table__
 
 
 class ChannelOutreachSender:
-    """Implements scheduler.sender.OutreachSender on top of the dialog engine and the SMS channel."""
+    """Implements scheduler.sender.OutreachSender on top of the dialog engine and the SMS channel.
+
+    A new text is two units of work around one provider call: ``_prepare_sync`` (dialog start, the stored
+    Message with its attempt counted, the rows linked to it) and ``bot.delivery.record``. A text stored
+    earlier (a crash between the two) goes through ``Channel.deliver``, which reconciles before resending.
+    """
 
     def __init__(
-        self, sessionmaker: async_sessionmaker[AsyncSession], channel: Channel, clock: Clock
+        self,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        channel: Channel,
+        clock: Clock,
+        db: DbWorker | None = None,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._channel = channel
         self._clock = clock
+        self._db = db
+        self._own_db = db is None
+
+    def _worker(self) -> DbWorker:
+        if self._db is None:
+            bind = self._sessionmaker.kw["bind"]
+            self._db = DbWorker(bind)
+        return self._db
+
+    async def close(self) -> None:
+        """Stop the database thread this sender started (none when it was given one)."""
+        if self._own_db and self._db is not None:
+            await self._db.close()
+            self._db = None
 
     async def send(self, patient_id: str, outreach_ids: list[int], now: datetime) -> SendOutcome:
         """Start the flows of these rows as one text, store it, send it."""
-        async with self._sessionmaker.begin() as session:
-            rows = list(
-                (
-                    await session.scalars(
-                        select(Outreach)
-                        .where(Outreach.id.in_(outreach_ids))
-                        .order_by(Outreach.due_at, Outreach.id)
-                    )
-                ).all()
-            )
-            existing = next((r.message_id for r in rows if r.message_id), None)
-            if existing is None:
-                prepared = await self._prepare(session, patient_id, rows, now)
-                if isinstance(prepared, SendOutcome):
-                    return prepared
-                existing = prepared
-        return await self._deliver(existing)
+        clock_now = self._clock.now()
+        prepared = await self._worker().run_at(
+            Priority.DELIVERY, lambda conn: _prepare_sync(conn, patient_id, outreach_ids, now, clock_now)
+        )
+        if isinstance(prepared, SendOutcome):
+            return prepared
+        if isinstance(prepared, int):
+            return await self._deliver(prepared)
+        return await self._send_new(prepared)
 
-    async def _prepare(
-        self, session: AsyncSession, patient_id: str, rows: list[Outreach], now: datetime
-    ) -> int | SendOutcome:
-        patient = await session.get(Patient, patient_id)
-        site = await session.get(Site, patient.site_id) if patient else None
-        if patient is None or site is None or not rows:
-            return SendOutcome("failed", reason="unknown_patient")
-        flows = [await _flow_start(session, row) for row in rows]
+    async def _send_new(self, claimed: Claimed) -> SendOutcome:
         try:
-            message, _conversation = await start_flows(session, self._channel, patient, site, flows, now)
-        except ChannelRefused as exc:
-            return SendOutcome("failed", reason=exc.reason)
-        for row in rows:
-            row.message_id = message.id
-        return message.id
+            result = await self._channel.provider_send(
+                to=claimed.to_number, body=claimed.body, site=claimed.site, from_number=claimed.from_number
+            )
+        except TwilioError:
+            return SendOutcome("unknown", message_id=claimed.id, reason="provider_unreachable")
+        db, at = self._worker(), self._clock.now()
+        threaded = db.threaded
+        await db.run_at(Priority.DELIVERY, lambda conn: record(conn, [(claimed, result)], at, drain=threaded))
+        if result.sid and not threaded:
+            sid = str(result.sid)
+            await db.run_at(Priority.DELIVERY, lambda conn: drain_backlog(conn, [sid], at))
+        code = result.error_code
+        _LOGGER.info("message %s: %s%s", claimed.id, result.status, f" ({code})" if code else "")
+        if result.sid:
+            return SendOutcome("sent", message_id=claimed.id)
+        if result.status == "failed":
+            return SendOutcome("failed", message_id=claimed.id, reason=str(code or "send_failed"))
+        return SendOutcome("unknown", message_id=claimed.id, reason=result.status)
 
     async def _deliver(self, message_id: int) -> SendOutcome:
         try:
@@ -98,27 +127,114 @@ def _outcome(message: Message) -> SendOutcome:
     return SendOutcome("unknown", message_id=message.id, reason=message.status)
 
 
-async def _flow_start(session: AsyncSession, row: Outreach) -> FlowStart:
-    program = await session.get(Program, row.program_pk) if row.program_pk else None
-    spec = program.spec if program is not None else {}
+_ROWS = (
+    select(
+        _OUTREACH.c.id,
+        _OUTREACH.c.kind,
+        _OUTREACH.c.step,
+        _OUTREACH.c.program_pk,
+        _OUTREACH.c.program_id,
+        _OUTREACH.c.prescription_id,
+        _OUTREACH.c.message_id,
+    )
+    .where(_OUTREACH.c.id.in_(bindparam("ids", expanding=True)))
+    .order_by(_OUTREACH.c.due_at, _OUTREACH.c.id)
+)
+_PROGRAM_SPECS = select(Program.id, Program.spec).where(Program.id.in_(bindparam("ids", expanding=True)))
+_ACTIVE_PRESCRIPTIONS = select(_PRESCRIPTION).where(
+    _PRESCRIPTION.c.patient_id == bindparam("patient_id"), _PRESCRIPTION.c.status.in_(ACTIVE_STATUSES)
+)
+_FILLS = select(_FILL).where(_FILL.c.prescription_id.in_(bindparam("ids", expanding=True)))
+_EARLIER_OUTREACH = (
+    select(Message.id)
+    .where(Message.patient_id == bindparam("patient_id"), Message.kind == "outreach")
+    .limit(1)
+)
+_CLOSE_OPEN = (
+    update(Conversation)
+    .where(Conversation.patient_id == bindparam("b_patient"), Conversation.status == "open")
+    .values(status="closed")
+)
+_INSERT_CONVERSATION = insert(Conversation).returning(Conversation.id)
+_INSERT_MESSAGE = insert(Message).returning(Message.id)
+_LINK_ROWS = (
+    update(Outreach)
+    .where(Outreach.id.in_(bindparam("ids", expanding=True)))
+    .values(message_id=bindparam("mid"))
+)
+
+
+def _prepare_sync(
+    conn: Connection, patient_id: str, outreach_ids: list[int], now: datetime, clock_now: datetime
+) -> Claimed | int | SendOutcome:
+    """One unit of work: a stored text (attempt counted) for the rows, the id of one stored earlier, or why not.
+
+    As ``bot.dialogs.start_flows`` + ``Channel.prepare`` + ``bot.delivery.claim`` for a new message.
+    """
+    lock_for_write(conn)
+    rows = conn.execute(_ROWS, {"ids": list(outreach_ids)}).all()
+    existing = next((r.message_id for r in rows if r.message_id), None)
+    if existing is not None:
+        return int(existing)
+    patients = load_patients(conn, "id", [patient_id])
+    sites = SiteCache(conn)
+    site = sites.get(patients[0].site_id) if patients else None
+    if not patients or site is None or not rows:
+        return SendOutcome("failed", reason="unknown_patient")
+    patient, cfg = patients[0], sites.config(site)
+    reason = refusal(patient, site, "outreach", False, clock_now, cfg)
+    if reason is not None:
+        return SendOutcome("failed", reason=reason)
+    prescriptions = [
+        Prescription(**r) for r in conn.execute(_ACTIVE_PRESCRIPTIONS, {"patient_id": patient_id}).mappings()
+    ]
+    rx_ids = {p.id for p in prescriptions} | {r.prescription_id for r in rows if r.prescription_id}
+    fills = [Fill(**r) for r in conn.execute(_FILLS, {"ids": list(rx_ids)}).mappings()] if rx_ids else []
+    pks = list({r.program_pk for r in rows if r.program_pk})
+    specs = dict(conn.execute(_PROGRAM_SPECS, {"ids": pks}).all()) if pks else {}
+    first_contact = conn.execute(_EARLIER_OUTREACH, {"patient_id": patient_id}).first() is None
+    flows = [_flow_start(row, specs.get(row.program_pk) or {}, fills, first_contact) for row in rows]
+    active = {p.id for p in prescriptions}
+    facts = facts_from(
+        patient, site, cfg, prescriptions, [f for f in fills if f.prescription_id in active], now
+    )
+    decision = engine.start(flows, facts, now)
+    conversation_id = None
+    state = decision.next_state
+    if state is not None:
+        conn.execute(_CLOSE_OPEN, {"b_patient": patient_id})
+        values = {
+            "patient_id": patient_id,
+            "prescription_id": state.prescription_id,
+            "flow": state.flow,
+            "state": state.state,
+            "context": state.context,
+            "expires_at": state.expires_at,
+            "status": "open",
+            "created_at": now,
+            "updated_at": now,
+        }
+        conversation_id = conn.execute(_INSERT_CONVERSATION, values).scalar_one()
+    body = "\n".join(r.body for r in decision.replies)
+    values = outbound_values(site, patient.phone, body, "outreach", clock_now)
+    # The attempt is counted as the text is stored: a crash before the provider answers means reconcile.
+    values.update(patient_id=patient_id, conversation_id=conversation_id, attempts=1)
+    message_id = conn.execute(_INSERT_MESSAGE, values).scalar_one()
+    conn.execute(_LINK_ROWS, {"ids": [r.id for r in rows], "mid": message_id})
+    return Claimed(message_id, patient.phone, str(values["from_number"]), body, patient_id, site)
+
+
+def _flow_start(row: Any, spec: dict[str, Any], fills: list[Fill], first_contact: bool) -> FlowStart:
     params: dict[str, object] = {"step": row.step, "program_id": row.program_id}
     if row.prescription_id:
-        last = await session.scalar(
-            select(Fill)
-            .where(Fill.prescription_id == row.prescription_id)
-            .order_by(Fill.dispensed_on.desc())
-            .limit(1)
-        )
-        if last is not None:
-            params["copay"] = last.copay_cents / 100
+        mine = [f for f in fills if f.prescription_id == row.prescription_id]
+        if mine:
+            params["copay"] = max(mine, key=lambda f: f.dispensed_on).copay_cents / 100
     trigger = spec.get("trigger") or {}
     if isinstance(trigger.get("event"), dict):
         params["event"] = trigger["event"].get("name")
         params["days"] = trigger["event"].get("after_days")
-    earlier = await session.scalar(
-        select(Message.id).where(Message.patient_id == row.patient_id, Message.kind == "outreach").limit(1)
-    )
-    params["first_contact"] = earlier is None
+    params["first_contact"] = first_contact
     return FlowStart(
         flow=row.kind,
         prescription_id=row.prescription_id,
@@ -135,4 +251,8 @@ async def sender_context(
     from bot.services import make_channel
 
     async with make_channel(settings, sessionmaker, clock) as channel:
-        yield ChannelOutreachSender(sessionmaker, channel, clock)
+        sender = ChannelOutreachSender(sessionmaker, channel, clock)
+        try:
+            yield sender
+        finally:
+            await sender.close()

@@ -26,6 +26,7 @@ from bot.keys import (
     BACKGROUND,
     CHANNEL,
     CLOCK,
+    DB_WORKER,
     ENGINE,
     INBOUND_STORE,
     INBOX,
@@ -94,6 +95,7 @@ def _messaging_ctx(app: web.Application) -> AsyncIterator[None]:
         # The hot path (inbound storage, the inbox, reply bookkeeping, status callbacks) shares one DbWorker:
         # on SQLite a thread of its own, so those writers never wait on each other.
         db = DbWorker(app[ENGINE])
+        app[DB_WORKER] = db
         async with make_channel(settings, app[SESSIONMAKER], app[CLOCK]) as channel:
             app[CHANNEL] = channel
             pressure = Pressure()  # webhook answers first: background work gives way during bursts
@@ -203,7 +205,7 @@ def setup_messaging(app: web.Application) -> None:
 
 @asynccontextmanager
 async def _app_sender(app: web.Application) -> AsyncIterator[ChannelOutreachSender]:
-    yield ChannelOutreachSender(app[SESSIONMAKER], app[CHANNEL], app[CLOCK])
+    yield ChannelOutreachSender(app[SESSIONMAKER], app[CHANNEL], app[CLOCK], db=app[DB_WORKER])
 
 
 def setup_dispatch(app: web.Application) -> None:
