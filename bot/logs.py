@@ -56,4 +56,5 @@ def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level)
     logging.getLogger("aiohttp.access").setLevel("WARNING")
-    logging.getLogger("apscheduler").setLevel("WARNING")
+    # A tick skipped because the previous one is still running is expected (max_instances=1), not a warning.
+    logging.getLogger("apscheduler").setLevel("ERROR")
