@@ -17,6 +17,7 @@ __all__ = [
     "SIGNAL_KINDS",
     "SIGNAL_SOURCES",
     "record_signal",
+    "signal_row",
     "signal_to_dict",
     "signals_since",
 ]
@@ -91,24 +92,18 @@ async def record_signal(
     Raises:
         ValueError: an unknown kind or source, or a naive ``occurred_at``.
     """
-    if kind not in SIGNAL_KINDS:
-        raise ValueError(f"kind: unknown signal kind {kind!r}")
-    if source not in SIGNAL_SOURCES:
-        raise ValueError(f"source: unknown signal source {source!r}")
-    if occurred_at.tzinfo is None:
-        raise ValueError("occurred_at: needs a time zone")
-    row = {
-        "patient_id": patient_id,
-        "site_id": site_id,
-        "prescription_id": prescription_id,
-        "kind": kind,
-        "value": dict(value or {}),
-        "source": source,
-        "source_message_id": source_message_id,
-        "dedupe_key": dedupe_key,
-        "occurred_at": occurred_at,
-        "created_at": created_at or utcnow(),
-    }
+    row = signal_row(
+        patient_id=patient_id,
+        site_id=site_id,
+        kind=kind,
+        source=source,
+        occurred_at=occurred_at,
+        value=value,
+        prescription_id=prescription_id,
+        source_message_id=source_message_id,
+        dedupe_key=dedupe_key,
+        created_at=created_at,
+    )
     insert = _insert_for(session)
     stmt = (
         insert(Signal).values(**row).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(Signal)
@@ -178,4 +173,42 @@ def signal_to_dict(signal: Signal) -> dict[str, Any]:
         "source_message_id": signal.source_message_id,
         "occurred_at": _iso(signal.occurred_at),
         "created_at": _iso(signal.created_at),
+    }
+
+
+def signal_row(
+    *,
+    patient_id: str,
+    site_id: str,
+    kind: str,
+    source: str,
+    occurred_at: datetime,
+    value: dict[str, Any] | None = None,
+    prescription_id: str | None = None,
+    source_message_id: int | None = None,
+    dedupe_key: str | None = None,
+    created_at: datetime | None = None,
+) -> dict[str, Any]:
+    """The validated column values of one signal (shared by the async and the synchronous writers).
+
+    Raises:
+        ValueError: an unknown kind or source, or a naive ``occurred_at``.
+    """
+    if kind not in SIGNAL_KINDS:
+        raise ValueError(f"kind: unknown signal kind {kind!r}")
+    if source not in SIGNAL_SOURCES:
+        raise ValueError(f"source: unknown signal source {source!r}")
+    if occurred_at.tzinfo is None:
+        raise ValueError("occurred_at: needs a time zone")
+    return {
+        "patient_id": patient_id,
+        "site_id": site_id,
+        "prescription_id": prescription_id,
+        "kind": kind,
+        "value": dict(value or {}),
+        "source": source,
+        "source_message_id": source_message_id,
+        "dedupe_key": dedupe_key,
+        "occurred_at": occurred_at,
+        "created_at": created_at or utcnow(),
     }

@@ -17,9 +17,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from bot.audit import SYSTEM
 from bot.auth import QUEUES
-from bot.clock import utcnow
 from bot.db.models import AuditEvent, ConsentEvent, Conversation, Outreach, Patient, Signal, Site, Task
-from bot.signals import SIGNAL_KINDS, SIGNAL_SOURCES
+from bot.signals import signal_row
 from bot.tasks import compute_due_by
 from scheduler.sitecfg import SiteConfig, site_config
 
@@ -195,24 +194,17 @@ def record_signal(
     Raises:
         ValueError: an unknown kind or source, or a naive ``occurred_at``.
     """
-    if kind not in SIGNAL_KINDS:
-        raise ValueError(f"kind: unknown signal kind {kind!r}")
-    if source not in SIGNAL_SOURCES:
-        raise ValueError(f"source: unknown signal source {source!r}")
-    if occurred_at.tzinfo is None:
-        raise ValueError("occurred_at: needs a time zone")
-    row = {
-        "patient_id": patient_id,
-        "site_id": site_id,
-        "prescription_id": prescription_id,
-        "kind": kind,
-        "value": dict(value or {}),
-        "source": source,
-        "source_message_id": source_message_id,
-        "dedupe_key": dedupe_key,
-        "occurred_at": occurred_at,
-        "created_at": utcnow(),
-    }
+    row = signal_row(
+        patient_id=patient_id,
+        site_id=site_id,
+        kind=kind,
+        source=source,
+        occurred_at=occurred_at,
+        value=value,
+        prescription_id=prescription_id,
+        source_message_id=source_message_id,
+        dedupe_key=dedupe_key,
+    )
     signal_id: int | None = conn.execute(_INSERT_SIGNAL[conn.dialect.name], row).scalar_one_or_none()
     if signal_id is None:
         _LOGGER.debug("signal %s for patient %s already recorded", kind, patient_id)
