@@ -12,23 +12,41 @@ a time and the claim is a conditional UPDATE; run one dispatcher against a SQLit
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import threading
 import time as _time
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from prometheus_client import CollectorRegistry
-from sqlalchemy import Select, and_, case, func, or_, select, text, update
+from sqlalchemy import (
+    Connection,
+    Integer,
+    Select,
+    String,
+    and_,
+    bindparam,
+    case,
+    exists,
+    func,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock, utcnow
 from bot.db.models import Conversation, Message, Outreach, Patient, Prescription, Site
+from bot.dbthread import DbWorker, Priority
 from scheduler.metrics import SchedulerMetrics, scheduler_metrics
 from scheduler.rules import (
     RateLimiter,
+    TokenBucket,
     Verdict,
     cap_verdict,
     day_bounds,
@@ -46,6 +64,8 @@ _LOGGER = logging.getLogger(__name__)
 _T = Outreach.__table__
 PENDING = ("planned", "deferred")
 MAX_BATCHES = 100_000
+# try_acquire runs on the database thread (SQLite), possibly for several dispatchers sharing a RateLimiter.
+_TOKENS = threading.Lock()
 
 
 @dataclass
@@ -109,6 +129,10 @@ class _Patient:
     time_zone: str | None
 
 
+# A decision that leads to a text: its rows (lead first), zone, site, rate bucket, and whether it is marked.
+_Plan = tuple[list[_Row], Any, SiteConfig, TokenBucket, bool]
+
+
 class Dispatcher:
     """Sends due outreach through an OutreachSender, exactly once per row.
 
@@ -121,6 +145,8 @@ class Dispatcher:
         lease_seconds: how long a claim holds before another dispatcher may take the rows over.
         registry: where the metrics live (a private registry when None).
         rate_limiter: per-sender token buckets (shared by dispatchers of one process, if several).
+        db: runs the per-patient decision and the outcome bookkeeping, each one synchronous transaction;
+            when None, each ``run_once`` starts one on the sessionmaker's engine and stops it at the end.
     """
 
     def __init__(
@@ -134,8 +160,11 @@ class Dispatcher:
         lease_seconds: int = 120,
         registry: CollectorRegistry | None = None,
         rate_limiter: RateLimiter | None = None,
+        db: DbWorker | None = None,
     ) -> None:
         self._sm = sessionmaker
+        self._db = db
+        self._own_db: DbWorker | None = None
         self._sender = sender
         self._clock = clock
         self.owner = owner
@@ -157,15 +186,8 @@ class Dispatcher:
         self._idle.clear()
         started, self._sites = _time.monotonic(), {}
         try:
-            self.metrics.due.set(await self.due_count(now or self._clock.now()))
-            for _ in range(MAX_BATCHES):
-                at = now or self._clock.now()
-                rows = [] if self._stopping else await self._claim(at)
-                if not rows:
-                    break
-                summary.claimed += len(rows)
-                self.metrics.claimed.inc(len(rows))
-                await self._process_batch(rows, at, summary)
+            async with self._db_scope():
+                await self._run_batches(now, summary)
         finally:
             self._idle.set()
         elapsed = max(_time.monotonic() - started, 1e-3)
@@ -173,6 +195,35 @@ class Dispatcher:
         if summary.claimed:
             _LOGGER.info("dispatch: %s", summary.as_dict())
         return summary
+
+    async def _run_batches(self, now: datetime | None, summary: DispatchSummary) -> None:
+        self.metrics.due.set(await self.due_count(now or self._clock.now()))
+        for _ in range(MAX_BATCHES):
+            at = now or self._clock.now()
+            rows = [] if self._stopping else await self._claim(at)
+            if not rows:
+                break
+            summary.claimed += len(rows)
+            self.metrics.claimed.inc(len(rows))
+            await self._process_batch(rows, at, summary)
+
+    @contextlib.asynccontextmanager
+    async def _db_scope(self) -> AsyncIterator[None]:
+        """Start a DbWorker on the sessionmaker's engine for this scope, unless one is given or running."""
+        if self._db is not None or self._own_db is not None:
+            yield
+            return
+        self._own_db = DbWorker(self._sm.kw["bind"])
+        try:
+            yield
+        finally:
+            own, self._own_db = self._own_db, None
+            await own.close()
+
+    def _worker(self) -> DbWorker:
+        worker = self._db or self._own_db
+        assert worker is not None, "used only inside _db_scope"
+        return worker
 
     async def drain(self, timeout: float = 30.0) -> None:
         """Stop claiming and wait (bounded) for the current run to finish its in-flight rows."""
@@ -198,6 +249,10 @@ class Dispatcher:
         return int(due or 0) + int(stale or 0)
 
     async def _process_batch(self, rows: list[_Row], at: datetime, summary: DispatchSummary) -> None:
+        async with self._db_scope():
+            await self._process_patients(rows, at, summary)
+
+    async def _process_patients(self, rows: list[_Row], at: datetime, summary: DispatchSummary) -> None:
         by_patient: dict[str, list[_Row]] = defaultdict(list)
         for row in rows:
             by_patient[row.patient_id].append(row)
@@ -284,67 +339,76 @@ class Dispatcher:
             self._dialect = session.get_bind().dialect.name
         return self._dialect == "postgresql"
 
-    async def _lock_patient(self, session: AsyncSession, patient_id: str) -> None:
+    def _lock_patient(self, conn: Connection, patient_id: str) -> None:
         """Serialise decisions per patient across dispatchers (caps, bundles); SQLite has one writer anyway."""
-        if self._is_pg(session):
-            await session.execute(
-                text("SELECT pg_advisory_xact_lock(hashtext(:p))"), {"p": f"outreach:{patient_id}"}
-            )
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(hashtext(:p))"), {"p": f"outreach:{patient_id}"})
 
-    # ---- deciding --------------------------------------------------------------------------------------------
+    # ---- deciding: synchronous units of work, each one transaction through the DbWorker ---------------------
 
-    async def _site(self, session: AsyncSession, site_id: str) -> SiteConfig | None:
+    def _site(self, conn: Connection, site_id: str) -> SiteConfig | None:
         if site_id not in self._sites:
-            site = await session.get(Site, site_id)
-            if site is None:
+            row = conn.execute(select(Site.__table__).where(Site.id == site_id)).first()
+            if row is None:
                 return None
-            self._sites[site_id] = site_config(site)
+            self._sites[site_id] = site_config(Site(**row._mapping))
         return self._sites[site_id]
 
-    async def _mine(self, session: AsyncSession, ids: list[int], state: str = "claimed") -> list[_Row]:
+    def _mine(self, conn: Connection, ids: list[int], state: str = "claimed") -> list[_Row]:
         query = select(*_ROW_COLS).where(
             _T.c.id.in_(ids), _T.c.state == state, _T.c.lease_owner == self.owner
         )
-        return _rows(await session.execute(query.order_by(_T.c.due_at, _T.c.id)))
+        return _rows(conn.execute(query.order_by(_T.c.due_at, _T.c.id)))
 
     async def _dispatch(
         self, patient_id: str, rows: list[_Row], at: datetime, summary: DispatchSummary
     ) -> None:
-        async with self._sm.begin() as session:
-            await self._lock_patient(session, patient_id)
-            # No re-read: every write below is conditional on our lease, and a lost lease aborts the send.
-            found = await self._context(session, patient_id, rows)
-            if found is None:
-                await self._apply(session, rows, Verdict("cancel", "no_patient"), summary)
-                return
-            patient, statuses, cfg = found
-            rows = await self._row_checks(session, rows, patient, statuses, at, summary)
-            if not rows:
-                return
-            tz = pick_zone(patient.time_zone, cfg.time_zone)
-            verdict = await self._patient_checks(session, patient_id, tz, cfg, at)
-            if verdict is not None:
-                await self._apply(session, rows, verdict, summary)
-                return
-            rows += await self._bundle_extras(session, patient_id, patient, rows, tz, at)
-            bucket = self._rates.bucket(RateLimiter.key(cfg), cfg.send_rate)
-            ready = bucket.try_acquire() and await self._mark_sending(session, rows, at)
+        db = self._worker()
+        plan = await db.run_at(
+            Priority.DELIVERY, lambda conn: self._decide(conn, patient_id, rows, at, summary)
+        )
+        if plan is None:
+            return
+        rows, tz, cfg, bucket, ready = plan
         if not ready:
             await bucket.acquire()
-            ready = await self._recheck_and_mark(patient_id, rows, tz, cfg, at, summary)
+            ready = await db.run_at(
+                Priority.DELIVERY,
+                lambda conn: self._recheck_and_mark(conn, patient_id, rows, tz, cfg, at, summary),
+            )
         if ready:
             await self._send(patient_id, rows, at, summary)
 
-    async def _context(
-        self, session: AsyncSession, patient_id: str, rows: list[_Row]
+    def _decide(
+        self, conn: Connection, patient_id: str, rows: list[_Row], at: datetime, summary: DispatchSummary
+    ) -> _Plan | None:
+        """The per-patient decision, up to and including claimed -> sending, as one transaction."""
+        self._lock_patient(conn, patient_id)
+        # No re-read: every write below is conditional on our lease, and a lost lease aborts the send.
+        found = self._context(conn, patient_id, rows)
+        if found is None:
+            self._apply(conn, rows, Verdict("cancel", "no_patient"), summary)
+            return None
+        patient, statuses, cfg = found
+        rows = self._row_checks(conn, rows, patient, statuses, at, summary)
+        if not rows:
+            return None
+        tz = pick_zone(patient.time_zone, cfg.time_zone)
+        verdict = self._patient_checks(conn, patient_id, tz, cfg, at)
+        if verdict is not None:
+            self._apply(conn, rows, verdict, summary)
+            return None
+        rows += self._bundle_extras(conn, patient_id, patient, rows, tz, at)
+        bucket = self._rates.bucket(RateLimiter.key(cfg), cfg.send_rate)
+        with _TOKENS:
+            got_token = bucket.try_acquire()
+        ready = got_token and self._mark_sending(conn, rows, at)
+        return rows, tz, cfg, bucket, ready
+
+    def _context(
+        self, conn: Connection, patient_id: str, rows: list[_Row]
     ) -> tuple[_Patient, dict[str, str], SiteConfig] | None:
-        row = (
-            await session.execute(
-                select(Patient.opted_out_at, Patient.sms_consent, Patient.site_id, Patient.time_zone).where(
-                    Patient.id == patient_id
-                )
-            )
-        ).first()
+        row = conn.execute(_PATIENT, {"pid": patient_id}).first()
         if row is None or not rows:
             return None
         patient = _Patient(row.opted_out_at is not None, bool(row.sms_consent), row.site_id, row.time_zone)
@@ -352,20 +416,16 @@ class Dispatcher:
         statuses: dict[str, str] = {}
         sites: dict[str, str] = {}
         if rx_ids:
-            for rx in await session.execute(
-                select(Prescription.id, Prescription.status, Prescription.site_id).where(
-                    Prescription.id.in_(rx_ids)
-                )
-            ):
+            for rx in conn.execute(_RX, {"ids": list(rx_ids)}):
                 statuses[rx.id], sites[rx.id] = rx.status, rx.site_id
         lead_rx = rows[0].prescription_id
-        cfg = await self._site(session, sites.get(lead_rx or "", patient.site_id))
-        cfg = cfg or await self._site(session, patient.site_id)
+        cfg = self._site(conn, sites.get(lead_rx or "", patient.site_id))
+        cfg = cfg or self._site(conn, patient.site_id)
         return None if cfg is None else (patient, statuses, cfg)
 
-    async def _row_checks(
+    def _row_checks(
         self,
-        session: AsyncSession,
+        conn: Connection,
         rows: list[_Row],
         patient: _Patient,
         statuses: dict[str, str],
@@ -385,68 +445,44 @@ class Dispatcher:
             if verdict is None:
                 keep.append(row)
             else:
-                await self._apply(session, [row], verdict, summary)
+                self._apply(conn, [row], verdict, summary)
         return keep
 
-    async def _patient_checks(
-        self, session: AsyncSession, patient_id: str, tz: Any, cfg: SiteConfig, at: datetime
+    def _patient_checks(
+        self, conn: Connection, patient_id: str, tz: Any, cfg: SiteConfig, at: datetime
     ) -> Verdict | None:
-        open_dialog = await session.scalar(
-            select(Conversation.id)
-            .where(
-                Conversation.patient_id == patient_id,
-                Conversation.status == "open",
-                or_(Conversation.expires_at.is_(None), Conversation.expires_at > at),
-            )
-            .limit(1)
-        )
-        verdict = dialog_verdict(open_dialog is not None, at) or window_verdict(at, tz, cfg)
+        """Open dialog, quiet hours, caps, in that order; one statement reads the dialog and the counts."""
+        row = conn.execute(_CHECKS, self._count_params(patient_id, tz, at)).one()
+        verdict = dialog_verdict(bool(row[0]), at) or window_verdict(at, tz, cfg)
         if verdict is None:
-            verdict = cap_verdict(at, tz, cfg, *await self._counts(session, patient_id, tz, at))
+            extra = 1 if row[3] else 0
+            verdict = cap_verdict(at, tz, cfg, int(row[1]) + extra, int(row[2]) + extra)
         return verdict
 
-    async def _counts(self, session: AsyncSession, patient_id: str, tz: Any, at: datetime) -> tuple[int, int]:
+    def _counts(self, conn: Connection, patient_id: str, tz: Any, at: datetime) -> tuple[int, int]:
         """Outreach texts to the patient in their local day and the rolling 7 days (+ one being sent elsewhere).
 
         One statement, so one snapshot: a text another dispatcher is sending is counted either as its
         stored Message or, before the sender committed that, as its in-flight outreach row; never neither.
         """
-        day_start, day_end = day_bounds(at, tz)
-        sent = (
-            select(func.count())
-            .select_from(Message)
-            .where(
-                Message.patient_id == patient_id,
-                Message.direction == "out",
-                Message.kind == "outreach",
-                Message.created_at < day_end,
-            )
-        )
-        in_flight = (
-            select(func.count())
-            .select_from(_T)
-            .where(
-                _T.c.patient_id == patient_id,
-                _T.c.state == "sending",
-                _T.c.message_id.is_(None),
-                or_(_T.c.lease_owner.is_(None), _T.c.lease_owner != self.owner),
-            )
-        )
-        row = (
-            await session.execute(
-                select(
-                    sent.where(Message.created_at >= day_start).scalar_subquery(),
-                    sent.where(Message.created_at > at - timedelta(days=7)).scalar_subquery(),
-                    in_flight.scalar_subquery(),
-                )
-            )
-        ).one()
+        row = conn.execute(_COUNTS, self._count_params(patient_id, tz, at)).one()
         extra = 1 if row[2] else 0
         return int(row[0]) + extra, int(row[1]) + extra
 
-    async def _bundle_extras(
+    def _count_params(self, patient_id: str, tz: Any, at: datetime) -> dict[str, Any]:
+        day_start, day_end = day_bounds(at, tz)
+        return {
+            "pid": patient_id,
+            "at": at,
+            "day_start": day_start,
+            "day_end": day_end,
+            "week_start": at - timedelta(days=7),
+            "owner": self.owner,
+        }
+
+    def _bundle_extras(
         self,
-        session: AsyncSession,
+        conn: Connection,
         patient_id: str,
         patient: _Patient,
         rows: list[_Row],
@@ -455,17 +491,12 @@ class Dispatcher:
     ) -> list[_Row]:
         """The patient's other pending rows due later the same local day join this text (one message a day)."""
         _start, day_end = day_bounds(at, tz)
-        query = select(_T.c.id).where(
-            _T.c.patient_id == patient_id,
-            _T.c.state.in_(PENDING),
-            _T.c.due_at < day_end,
-            _T.c.deadline_at > at,
-            _T.c.id.not_in([r.id for r in rows]),
-        )
-        ids = list(await session.scalars(_locked(query, self._is_pg(session))))
+        query = _EXTRAS_PG if conn.dialect.name == "postgresql" else _EXTRAS
+        params = {"pid": patient_id, "day_end": day_end, "at": at, "ids": [r.id for r in rows]}
+        ids = list(conn.scalars(query, params))
         if not ids:
             return []
-        await session.execute(
+        conn.execute(
             update(_T)
             .where(_T.c.id.in_(ids), _T.c.state.in_(PENDING))
             .values(
@@ -475,12 +506,12 @@ class Dispatcher:
                 updated_at=utcnow(),
             )
         )
-        extras = await self._mine(session, ids)
+        extras = self._mine(conn, ids)
         rx_ids = {r.prescription_id for r in extras if r.prescription_id}
         statuses = (
             {
                 r.id: r.status
-                for r in await session.execute(
+                for r in conn.execute(
                     select(Prescription.id, Prescription.status).where(Prescription.id.in_(rx_ids))
                 )
             }
@@ -503,16 +534,14 @@ class Dispatcher:
         # Extras that fail a row check go back to pending; their own turn will record why.
         back = [r.id for r in extras if r not in ok]
         if back:
-            await session.execute(
+            conn.execute(
                 update(_T)
                 .where(_T.c.id.in_(back))
                 .values(state="planned", lease_owner=None, lease_expires_at=None)
             )
         return ok
 
-    async def _apply(
-        self, session: AsyncSession, rows: list[_Row], verdict: Verdict, summary: DispatchSummary
-    ) -> None:
+    def _apply(self, conn: Connection, rows: list[_Row], verdict: Verdict, summary: DispatchSummary) -> None:
         if not rows:
             return
         values: dict[str, Any] = {
@@ -533,7 +562,7 @@ class Dispatcher:
             values["state"] = "cancelled"
             summary.cancelled += len(rows)
             self.metrics.cancelled.labels(reason=verdict.reason).inc(len(rows))
-        await session.execute(
+        conn.execute(
             update(_T)
             .where(_T.c.id.in_([r.id for r in rows]), _T.c.lease_owner == self.owner)
             .values(**values)
@@ -541,28 +570,25 @@ class Dispatcher:
 
     # ---- sending ---------------------------------------------------------------------------------------------
 
-    async def _mark_sending(self, session: AsyncSession, rows: list[_Row], at: datetime) -> bool:
+    def _mark_sending(self, conn: Connection, rows: list[_Row], at: datetime) -> bool:
         """claimed -> sending, committed before the sender is called; the lead is the earliest row."""
         rows.sort(key=lambda r: (r.due_at, r.id))
         lead, ids = rows[0], [r.id for r in rows]
-        result = await session.execute(
-            update(_T)
-            .where(_T.c.id.in_(ids), _T.c.state == "claimed", _T.c.lease_owner == self.owner)
-            .values(
-                state="sending",
-                reason="",
-                attempts=_T.c.attempts + 1,
-                lease_expires_at=at + self._lease,
-                bundled_into=case((_T.c.id == lead.id, None), else_=lead.id),
-                updated_at=utcnow(),
-            )
-        )
-        if result.rowcount != len(ids):  # type: ignore[attr-defined]
+        params = {
+            "ids": ids,
+            "owner": self.owner,
+            "until": at + self._lease,
+            "lead": lead.id,
+            "now": utcnow(),
+        }
+        result = conn.execute(_MARK_SENDING, params)
+        if result.rowcount != len(ids):
             raise _LostLease
         return True
 
-    async def _recheck_and_mark(
+    def _recheck_and_mark(
         self,
+        conn: Connection,
         patient_id: str,
         rows: list[_Row],
         tz: Any,
@@ -571,17 +597,16 @@ class Dispatcher:
         summary: DispatchSummary,
     ) -> bool:
         """After waiting for the rate limit: still ours, still under the caps? Then mark sending."""
-        async with self._sm.begin() as session:
-            await self._lock_patient(session, patient_id)
-            mine = await self._mine(session, [r.id for r in rows])
-            if len(mine) != len(rows):
-                return False
-            verdict = cap_verdict(at, tz, cfg, *await self._counts(session, patient_id, tz, at))
-            if verdict is not None:
-                await self._apply(session, mine, verdict, summary)
-                return False
-            rows[:] = mine
-            return await self._mark_sending(session, rows, at)
+        self._lock_patient(conn, patient_id)
+        mine = self._mine(conn, [r.id for r in rows])
+        if len(mine) != len(rows):
+            return False
+        verdict = cap_verdict(at, tz, cfg, *self._counts(conn, patient_id, tz, at))
+        if verdict is not None:
+            self._apply(conn, mine, verdict, summary)
+            return False
+        rows[:] = mine
+        return self._mark_sending(conn, rows, at)
 
     async def _send(self, patient_id: str, rows: list[_Row], at: datetime, summary: DispatchSummary) -> None:
         ids = [r.id for r in rows]
@@ -597,35 +622,42 @@ class Dispatcher:
     async def _finish(
         self, patient_id: str, rows: list[_Row], outcome: SendOutcome, at: datetime, summary: DispatchSummary
     ) -> None:
-        ids = [r.id for r in rows]
-        mine = and_(_T.c.id.in_(ids), _T.c.state == "sending", _T.c.lease_owner == self.owner)
         if outcome.status == "unknown":
             summary.unknown += len(rows)
             _LOGGER.warning(
-                "send outcome unknown for patient %s rows %s (%s)", patient_id, ids, outcome.reason
+                "send outcome unknown for patient %s rows %s (%s)",
+                patient_id,
+                [r.id for r in rows],
+                outcome.reason,
             )
             return
+        await self._worker().run_at(
+            Priority.DELIVERY, lambda conn: self._record_outcome(conn, rows, outcome, at, summary)
+        )
+
+    def _record_outcome(
+        self, conn: Connection, rows: list[_Row], outcome: SendOutcome, at: datetime, summary: DispatchSummary
+    ) -> None:
+        """sending -> sent | failed for the rows still ours, as one transaction."""
         lead = min(rows, key=lambda r: (r.bundled_into is not None, r.due_at, r.id))
-        values: dict[str, Any] = {"lease_owner": None, "lease_expires_at": None, "updated_at": utcnow()}
-        if outcome.message_id is not None:
-            values["message_id"] = outcome.message_id
-        async with self._sm.begin() as session:
-            if outcome.status == "sent":
-                await session.execute(
-                    update(_T)
-                    .where(mine)
-                    .values(state="sent", reason=case((_T.c.id == lead.id, ""), else_="bundled"), **values)
-                )
-                summary.sent += len(rows)
-                summary.messages += 1
-                self.metrics.sent.inc(len(rows))
-                self.metrics.messages.inc()
-                self.metrics.lag.observe(max(0.0, (at - lead.due_at).total_seconds()))
-            else:
-                reason = (outcome.reason or "send_failed")[:60]
-                await session.execute(update(_T).where(mine).values(state="failed", reason=reason, **values))
-                summary.failed += len(rows)
-                self.metrics.failed.labels(reason=reason).inc(len(rows))
+        params: dict[str, Any] = {
+            "ids": [r.id for r in rows],
+            "owner": self.owner,
+            "mid": outcome.message_id,  # None keeps the row's message_id
+            "now": utcnow(),
+        }
+        if outcome.status == "sent":
+            conn.execute(_SENT, {**params, "lead": lead.id})
+            summary.sent += len(rows)
+            summary.messages += 1
+            self.metrics.sent.inc(len(rows))
+            self.metrics.messages.inc()
+            self.metrics.lag.observe(max(0.0, (at - lead.due_at).total_seconds()))
+        else:
+            reason = (outcome.reason or "send_failed")[:60]
+            conn.execute(_FAILED, {**params, "reason": reason})
+            summary.failed += len(rows)
+            self.metrics.failed.labels(reason=reason).inc(len(rows))
 
     async def _reconcile(
         self, patient_id: str, rows: list[_Row], at: datetime, summary: DispatchSummary
@@ -646,7 +678,8 @@ class Dispatcher:
             mine = and_(_T.c.id.in_(ids), _T.c.state == "sending", _T.c.lease_owner == self.owner)
             if outcome is None:  # never went out: back to claimed, through every check again
                 await session.execute(update(_T).where(mine).values(state="claimed", bundled_into=None))
-                return await self._mine(session, ids)
+                conn = await session.connection()
+                return await conn.run_sync(self._mine, ids)
             await session.execute(update(_T).where(mine).values(lease_expires_at=at + self._lease))
         summary.unknown += len(rows)
         return []
@@ -654,6 +687,100 @@ class Dispatcher:
 
 class _LostLease(Exception):
     """Another dispatcher took over some rows (our lease had expired); leave them to it."""
+
+
+def _count_columns() -> list[Any]:
+    """Outreach texts in the local day, in the rolling 7 days, and the patient's texts in flight elsewhere."""
+    sent = (
+        select(func.count())
+        .select_from(Message)
+        .where(
+            Message.patient_id == bindparam("pid"),
+            Message.direction == "out",
+            Message.kind == "outreach",
+            Message.created_at < bindparam("day_end"),
+        )
+    )
+    in_flight = (
+        select(func.count())
+        .select_from(_T)
+        .where(
+            _T.c.patient_id == bindparam("pid"),
+            _T.c.state == "sending",
+            _T.c.message_id.is_(None),
+            or_(_T.c.lease_owner.is_(None), _T.c.lease_owner != bindparam("owner")),
+        )
+    )
+    return [
+        sent.where(Message.created_at >= bindparam("day_start")).scalar_subquery(),
+        sent.where(Message.created_at > bindparam("week_start")).scalar_subquery(),
+        in_flight.scalar_subquery(),
+    ]
+
+
+_PATIENT = select(Patient.opted_out_at, Patient.sms_consent, Patient.site_id, Patient.time_zone).where(
+    Patient.id == bindparam("pid")
+)
+_RX = select(Prescription.id, Prescription.status, Prescription.site_id).where(
+    Prescription.id.in_(bindparam("ids", expanding=True))
+)
+_EXTRAS = select(_T.c.id).where(
+    _T.c.patient_id == bindparam("pid"),
+    _T.c.state.in_(PENDING),
+    _T.c.due_at < bindparam("day_end"),
+    _T.c.deadline_at > bindparam("at"),
+    _T.c.id.not_in(bindparam("ids", expanding=True)),
+)
+_EXTRAS_PG = _EXTRAS.with_for_update(skip_locked=True)
+_MARK_SENDING = (
+    update(_T)
+    .where(
+        _T.c.id.in_(bindparam("ids", expanding=True)),
+        _T.c.state == "claimed",
+        _T.c.lease_owner == bindparam("owner"),
+    )
+    .values(
+        state="sending",
+        reason="",
+        attempts=_T.c.attempts + 1,
+        lease_expires_at=bindparam("until", type_=_T.c.lease_expires_at.type),
+        bundled_into=case(
+            (_T.c.id == bindparam("lead", type_=Integer), None), else_=bindparam("lead", type_=Integer)
+        ),
+        updated_at=bindparam("now", type_=_T.c.updated_at.type),
+    )
+)
+_OURS_SENDING = and_(
+    _T.c.id.in_(bindparam("ids", expanding=True)),
+    _T.c.state == "sending",
+    _T.c.lease_owner == bindparam("owner"),
+)
+_DONE = {
+    "lease_owner": None,
+    "lease_expires_at": None,
+    "updated_at": bindparam("now", type_=_T.c.updated_at.type),
+    "message_id": func.coalesce(bindparam("mid", type_=_T.c.message_id.type), _T.c.message_id),
+}
+_SENT = (
+    update(_T)
+    .where(_OURS_SENDING)
+    .values(
+        state="sent", reason=case((_T.c.id == bindparam("lead", type_=Integer), ""), else_="bundled"), **_DONE
+    )
+)
+_FAILED = (
+    update(_T).where(_OURS_SENDING).values(state="failed", reason=bindparam("reason", type_=String), **_DONE)
+)
+# Built once: statement construction and cache-key generation are most of a short statement's CPU.
+_COUNTS = select(*_count_columns())
+_CHECKS = select(
+    exists().where(
+        Conversation.patient_id == bindparam("pid"),
+        Conversation.status == "open",
+        or_(Conversation.expires_at.is_(None), Conversation.expires_at > bindparam("at")),
+    ),
+    *_count_columns(),
+)
 
 
 def _rx_status(statuses: dict[str, str], row: _Row) -> str | None:
