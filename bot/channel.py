@@ -440,21 +440,33 @@ async def flag_bad_phone(
     """Mark the phone unusable and open a task for staff to fix contact details (once)."""
     from bot.tasks import open_task  # the task service sits above the channel
 
-    if patient.phone_status in ("invalid", "not_mobile"):
+    if patient.phone_status in BAD_PHONE_STATUSES:
         return
-    patient.phone_status = "invalid" if code == 21211 else "not_mobile"
+    patient.phone_status = bad_phone_status(code)
     await open_task(
         session,
         site_id=patient.site_id,
-        queue="general",
-        kind="fix_contact",
-        title="Phone number cannot receive texts: update contact details",
         now=now,
         patient_id=patient.id,
-        priority=3,
-        detail={"error_code": code},
         source_message_id=message_id,
+        detail={"error_code": code},
+        **BAD_PHONE_TASK,
     )
+
+
+BAD_PHONE_STATUSES = ("invalid", "not_mobile")
+# The task staff get when the provider says a number cannot take texts (21211 invalid, 21614 not mobile).
+BAD_PHONE_TASK: dict[str, Any] = {
+    "queue": "general",
+    "kind": "fix_contact",
+    "priority": 3,
+    "title": "Phone number cannot receive texts: update contact details",
+}
+
+
+def bad_phone_status(code: int) -> str:
+    """The patient's phone_status after a permanent bad-number error."""
+    return "invalid" if code == 21211 else "not_mobile"
 
 
 _CARRIER_CODES = {30003, 30004, 30005, 30006, 30007, 30008}

@@ -18,7 +18,7 @@ from datetime import datetime
 from sqlalchemy import Connection, bindparam, select, update
 
 from bot.batching import GroupWriter, Pressure
-from bot.channel import Channel, SendResult
+from bot.channel import BAD_PHONE_STATUSES, BAD_PHONE_TASK, Channel, SendResult, bad_phone_status
 from bot.clock import Clock
 from bot.db.models import Message, Patient, Site
 from bot.dbthread import DbWorker, Priority
@@ -145,21 +145,17 @@ def _permanent_errors(conn: Connection, failed: Sequence[tuple[Claimed, SendResu
         patient, code = patients[0], result.error_code
         if code == 21610:
             opt_out_phone(conn, patient.phone, source="provider_21610", message_id=claimed.id, now=now)
-        elif code in _BAD_NUMBER_CODES and patient.phone_status not in ("invalid", "not_mobile"):
-            status = "invalid" if code == 21211 else "not_mobile"
-            conn.execute(_SET_PHONE_STATUS, {"b_id": patient.id, "b_status": status})
+        elif code in _BAD_NUMBER_CODES and patient.phone_status not in BAD_PHONE_STATUSES:
+            conn.execute(_SET_PHONE_STATUS, {"b_id": patient.id, "b_status": bad_phone_status(code)})
             open_task(
                 conn,
                 sites,
                 site_id=patient.site_id,
-                queue="general",
-                kind="fix_contact",
-                title="Phone number cannot receive texts: update contact details",
                 now=now,
                 patient_id=patient.id,
-                priority=3,
-                detail={"error_code": code},
                 source_message_id=claimed.id,
+                detail={"error_code": code},
+                **BAD_PHONE_TASK,
             )
 
 
