@@ -30,6 +30,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import aiohttp  # noqa: E402
 from sqlalchemy import func, insert, select, update  # noqa: E402
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker  # noqa: E402
 
@@ -37,6 +38,7 @@ from bot.clock import FixedClock  # noqa: E402
 from bot.db.migrate import upgrade  # noqa: E402
 from bot.db.models import Message, Outreach, Patient, Prescription, Site  # noqa: E402
 from bot.db.session import make_engine, make_sessionmaker  # noqa: E402
+from bot.db.worker import DbWorker  # noqa: E402
 from scheduler.dispatcher import Dispatcher  # noqa: E402
 from scheduler.rules import RateLimiter  # noqa: E402
 from scheduler.sender import SendOutcome  # noqa: E402
@@ -218,11 +220,16 @@ async def main(args: argparse.Namespace) -> int:
 
 @asynccontextmanager
 async def _sender(args: argparse.Namespace, sm: async_sessionmaker[AsyncSession]) -> AsyncIterator[Any]:
+    """(sender, database worker): the real SMS engine against the simulator, or a stand-in."""
     if args.sender == "store":
-        yield StoreOnlySender(sm)
+        db = DbWorker(sm.kw["bind"])
+        try:
+            yield StoreOnlySender(sm), db
+        finally:
+            await db.close()
         return
-    from bot.outreach import sender_context
     from bot.settings import Settings
+    from bot.sms.service import messaging
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -259,8 +266,11 @@ async def _sender(args: argparse.Namespace, sm: async_sessionmaker[AsyncSession]
             twilio_auth_token=token,
             public_base_url="http://127.0.0.1:9",
         )
-        async with sender_context(settings, sm, FixedClock(NOW)) as sender:
-            yield sender
+        async with (
+            aiohttp.ClientSession() as http,
+            messaging(settings, sm.kw["bind"], sm, FixedClock(NOW), http) as sms,
+        ):
+            yield sms.outreach, sms.db
     finally:
         simulator.terminate()
         simulator.wait(timeout=10)
@@ -269,6 +279,7 @@ async def _sender(args: argparse.Namespace, sm: async_sessionmaker[AsyncSession]
 async def _run(
     args: argparse.Namespace, sm: async_sessionmaker[AsyncSession], sender: Any, count: int
 ) -> tuple[float, list[Any]]:
+    sender, db = sender
     dispatchers = [
         Dispatcher(
             sm,
@@ -278,6 +289,7 @@ async def _run(
             batch_size=args.batch,
             lease_seconds=120,
             rate_limiter=RateLimiter(),
+            db=db,
         )
         for i in range(count)
     ]

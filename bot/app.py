@@ -8,13 +8,39 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import aiohttp
 from aiohttp import web
+from prometheus_client import CollectorRegistry
 
 from bot import health
+from bot.api.imports import setup_imports
+from bot.api.routes import setup_api
 from bot.clock import Clock, SystemClock
 from bot.db.session import make_engine, make_sessionmaker
-from bot.keys import CLOCK, ENGINE, HTTP, JOBS, SESSIONMAKER, SETTINGS
+from bot.jobs import JobContext, make_dispatcher, scheduler
+from bot.keys import (
+    BACKGROUND,
+    CHANNEL,
+    CLOCK,
+    DB_WORKER,
+    DISPATCHER,
+    ENGINE,
+    HTTP,
+    INBOUND_STORE,
+    INBOX,
+    JOB_CONTEXT,
+    MESSAGING,
+    REGISTRY,
+    SCHEDULER,
+    SESSIONMAKER,
+    SETTINGS,
+    STATUS_WRITER,
+)
 from bot.logs import REQUEST_ID
 from bot.settings import Settings
+from bot.sms import webhooks
+from bot.sms.service import messaging
+from bot.web.metrics import setup_metrics_page
+from bot.web.routes import setup_web
+from scheduler.metrics import metrics_routes, scheduler_metrics
 
 __all__ = ["create_app"]
 
@@ -91,40 +117,50 @@ async def _http_ctx(app: web.Application) -> AsyncIterator[None]:
     await app[HTTP].close()
 
 
+async def _messaging_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings, clock = app[SETTINGS], app[CLOCK]
+    async with messaging(settings, app[ENGINE], app[SESSIONMAKER], clock, app[HTTP]) as sms:
+        app[MESSAGING], app[DB_WORKER], app[CHANNEL], app[BACKGROUND] = (
+            sms,
+            sms.db,
+            sms.channel,
+            sms.background,
+        )
+        app[INBOX], app[INBOUND_STORE], app[STATUS_WRITER] = sms.inbox, sms.inbound, sms.statuses
+        app[JOB_CONTEXT] = JobContext(settings, app[SESSIONMAKER], sms, app[HTTP], clock)
+        yield
+
+
+async def _jobs_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The one scheduler: periodic jobs and the dispatcher, when this process runs background work."""
+    if not app[SETTINGS].run_dispatcher:
+        yield
+        return
+    ctx = app[JOB_CONTEXT]
+    dispatcher = make_dispatcher(ctx, app[REGISTRY])
+    app[DISPATCHER] = dispatcher
+    async with scheduler(ctx, dispatcher) as sched:
+        app[SCHEDULER] = sched
+        yield
+
+
 def create_app(settings: Settings, clock: Clock | None = None) -> web.Application:
-    """Build the midbot web application: store, HTTP client, webhooks, API, pages, dispatcher."""
+    """Build the midbot web application: store, HTTP client, SMS engine, pages, API, background jobs."""
     app = web.Application(
         middlewares=[request_id_middleware, security_headers_middleware, error_middleware],
         client_max_size=8 * 1024 * 1024,
     )
     app[SETTINGS] = settings
     app[CLOCK] = clock or SystemClock()
-    app[JOBS] = []
-    app.cleanup_ctx.append(_database_ctx(settings))
-    app.cleanup_ctx.append(_http_ctx)
+    app[REGISTRY] = registry = CollectorRegistry()
+    scheduler_metrics(registry)  # the series exist (at zero) before the first dispatch
+    # Resources in dependency order: store, HTTP client, SMS engine, then the scheduler that uses them.
+    app.cleanup_ctx.extend([_database_ctx(settings), _http_ctx, _messaging_ctx, _jobs_ctx])
     app.add_routes(health.routes)
-    for setup in _subsystems():
-        setup(app)
+    app.add_routes(webhooks.routes)
+    app.add_routes(metrics_routes(registry))
+    setup_web(app)
+    setup_api(app)
+    setup_imports(app)
+    setup_metrics_page(app)
     return app
-
-
-def _subsystems() -> list[Callable[[web.Application], None]]:
-    """The parts that plug routes and background jobs into the app, in dependency order."""
-    from bot import services
-    from bot.api.imports import setup_imports
-    from bot.api.routes import setup_api
-    from bot.web.metrics import setup_metrics_page
-    from bot.web.routes import setup_escalation, setup_web
-    from integrations.dispensary.sinks import setup_sinks
-
-    return [
-        services.setup_messaging,
-        setup_web,
-        setup_api,
-        setup_imports,
-        setup_metrics_page,
-        setup_escalation,
-        setup_sinks,
-        services.setup_dispatch,
-        services.setup_jobs,
-    ]

@@ -2,37 +2,41 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import aiohttp
 import jinja2
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from prometheus_client import CollectorRegistry
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
 from bot.settings import Settings
 
 if TYPE_CHECKING:
-    from bot.api.routes import ApiRoute
-    from bot.channel import Channel
-    from bot.dbthread import DbWorker
-    from bot.inbound_store import InboundStore
-    from bot.inbox import Inbox
-    from bot.services import Background
-    from bot.statuses import StatusWriter
+    from bot.db.worker import DbWorker
+    from bot.jobs import JobContext
+    from bot.sms.channel import Channel
+    from bot.sms.inbound_store import InboundStore
+    from bot.sms.inbox import Inbox
+    from bot.sms.service import Background, Messaging
+    from bot.sms.statuses import StatusWriter
+    from scheduler.dispatcher import Dispatcher
 
 __all__ = [
-    "API_ROUTES",
     "BACKGROUND",
     "CHANNEL",
     "CLOCK",
+    "DB_WORKER",
+    "DISPATCHER",
     "ENGINE",
     "HTTP",
     "INBOUND_STORE",
     "INBOX",
-    "JOBS",
+    "JOB_CONTEXT",
+    "MESSAGING",
+    "REGISTRY",
     "SCHEDULER",
     "SESSIONMAKER",
     "SETTINGS",
@@ -52,8 +56,10 @@ INBOUND_STORE: web.AppKey[InboundStore] = web.AppKey("inbound_store")
 DB_WORKER: web.AppKey[DbWorker] = web.AppKey("db_worker")
 BACKGROUND: web.AppKey[Background] = web.AppKey("background")
 STATUS_WRITER: web.AppKey[StatusWriter] = web.AppKey("status_writer")
-# Periodic jobs: (id, interval seconds, coroutine function); started by one APScheduler after startup.
-JOBS = web.AppKey("jobs", list[tuple[str, float, Callable[[], Awaitable[object]]]])
-# The staff pages' own Jinja environment, and the REST route table the OpenAPI document is built from.
+MESSAGING: web.AppKey[Messaging] = web.AppKey("messaging")
+JOB_CONTEXT: web.AppKey[JobContext] = web.AppKey("job_context")
+DISPATCHER: web.AppKey[Dispatcher] = web.AppKey("dispatcher")
+# The Prometheus registry /metrics serves (the dispatcher's series live in it).
+REGISTRY = web.AppKey("registry", CollectorRegistry)
+# The staff pages' own Jinja environment.
 WEB_JINJA = web.AppKey("web_jinja", jinja2.Environment)
-API_ROUTES: web.AppKey[list[ApiRoute]] = web.AppKey("api_routes")

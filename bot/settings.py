@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     dispatch_batch_size: int = Field(100, ge=1, le=10000)
     dispatch_lease_seconds: int = Field(120, ge=10, le=3600)
     run_dispatcher: bool = True
+    # Every periodic job's interval, when set (tests and demos); otherwise each job's own (bot.jobs.JOBS).
+    job_interval_seconds: float | None = Field(None, gt=0, le=3600)
     instance_name: str = ""
 
     oncall_webhook_url: str = ""

@@ -12,12 +12,11 @@ a time and the claim is a conditional UPDATE; run one dispatcher against a SQLit
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import threading
 import time as _time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -42,7 +41,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock, utcnow
 from bot.db.models import Conversation, Message, Outreach, Patient, Prescription, Site
-from bot.dbthread import DbWorker, Priority
+from bot.db.sitecfg import SiteConfig, site_config
+from bot.db.worker import DbWorker, Priority
 from scheduler.metrics import SchedulerMetrics, scheduler_metrics
 from scheduler.rules import (
     RateLimiter,
@@ -55,7 +55,6 @@ from scheduler.rules import (
     window_verdict,
 )
 from scheduler.sender import OutreachSender, SendOutcome
-from scheduler.sitecfg import SiteConfig, site_config
 from scheduler.timeutil import pick_zone
 
 __all__ = ["DispatchSummary", "Dispatcher"]
@@ -160,11 +159,10 @@ class Dispatcher:
         lease_seconds: int = 120,
         registry: CollectorRegistry | None = None,
         rate_limiter: RateLimiter | None = None,
-        db: DbWorker | None = None,
+        db: DbWorker,
     ) -> None:
         self._sm = sessionmaker
         self._db = db
-        self._own_db: DbWorker | None = None
         self._sender = sender
         self._clock = clock
         self.owner = owner
@@ -186,8 +184,7 @@ class Dispatcher:
         self._idle.clear()
         started, self._sites = _time.monotonic(), {}
         try:
-            async with self._db_scope():
-                await self._run_batches(now, summary)
+            await self._run_batches(now, summary)
         finally:
             self._idle.set()
         elapsed = max(_time.monotonic() - started, 1e-3)
@@ -207,23 +204,8 @@ class Dispatcher:
             self.metrics.claimed.inc(len(rows))
             await self._process_batch(rows, at, summary)
 
-    @contextlib.asynccontextmanager
-    async def _db_scope(self) -> AsyncIterator[None]:
-        """Start a DbWorker on the sessionmaker's engine for this scope, unless one is given or running."""
-        if self._db is not None or self._own_db is not None:
-            yield
-            return
-        self._own_db = DbWorker(self._sm.kw["bind"])
-        try:
-            yield
-        finally:
-            own, self._own_db = self._own_db, None
-            await own.close()
-
     def _worker(self) -> DbWorker:
-        worker = self._db or self._own_db
-        assert worker is not None, "used only inside _db_scope"
-        return worker
+        return self._db
 
     async def drain(self, timeout: float = 30.0) -> None:
         """Stop claiming and wait (bounded) for the current run to finish its in-flight rows."""
@@ -249,10 +231,6 @@ class Dispatcher:
         return int(due or 0) + int(stale or 0)
 
     async def _process_batch(self, rows: list[_Row], at: datetime, summary: DispatchSummary) -> None:
-        async with self._db_scope():
-            await self._process_patients(rows, at, summary)
-
-    async def _process_patients(self, rows: list[_Row], at: datetime, summary: DispatchSummary) -> None:
         by_patient: dict[str, list[_Row]] = defaultdict(list)
         for row in rows:
             by_patient[row.patient_id].append(row)

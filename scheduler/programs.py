@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Program
 from scheduler.cron import parse_cron
-from scheduler.sitecfg import parse_hhmm
+from bot.db.sitecfg import parse_hhmm
 
 __all__ = [
     "ActiveProgram",

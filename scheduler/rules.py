@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from scheduler.sitecfg import SiteConfig
+from bot.db.sitecfg import SiteConfig
 from scheduler.timeutil import local_date, local_datetime, next_allowed, next_local_day
 
 __all__ = [

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from scheduler.sitecfg import parse_hhmm
+from bot.db.sitecfg import parse_hhmm
 
 __all__ = [
     "LEGAL_WINDOW",

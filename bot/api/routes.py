@@ -24,9 +24,14 @@ from pydantic.json_schema import models_json_schema
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import __version__, audit
+from bot import __version__
 from bot.api import schemas
-from bot.auth import (
+from bot.db import audit
+from bot.db.models import Signal
+from bot.db.signals import signal_to_dict
+from bot.db.unit import in_session
+from bot.keys import CLOCK, MESSAGING, SESSIONMAKER
+from bot.staff.auth import (
     CSRF_HEADER,
     SESSION_COOKIE,
     BadCredentials,
@@ -34,17 +39,13 @@ from bot.auth import (
     constant_time_equal,
     principal_from_request,
 )
-from bot.db.models import Signal
-from bot.keys import API_ROUTES, CHANNEL, CLOCK, SESSIONMAKER
-from bot.signals import signal_to_dict
-from bot.tasks import (
+from bot.staff.records import list_messages, load_patient_record
+from bot.staff.tasks import (
     TaskError,
     TaskInvalid,
     claim_task,
     get_task,
-    list_messages,
     list_tasks,
-    load_patient_record,
     log_call,
     move_task,
     release_task,
@@ -102,6 +103,10 @@ class ApiRoute:
     tag: str = "tasks"
     audit_only: bool = False  # clinic admins and API tokens only
     path_types: dict[str, str] = field(default_factory=dict)  # path param -> JSON type (default integer)
+
+
+# The REST route table the OpenAPI document is built from (kept here, beside the type it holds).
+API_ROUTES: web.AppKey[list[ApiRoute]] = web.AppKey("api_routes")
 
 
 def _error(status: int, message: str, field_name: str | None = None) -> web.Response:
@@ -263,8 +268,9 @@ async def _get_task(call: ApiCall) -> BaseModel:
     async with call.sessionmaker.begin() as session:
         task = await get_task(session, call.principal, _path_id(call))
         notes = await task_notes(session, task)
-        await audit.record(
+        await in_session(
             session,
+            audit.record,
             actor=call.principal.actor,
             action="task.view",
             site_id=task.site_id,
@@ -291,12 +297,12 @@ def _task_action(action: Callable[..., Awaitable[Any]], **fields: str) -> Handle
 
 async def _reply(call: ApiCall) -> BaseModel | web.StreamResponse:
     assert isinstance(call.body, schemas.ReplyIn)
-    channel = call.request.app.get(CHANNEL)
+    channel = call.request.app.get(MESSAGING)
     if channel is None:
         return _error(503, "SMS sending is not configured on this server")
     task_id = _path_id(call)
     outcome = await send_reply(
-        call.sessionmaker, channel, call.principal, task_id, body=call.body.body, now=call.now
+        call.sessionmaker, channel.deliverer, call.principal, task_id, body=call.body.body, now=call.now
     )
     async with call.sessionmaker.begin() as session:
         task = await get_task(session, call.principal, task_id)
@@ -359,8 +365,9 @@ async def _signals(call: ApiCall) -> BaseModel:
             select(Signal).where(*filters).order_by(Signal.id).limit(size).offset((page - 1) * size)
         )
         items = [schemas.SignalOut.model_validate(signal_to_dict(s)) for s in rows]
-        await audit.record(
+        await in_session(
             session,
+            audit.record,
             actor=call.principal.actor,
             action="signals.read",
             site_id=call.principal.site_id,
@@ -388,8 +395,9 @@ async def _audit(call: ApiCall) -> BaseModel:
             offset=(page - 1) * size,
         )
         items = [schemas.audit_out(e) for e in events]
-        await audit.record(
+        await in_session(
             session,
+            audit.record,
             actor=call.principal.actor,
             action="audit.read",
             site_id=call.principal.site_id,

@@ -9,7 +9,7 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from bot.db.models import AuditEvent, Fill, Message, Task, TaskNote
-from bot.tasks import TherapyView
+from bot.staff.records import TherapyView
 
 __all__ = [
     "AuditOut",

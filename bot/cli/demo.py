@@ -72,7 +72,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 async def _seed(settings: Settings, args: argparse.Namespace) -> tuple[str, str, list[dict[str, str]]]:
-    from bot.auth import create_user
+    from bot.staff.auth import create_user
     from integrations.dispensary.synthetic import generate_practice, load_practice
     from scheduler.planner import replan
     from scheduler.programs import load_default_programs

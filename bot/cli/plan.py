@@ -12,14 +12,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.cli.common import CliError, add_now, open_store, parse_now, settings_from_env
 from bot.clock import Clock, FixedClock, SystemClock, utcnow
 from bot.db.models import Outreach
+from bot.db.worker import DbWorker
 from bot.logs import configure_logging
 from bot.settings import Settings
 from scheduler.dispatcher import Dispatcher, DispatchSummary
-from scheduler.jobs import default_owner, run_forever
+from scheduler.jobs import run_forever
 from scheduler.planner import replan
 from scheduler.sender import SendOutcome
 
@@ -131,26 +133,25 @@ class _NoSender:
         raise RuntimeError("no sender")
 
 
+async def _nothing_due(
+    engine: AsyncEngine, sessionmaker: async_sessionmaker[AsyncSession], clock: Clock
+) -> bool:
+    db = DbWorker(engine)
+    try:
+        probe = Dispatcher(sessionmaker, _NoSender(), clock, owner="probe", db=db)
+        return await probe.due_count(clock.now()) == 0
+    finally:
+        await db.close()
+
+
 async def _dispatch(settings: Settings, once: bool, clock: Clock) -> DispatchSummary | None:
-    async with open_store(settings) as (_engine, sessionmaker):
-        if (
-            once
-            and await Dispatcher(sessionmaker, _NoSender(), clock, owner="probe").due_count(clock.now()) == 0
-        ):
+    from bot.jobs import job_context, make_dispatcher  # the SMS engine loads only when something is due
+
+    async with open_store(settings) as (engine, sessionmaker):
+        if once and await _nothing_due(engine, sessionmaker, clock):
             return DispatchSummary()
-        try:
-            from bot.outreach import sender_context
-        except ImportError as exc:
-            raise CliError(f"dispatch: the SMS sender is not available in this build ({exc})") from None
-        async with sender_context(settings, sessionmaker, clock) as sender:
-            dispatcher = Dispatcher(
-                sessionmaker,
-                sender,
-                clock,
-                owner=default_owner(settings.instance_name),
-                batch_size=settings.dispatch_batch_size,
-                lease_seconds=settings.dispatch_lease_seconds,
-            )
+        async with job_context(settings, engine, sessionmaker, clock) as ctx:
+            dispatcher = make_dispatcher(ctx)
             if once:
                 return await dispatcher.run_once()
             stop = asyncio.Event()

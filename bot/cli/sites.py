@@ -15,8 +15,8 @@ from sqlalchemy import select
 from bot.cli.common import CliError, open_store, settings_from_env
 from bot.clock import utcnow
 from bot.db.models import Site
+from bot.db.sitecfg import site_config
 from scheduler.planner import replan
-from scheduler.sitecfg import site_config
 from scheduler.timeutil import WEEKDAYS, parse_weekdays, parse_window, zone
 
 ORDER = 20

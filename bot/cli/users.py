@@ -8,10 +8,10 @@ import getpass
 import logging
 import sys
 
-from bot.auth import ROLES, AuthInputError, create_api_token, create_user
 from bot.cli.common import CliError, open_store, settings_from_env
 from bot.clock import utcnow
 from bot.settings import Settings
+from bot.staff.auth import ROLES, AuthInputError, create_api_token, create_user
 
 ORDER = 60
 _LOGGER = logging.getLogger(__name__)

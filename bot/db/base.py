@@ -10,7 +10,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncAttrs
 from sqlalchemy.orm import DeclarativeBase
 
-__all__ = ["Base", "UTCDateTime"]
+__all__ = ["Base", "UTCDateTime", "utcnow"]
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -47,3 +47,8 @@ class Base(AsyncAttrs, DeclarativeBase):
     """Base class of every table."""
 
     metadata = MetaData(naming_convention=NAMING)
+
+
+def utcnow() -> datetime:
+    """The current time, aware, in UTC (column defaults; callers pass their clock's time wherever it matters)."""
+    return datetime.now(UTC)

@@ -19,8 +19,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bot.clock import utcnow
-from bot.db.base import Base, UTCDateTime
+from bot.db.base import Base, UTCDateTime, utcnow
 
 __all__ = [
     "ApiToken",

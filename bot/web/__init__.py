@@ -1,5 +1,5 @@
 """Web pages for staff (queues, tasks, admin, metrics)."""
 
-from bot.web.routes import setup_escalation, setup_web
+from bot.web.routes import setup_web
 
-__all__ = ["setup_escalation", "setup_web"]
+__all__ = ["setup_web"]

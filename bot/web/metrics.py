@@ -12,9 +12,9 @@ import jinja2
 from aiohttp import web
 from markupsafe import Markup
 
-from bot.auth import BadCredentials, Principal, principal_from_request
 from bot.db.models import Site
 from bot.keys import CLOCK, SESSIONMAKER, WEB_JINJA
+from bot.staff.auth import BadCredentials, Principal, principal_from_request
 from integrations.dispensary.computed import local_date, site_zone
 from integrations.dispensary.metrics import (
     Metric,

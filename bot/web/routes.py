@@ -22,8 +22,11 @@ from aiohttp import web
 from multidict import MultiDictProxy
 from sqlalchemy import select
 
-from bot import audit
-from bot.auth import (
+from bot.db import audit
+from bot.db.models import Patient, Site
+from bot.db.unit import in_session
+from bot.keys import CLOCK, MESSAGING, SESSIONMAKER, SETTINGS, WEB_JINJA
+from bot.staff.auth import (
     CSRF_FIELD,
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
@@ -39,19 +42,15 @@ from bot.auth import (
     set_session_cookie,
     start_session,
 )
-from bot.db.models import Patient, Site
-from bot.keys import CHANNEL, CLOCK, HTTP, JOBS, SESSIONMAKER, SETTINGS, WEB_JINJA
-from bot.tasks import (
+from bot.staff.records import list_messages, load_patient_record
+from bot.staff.tasks import (
     OUTCOMES,
     QUEUES,
     TaskError,
     TaskInvalid,
     claim_task,
-    escalate_overdue,
     get_task,
-    list_messages,
     list_tasks,
-    load_patient_record,
     log_call,
     move_task,
     queue_summary,
@@ -64,7 +63,7 @@ from bot.tasks import (
     task_notes,
 )
 
-__all__ = ["setup_escalation", "setup_web"]
+__all__ = ["setup_web"]
 
 _LOGGER = logging.getLogger(__name__)
 _HERE = Path(__file__).parent
@@ -283,8 +282,13 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
             cookie, _row = await start_session(
                 session, user, now=now, max_age_minutes=app[SETTINGS].session_max_age_minutes
             )
-            await audit.record(
-                session, actor=f"user:{user.id}", action="staff.login", site_id=user.site_id, at=now
+            await in_session(
+                session,
+                audit.record,
+                actor=f"user:{user.id}",
+                action="staff.login",
+                site_id=user.site_id,
+                at=now,
             )
     if throttled:
         message = "Too many failed sign-in attempts. Wait 15 minutes and try again, or ask your clinic admin."
@@ -308,8 +312,9 @@ async def logout(request: web.Request, principal: Principal, _form: Form | None)
     """POST /logout: end the session."""
     async with request.app[SESSIONMAKER].begin() as session:
         await end_session(session, request.cookies.get(SESSION_COOKIE))
-        await audit.record(
+        await in_session(
             session,
+            audit.record,
             actor=principal.actor,
             action="staff.logout",
             site_id=principal.site_id,
@@ -487,8 +492,9 @@ async def _task_context(request: web.Request, principal: Principal, task_id: int
         names = await staff_names(session, principal.site_id, ids)
         site = await session.get(Site, principal.site_id)
         assert site is not None
-        await audit.record(
+        await in_session(
             session,
+            audit.record,
             actor=principal.actor,
             action="task.view",
             site_id=task.site_id,
@@ -563,11 +569,11 @@ async def _run_action(
     app = request.app
     now = app[CLOCK].now()
     if action == "reply":
-        channel = app.get(CHANNEL)
+        channel = app.get(MESSAGING)
         if channel is None:
             raise TaskInvalid("SMS sending is not configured on this server", "body")
         await send_reply(
-            app[SESSIONMAKER], channel, principal, task_id, body=str(form.get("body", "")), now=now
+            app[SESSIONMAKER], channel.deliverer, principal, task_id, body=str(form.get("body", "")), now=now
         )
         return
     async with app[SESSIONMAKER].begin() as session:
@@ -644,8 +650,13 @@ async def audit_page(request: web.Request, principal: Principal, _form: Form | N
             limit=size,
             offset=(page - 1) * size,
         )
-        await audit.record(
-            session, actor=principal.actor, action="audit.read", site_id=principal.site_id, at=now
+        await in_session(
+            session,
+            audit.record,
+            actor=principal.actor,
+            action="audit.read",
+            site_id=principal.site_id,
+            at=now,
         )
     site = await _site_of(request, principal)
     context = _base_context(principal, site) | {
@@ -674,8 +685,9 @@ async def audit_csv(request: web.Request, principal: Principal, _form: Form | No
         events, total = await audit.list_events(
             session, site_id=principal.site_id, since=since, action=action, limit=100_000
         )
-        await audit.record(
+        await in_session(
             session,
+            audit.record,
             actor=principal.actor,
             action="audit.export",
             site_id=principal.site_id,
@@ -727,23 +739,3 @@ def setup_web(app: web.Application) -> None:
     app.router.add_get("/audit", audit_page, name="web.audit")
     app.router.add_get("/audit.csv", audit_csv, name="web.audit_csv")
     app.router.add_static(STATIC_PREFIX, _HERE / "static", name="web.static")
-    setup_escalation(app)
-
-
-async def _escalation_job(app: web.Application) -> None:
-    await escalate_overdue(
-        app[SESSIONMAKER],
-        app[HTTP],
-        app[CLOCK],
-        default_webhook_url=app[SETTINGS].oncall_webhook_url,
-    )
-
-
-def setup_escalation(app: web.Application) -> None:
-    """Run ``escalate_overdue`` every minute with the app's jobs (only when settings.run_dispatcher)."""
-    jobs = app.get(JOBS)
-    if jobs is None:
-        app[JOBS] = jobs = []
-    if any(job_id == "task-escalation" for job_id, _s, _f in jobs):
-        return
-    jobs.append(("task-escalation", 60.0, lambda: _escalation_job(app)))

@@ -23,7 +23,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Fill, Message, Patient, Prescription, PrescriptionEvent, Site
-from bot.signals import record_signal
+from bot.db.signals import record_signal
+from bot.db.unit import in_session
 from integrations.dispensary.abandonment import primary_abandonment, secondary_abandonment
 from integrations.dispensary.adherence import FillRecord, NoFillInPeriod, pdc
 
@@ -260,8 +261,9 @@ def _unreachable_signal(patient: Patient, recent: Sequence[Message], now: dateti
 async def _record(session: AsyncSession, found: Iterable[_Found], now: datetime) -> int:
     added = 0
     for item in found:
-        signal = await record_signal(
+        signal = await in_session(
             session,
+            record_signal,
             patient_id=item.patient_id,
             site_id=item.site_id,
             kind=item.kind,

@@ -35,17 +35,14 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol, TextIO
 
 import aiohttp
-from aiohttp import web
+from pydantic import SecretStr
 from sqlalchemy import or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock, SystemClock
 from bot.db.models import DeadLetter, Signal, SinkCursor
-from bot.keys import CLOCK, HTTP, JOBS, SESSIONMAKER, SETTINGS
-from bot.settings import Settings
-from bot.signals import signal_to_dict, signals_since
-from integrations.dispensary.computed import compute_signals
+from bot.db.signals import signal_to_dict, signals_since
 from integrations.fhir.client import FhirError, FhirSink
 
 __all__ = [
@@ -66,12 +63,25 @@ __all__ = [
     "push_configured_sinks",
     "push_signals",
     "replay_dead_letters",
-    "setup_sinks",
     "sign",
     "verify_signature",
 ]
 
 _LOGGER = logging.getLogger(__name__)
+
+
+class SinkSettings(Protocol):
+    """The settings the sinks read (``bot.settings.Settings`` has them)."""
+
+    @property
+    def signal_webhook_url(self) -> str: ...
+    @property
+    def signal_webhook_secret(self) -> SecretStr: ...
+    @property
+    def fhir_base_url(self) -> str: ...
+    @property
+    def instance_name(self) -> str: ...
+
 
 SINKS: tuple[str, ...] = ("webhook", "fhir")
 EXPORT_FIELDS: tuple[str, ...] = (
@@ -219,13 +229,13 @@ class WebhookSink:
             raise SinkRejected(f"webhook refused the batch: {status}")
 
 
-def configured_sinks(settings: Settings) -> list[str]:
+def configured_sinks(settings: SinkSettings) -> list[str]:
     """The sinks whose URL is set, in SINKS order."""
     urls = {"webhook": settings.signal_webhook_url, "fhir": settings.fhir_base_url}
     return [name for name in SINKS if urls[name]]
 
 
-def make_sink(name: str, http: aiohttp.ClientSession, settings: Settings) -> Sink:
+def make_sink(name: str, http: aiohttp.ClientSession, settings: SinkSettings) -> Sink:
     """Build a sink from settings.
 
     Raises:
@@ -294,7 +304,7 @@ def _insert_for(session: AsyncSession) -> Any:
     return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
-def _owner(settings: Settings) -> str:
+def _owner(settings: SinkSettings) -> str:
     base = settings.instance_name or socket.gethostname()
     return f"{base}:{os.getpid()}:{uuid.uuid4().hex[:8]}"[:100]
 
@@ -383,7 +393,7 @@ async def _next_batch(
 async def push_signals(
     sessionmaker: async_sessionmaker[AsyncSession],
     http: aiohttp.ClientSession,
-    settings: Settings,
+    settings: SinkSettings,
     *,
     sink: str | Sink,
     sleep: Sleep = asyncio.sleep,
@@ -470,7 +480,7 @@ async def _push_loop(
 async def replay_dead_letters(
     sessionmaker: async_sessionmaker[AsyncSession],
     http: aiohttp.ClientSession,
-    settings: Settings,
+    settings: SinkSettings,
     *,
     sink: str | Sink,
     dead_letter_ids: Sequence[int] | None = None,
@@ -602,7 +612,7 @@ def export_text(signals: Sequence[Signal], fmt: str = "ndjson") -> str:
 
 
 async def push_configured_sinks(
-    sessionmaker: async_sessionmaker[AsyncSession], http: aiohttp.ClientSession, settings: Settings
+    sessionmaker: async_sessionmaker[AsyncSession], http: aiohttp.ClientSession, settings: SinkSettings
 ) -> list[PushReport]:
     """One scheduler tick: push every configured sink; a broken one is logged, not raised."""
     reports = []
@@ -614,28 +624,3 @@ async def push_configured_sinks(
         except Exception:  # a bug in one sink must not stop the others or the scheduler
             _LOGGER.exception("sink %s push failed", name)
     return reports
-
-
-def setup_sinks(app: web.Application) -> None:
-    """Register the signal jobs: push the configured sinks every 30 s, computed signals every hour.
-
-    They join the app's periodic jobs (``bot.keys.JOBS``), which run only when ``settings.run_dispatcher``;
-    the push job is registered only when a sink URL is configured.
-    """
-    settings = app[SETTINGS]
-    if configured_sinks(settings):
-        app[JOBS].append(("signals-push", 30.0, lambda: _push_job(app)))
-    app[JOBS].append(("signals-compute", 3600.0, lambda: _compute_job(app)))
-
-
-async def _push_job(app: web.Application) -> None:
-    await push_configured_sinks(app[SESSIONMAKER], app[HTTP], app[SETTINGS])
-
-
-async def _compute_job(app: web.Application) -> None:
-    try:
-        async with app[SESSIONMAKER].begin() as session:
-            added = await compute_signals(session, now=app[CLOCK].now())
-        _LOGGER.info("computed signals: %d new", added)
-    except Exception:  # the next run tries again; the scheduler must keep going
-        _LOGGER.exception("computed signals job failed")

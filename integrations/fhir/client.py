@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Message, Signal, Task
-from bot.signals import signal_to_dict
+from bot.db.signals import signal_to_dict
 from integrations.fhir.resources import (
     PATIENT_SYSTEM,
     bundle_json,

@@ -13,15 +13,14 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.app import create_app
 from bot.clock import FixedClock
 from bot.db.models import Patient, Site, StaffUser, Task, TaskNote
 from bot.db.session import make_sessionmaker
-from bot.keys import JOBS
-from bot.settings import Settings
-from bot.tasks import compute_due_by, escalate_overdue, open_task
-from bot.web.routes import setup_escalation, setup_web
-from scheduler.sitecfg import SiteConfig
+from bot.db.sitecfg import SiteConfig
+from bot.db.tasks import compute_due_by
+from bot.jobs import JOBS
+from bot.staff.escalation import escalate_overdue
+from tests.store import open_task
 
 CHICAGO = ZoneInfo("America/Chicago")
 CFG = SiteConfig(site_id="s", name="S", phone="+13125550100", time_zone="America/Chicago")
@@ -132,9 +131,9 @@ async def test_breached_tasks_escalate_once_with_a_notice(
         other = await open_task(session, site_id="b", queue="financial", kind="cost", title="Cost", now=now)
     clock.advance(hours=26)  # past the 24 h and 1 h SLAs
     async with aiohttp.ClientSession() as http:
-        count = await escalate_overdue(maker, http, clock, default_webhook_url=url + "?site=default")
+        count = await escalate_overdue(maker, http, clock.now(), default_webhook_url=url + "?site=default")
         assert count == 3
-        assert await escalate_overdue(maker, http, clock, default_webhook_url=url) == 0  # once per task
+        assert await escalate_overdue(maker, http, clock.now(), default_webhook_url=url) == 0  # once per task
 
     async with maker() as session:
         tasks = {t.id: t for t in await session.scalars(select(Task))}
@@ -165,26 +164,20 @@ async def test_a_failing_webhook_does_not_repeat_the_escalation(
         )
     clock.advance(hours=2)
     async with aiohttp.ClientSession() as http:
-        assert await escalate_overdue(maker, http, clock, default_webhook_url=url) == 1
-        assert await escalate_overdue(maker, http, clock, default_webhook_url=url) == 0
+        assert await escalate_overdue(maker, http, clock.now(), default_webhook_url=url) == 1
+        assert await escalate_overdue(maker, http, clock.now(), default_webhook_url=url) == 0
     assert len(received) == 1
 
 
-async def test_the_escalation_job_is_registered_once(settings: Settings, clock: FixedClock) -> None:
-    app = create_app(settings, clock=clock)
-    setup_web(app)
-    setup_web(app)
-    setup_escalation(app)
-    assert [job_id for job_id, _s, _f in app[JOBS]].count("task-escalation") == 1
-    seconds = next(s for job_id, s, _f in app[JOBS] if job_id == "task-escalation")
-    assert seconds == 60
+def test_the_escalation_job_runs_every_minute() -> None:
+    assert JOBS["task-escalation"][1] == 60
 
 
 async def test_the_task_service_on_both_databases(any_db_url: str, clock: FixedClock) -> None:
-    from bot.auth import Principal
     from bot.db.migrate import upgrade
     from bot.db.session import make_engine
-    from bot.tasks import TaskConflict, claim_task, list_tasks, queue_summary
+    from bot.staff.auth import Principal
+    from bot.staff.tasks import TaskConflict, claim_task, list_tasks, queue_summary
 
     engine = make_engine(any_db_url)
     await upgrade(engine)
@@ -237,6 +230,6 @@ async def test_the_task_service_on_both_databases(any_db_url: str, clock: FixedC
         assert summary["refill"].unassigned == 0 and summary["refill"].oldest_age_seconds == 32 * 3600
         assert total == 2 and [t.id for t in tasks] == [urgent.id, refill.id]  # urgent clinical first
         async with aiohttp.ClientSession() as http:
-            assert await escalate_overdue(maker, http, clock) == 2
+            assert await escalate_overdue(maker, http, clock.now()) == 2
     finally:
         await engine.dispose()

@@ -12,7 +12,8 @@ from bot.clock import FixedClock
 from bot.db.models import AuditEvent, Task
 from bot.keys import SESSIONMAKER
 from bot.settings import Settings
-from bot.tasks import OUTCOMES, open_task
+from bot.staff.tasks import OUTCOMES
+from tests.store import open_task
 
 try:  # tests/bot is not a package: its modules import each other by name
     from test_web_support import Seeded, build_app, migrate, seed, sign_in

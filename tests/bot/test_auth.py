@@ -14,7 +14,13 @@ from argon2 import PasswordHasher
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.auth import (
+from bot.cli import main
+from bot.clock import FixedClock
+from bot.db.models import ApiToken, LoginAttempt, Site, StaffSession, StaffUser
+from bot.db.session import make_sessionmaker
+from bot.keys import SESSIONMAKER
+from bot.settings import Settings
+from bot.staff.auth import (
     ADDRESS_THROTTLE_LIMIT,
     THROTTLE_LIMIT,
     AuthInputError,
@@ -26,12 +32,6 @@ from bot.auth import (
     principal_for_token,
     verify_password,
 )
-from bot.cli import main
-from bot.clock import FixedClock
-from bot.db.models import ApiToken, LoginAttempt, Site, StaffSession, StaffUser
-from bot.db.session import make_sessionmaker
-from bot.keys import SESSIONMAKER
-from bot.settings import Settings
 
 try:  # tests/bot is not a package: its modules import each other by name
     from test_web_support import PASSWORD, Seeded, build_app, csrf_of, email, migrate, seed, sign_in

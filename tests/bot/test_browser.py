@@ -28,11 +28,11 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.app import create_app
-from bot.auth import ROLE_QUEUES, create_user
 from bot.clock import FixedClock
 from bot.db.models import Fill, Message, Patient, Prescription, Site, StaffUser, Task
 from bot.keys import BACKGROUND, INBOX, SESSIONMAKER
 from bot.settings import Settings
+from bot.staff.auth import ROLE_QUEUES, create_user
 from integrations.twilio.simulator.app import SimulatorConfig, start_simulator
 
 try:  # tests/bot is not a package: its modules import each other by name

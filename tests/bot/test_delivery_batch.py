@@ -1,4 +1,4 @@
-"""Replies delivered in batches (bot.delivery) through the real twilio client to the local simulator."""
+"""Replies delivered in batches (bot.sms.delivery) through the real twilio client to the local simulator."""
 
 from __future__ import annotations
 
@@ -13,14 +13,14 @@ import pytest
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.channel import Channel
 from bot.clock import FixedClock
 from bot.db.migrate import upgrade
 from bot.db.models import Message, Patient, Site, Task
 from bot.db.session import make_engine, make_sessionmaker
-from bot.dbthread import DbWorker
-from bot.delivery import Deliverer
+from bot.db.worker import DbWorker
 from bot.settings import Settings
+from bot.sms.channel import Channel
+from bot.sms.delivery import Deliverer
 from integrations.twilio.client import TwilioClient
 from integrations.twilio.simulator.app import SimulatorConfig, start_simulator
 
@@ -103,7 +103,7 @@ async def rig(any_db_url: str) -> AsyncIterator[Rig]:
     )
     client = TwilioClient(account_sid=ACCOUNT, auth_token=TOKEN, base_url=sim_url, timeout=5, max_retries=1)
     clock = FixedClock(NOW)
-    channel = Channel(settings=settings, sessionmaker=sessionmaker, clock=clock, client=client)
+    channel = Channel(settings=settings, clock=clock, client=client)
     worker = DbWorker(engine)
     deliverer = Deliverer(channel, worker, clock, linger=0.0)
     async with aiohttp.ClientSession() as http:

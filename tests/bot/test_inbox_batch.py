@@ -1,8 +1,8 @@
-"""The inbox's batched unit of work (bot.inbox_work on bot.dbthread) does exactly what the general path does.
+"""A batch of texts (bot.sms.handling on bot.db.worker, one commit) does exactly what one text at a time does.
 
-Two databases get the same site, patients and open dialogs; the same texts are processed one at a time
-through the general path in one, and all at once (batched, on the DbWorker) in the other. Everything the
-texts lead to — dialog state, tasks with their SLA, signals, consent, replies, audit — must be the same.
+Two databases get the same site, patients and open dialogs; the same texts are processed one at a time in
+one, and all at once (batched) in the other. Everything the texts lead to — dialog state, tasks with their
+SLA, signals, consent, replies, audit — must be the same.
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ import pytest
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.channel import Channel
 from bot.clock import FixedClock
 from bot.db.migrate import upgrade
 from bot.db.models import (
@@ -34,12 +33,15 @@ from bot.db.models import (
     Task,
 )
 from bot.db.session import make_engine, make_sessionmaker
-from bot.dbthread import DbWorker
-from bot.dialogs import start_flows
-from bot.inbox import Inbox
+from bot.db.unit import in_session
+from bot.db.worker import DbWorker
 from bot.settings import Settings
+from bot.sms.channel import Channel
+from bot.sms.delivery import Deliverer
+from bot.sms.inbox import Inbox
 from conversations.types import FlowStart
 from integrations.twilio.client import TwilioClient
+from tests.dialogs import start_flow
 
 SITE_PHONE = "+13125550100"
 _SIDS = itertools.count()
@@ -83,15 +85,14 @@ class Store:
     engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
     inbox: Inbox
-    db: DbWorker | None
+    db: DbWorker
     client: TwilioClient
     spawned: list[Coroutine[Any, Any, None]] = field(default_factory=list)
 
     async def close(self) -> None:
         for coro in self.spawned:
             coro.close()  # replies are not delivered here: only what the inbox stored is compared
-        if self.db is not None:
-            await self.db.close()
+        await self.db.close()
         await self.client.close()
         await self.engine.dispose()
 
@@ -106,29 +107,28 @@ async def open_store(url: str, batched: bool, clock: FixedClock, batch_size: int
     client = TwilioClient(
         account_sid="AC" + "0" * 32, auth_token="t", base_url="http://127.0.0.1:9", timeout=1
     )
-    channel = Channel(settings=settings, sessionmaker=sessionmaker, clock=clock, client=client)
+    channel = Channel(settings=settings, clock=clock, client=client)
     spawned: list[Coroutine[Any, Any, None]] = []
 
     def spawn(coro: Awaitable[None]) -> None:
         spawned.append(coro)  # type: ignore[arg-type]
 
-    db = DbWorker(engine) if batched else None
+    db = DbWorker(engine)
     inbox = Inbox(
         sessionmaker=sessionmaker,
-        channel=channel,
+        db=db,
+        deliverer=Deliverer(channel, db, clock),
         clock=clock,
         spawn=spawn,
-        is_sqlite=url.startswith("sqlite"),
-        db=db,
         linger=0.0,
-        batch_size=batch_size,
+        batch_size=batch_size if batched else 1,
     )
     store = Store(engine, sessionmaker, inbox, db, client, spawned)
-    await seed(store, channel, clock)
+    await seed(store, clock)
     return store
 
 
-async def seed(store: Store, channel: Channel, clock: FixedClock) -> None:
+async def seed(store: Store, clock: FixedClock) -> None:
     async with store.sessionmaker.begin() as session:
         session.add(
             Site(id="north", name="North Oncology Pharmacy", phone=SITE_PHONE, time_zone="America/Chicago")
@@ -175,17 +175,8 @@ async def seed(store: Store, channel: Channel, clock: FixedClock) -> None:
         for name, _language, _detailed, flow, _texts in SCENARIOS:
             if flow is None:
                 continue
-            patient = await session.get(Patient, name)
-            site = await session.get(Site, "north")
-            assert patient is not None and site is not None
-            await start_flows(
-                session,
-                channel,
-                patient,
-                site,
-                [FlowStart(flow=flow, prescription_id=f"rx-{name}")],
-                clock.now(),
-            )
+            start = FlowStart(flow=flow, prescription_id=f"rx-{name}")
+            await in_session(session, start_flow, name, start, clock.now(), text=False)
 
 
 async def receive(store: Store, index: int, body: str, number: str | None = None) -> tuple[int, str]:
@@ -326,11 +317,11 @@ async def stores(any_db_url: str, tmp_path: Any) -> AsyncIterator[tuple[Store, S
     await batched.close()
 
 
-async def test_batched_texts_lead_to_what_the_general_path_stores(stores: tuple[Store, Store]) -> None:
+async def test_batched_texts_lead_to_what_one_at_a_time_stores(stores: tuple[Store, Store]) -> None:
     general, batched = stores
     rounds = max(len(texts) for *_rest, texts in SCENARIOS)
     for turn in range(rounds):
-        # The general path: one text at a time. The batched one: every patient's text at once, several turns
+        # One text at a time in the first store. The batched one: every patient's text at once, several turns
         # queued before any is processed, so batches mix numbers and hold back a number's later texts.
         for index, (*_rest, texts) in enumerate(SCENARIOS):
             if turn < len(texts):
@@ -348,7 +339,7 @@ async def test_batched_texts_lead_to_what_the_general_path_stores(stores: tuple[
     assert len(batched.spawned) > 0  # replies were handed to delivery after their commit
 
 
-async def test_unknown_sender_and_replays_take_the_general_path(stores: tuple[Store, Store]) -> None:
+async def test_unknown_sender_and_replays_are_handled_once(stores: tuple[Store, Store]) -> None:
     general, batched = stores
     for store in (general, batched):
         message_id, sender = await receive(store, 99, "who is this", number="+13125559999")

@@ -11,7 +11,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.db.migrate import upgrade
 from bot.db.models import Patient, Prescription, Signal, Site
 from bot.db.session import make_engine, make_sessionmaker
-from bot.signals import record_signal, signal_to_dict, signals_since
+from bot.db.signals import signal_to_dict, signals_since
+from tests.store import record_signal
 
 AT = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
 

@@ -1,4 +1,4 @@
-"""Status callbacks applied in batches (bot.statuses): monotonic, never lost, feeding deliverability."""
+"""Status callbacks applied in batches (bot.sms.statuses): monotonic, never lost, feeding deliverability."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ import pytest
 from sqlalchemy import func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.channel import SendResult
 from bot.db.migrate import upgrade
 from bot.db.models import ConsentEvent, Message, Outreach, Patient, ProviderStatus, Site, Task
 from bot.db.session import make_engine, make_sessionmaker
-from bot.dbthread import DbWorker, Priority
-from bot.delivery import Claimed, record
-from bot.statuses import StatusUpdate, StatusWriter
+from bot.db.worker import DbWorker, Priority
+from bot.sms.channel import SendResult
+from bot.sms.delivery import Claimed, record
+from bot.sms.statuses import StatusUpdate, StatusWriter
 
 NOW = datetime(2026, 11, 24, 16, 0, tzinfo=UTC)
 

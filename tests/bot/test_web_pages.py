@@ -11,12 +11,12 @@ import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
-from bot.audit import events_csv
 from bot.clock import FixedClock
+from bot.db.audit import events_csv
 from bot.db.models import AuditEvent, Task
 from bot.keys import SESSIONMAKER
 from bot.settings import Settings
-from bot.tasks import open_task
+from tests.store import open_task
 
 try:  # tests/bot is not a package: its modules import each other by name
     from test_web_support import PATIENT_PHONE, XSS, Seeded, build_app, csrf_of, migrate, seed, sign_in

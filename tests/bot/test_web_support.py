@@ -20,14 +20,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.api.routes import setup_api
 from bot.app import create_app
-from bot.auth import create_api_token
 from bot.clock import Clock
 from bot.db.migrate import upgrade
 from bot.db.models import Fill, Message, Patient, Prescription, Site, StaffUser
 from bot.db.session import make_engine
 from bot.settings import Settings
-from bot.tasks import open_task
+from bot.staff.auth import create_api_token
 from bot.web.routes import setup_web
+from tests.store import open_task
 
 PASSWORD = "correct-horse-battery-staple"
 # Verification reads the cost from the hash itself, so cheap parameters keep sign-in fast in tests only.

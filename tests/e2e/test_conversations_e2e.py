@@ -4,28 +4,19 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from bot.db.models import Patient, Signal, Site, Task
-from bot.dialogs import start_flows
-from bot.keys import CHANNEL
+from bot.db.models import Patient, Signal, Task
+from bot.keys import MESSAGING
 from conversations.types import FlowStart
+from tests.dialogs import start_flow
 from tests.e2e.conftest import Stack
 
 
 async def start(stack: Stack, patient: Patient, flow: str, **params: object) -> None:
-    async with stack.sessionmaker.begin() as session:
-        p = await session.get(Patient, patient.id)
-        site = await session.get(Site, p.site_id) if p else None
-        assert p is not None and site is not None
-        message, _ = await start_flows(
-            session,
-            stack.app[CHANNEL],
-            p,
-            site,
-            [FlowStart(flow=flow, prescription_id=f"RX-{p.id}", params=dict(params))],
-            stack.clock.now(),
-        )
-        message_id = message.id
-    await stack.app[CHANNEL].deliver(message_id)
+    sms, now = stack.app[MESSAGING], stack.clock.now()
+    begin = FlowStart(flow=flow, prescription_id=f"RX-{patient.id}", params=dict(params))
+    message_id = await sms.db.run(start_flow, patient.id, begin, now)
+    assert message_id is not None
+    await sms.deliverer.deliver_one(message_id)
 
 
 async def tasks(stack: Stack) -> list[Task]:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from bot.db.models import Message, Outreach
-from bot.keys import CHANNEL, CLOCK, DB_WORKER, SESSIONMAKER
-from bot.outreach import ChannelOutreachSender
+from bot.keys import CHANNEL, MESSAGING
+from bot.sms.outreach import ChannelOutreachSender
 from tests.e2e.conftest import SITE_PHONE, Stack
 
 
@@ -45,8 +45,7 @@ async def _crashed_send(stack: Stack, patient_id: str, phone: str, body: str) ->
 
 
 def _sender(stack: Stack) -> ChannelOutreachSender:
-    app = stack.app
-    return ChannelOutreachSender(app[SESSIONMAKER], app[CHANNEL], app[CLOCK], db=app[DB_WORKER])
+    return stack.app[MESSAGING].outreach
 
 
 async def test_text_the_provider_already_has_is_not_sent_again(stack: Stack, seed) -> None:

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.db.migrate import upgrade
 from bot.db.models import Fill, Patient, Prescription, PrescriptionEvent, Site
 from bot.db.session import make_engine, make_sessionmaker
+from bot.db.sitecfg import site_config
 from integrations.dispensary.synthetic import (
     ONCOLOGY_CLASSES,
     SCENARIOS,
@@ -26,7 +27,6 @@ from integrations.dispensary.synthetic import (
     load_practice,
     write_csvs,
 )
-from scheduler.sitecfg import site_config
 
 TODAY = date(2026, 11, 24)
 SEEDS = (7, 11, 2026)

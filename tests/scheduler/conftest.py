@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+from sched_helpers import close_workers
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.db.migrate import upgrade
@@ -24,3 +25,9 @@ async def pg_sm(postgres_url: str) -> AsyncIterator[async_sessionmaker[AsyncSess
     await upgrade(eng)
     yield make_sessionmaker(eng)
     await eng.dispose()
+
+
+@pytest.fixture(autouse=True)
+async def _close_db_workers() -> AsyncIterator[None]:
+    yield
+    await close_workers()

@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db.models import Fill, Message, Outreach, Patient, Prescription, PrescriptionEvent, Site
+from bot.db.worker import DbWorker
 from scheduler.sender import SendOutcome
 
 
@@ -204,3 +205,22 @@ async def add_outbound(session: AsyncSession, patient_id: str, at: datetime, kin
         )
     )
     await session.flush()
+
+
+_WORKERS: dict[int, DbWorker] = {}
+
+
+def worker_for(sm: async_sessionmaker[AsyncSession]) -> DbWorker:
+    """The test's database worker for this sessionmaker's engine (closed after the test by conftest)."""
+    engine = sm.kw["bind"]
+    if id(engine) not in _WORKERS:
+        _WORKERS[id(engine)] = DbWorker(engine)
+    return _WORKERS[id(engine)]
+
+
+async def close_workers() -> None:
+    """Stop every worker ``worker_for`` started."""
+    workers = list(_WORKERS.values())
+    _WORKERS.clear()
+    for worker in workers:
+        await worker.close()

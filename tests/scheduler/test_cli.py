@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +38,28 @@ def cli(sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys
         return code, lines, err
 
     return run
+
+
+@contextmanager
+def simulator_process() -> Iterator[tuple[str, str, str]]:
+    """The Twilio simulator in a process of its own on a free loopback port: (base URL, account, token)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    account, token = "AC" + "c" * 32, "cli-test-token"
+    argv = [sys.executable, "-m", "integrations.twilio.simulator", "--port", str(port)]
+    argv += ["--account-sid", account, "--auth-token", token, "--webhook-url", "http://127.0.0.1:9/none"]
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(200):
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}", account, token
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
 
 
 def _site(cli, *extra: str):  # type: ignore[no-untyped-def]
@@ -156,21 +183,17 @@ def test_programs_load_list_plan_outreach_and_dispatch(
     code, out, _ = cli("dispatch", "--once", "--now", "2026-01-07T12:00:00Z")
     assert code == 0 and out[0]["claimed"] == 0
 
-    # Due on Jan 29 at 10:00 Chicago: dispatched through bot.outreach's sender (a fake here).
-    from sched_helpers import FakeSender
-
-    senders: list[FakeSender] = []
-
-    @asynccontextmanager
-    async def fake_context(settings, sessionmaker, clock) -> AsyncIterator[FakeSender]:  # type: ignore[no-untyped-def]
-        senders.append(FakeSender(sessionmaker))
-        yield senders[-1]
-
-    import bot.outreach
-
-    monkeypatch.setattr(bot.outreach, "sender_context", fake_context)
-    code, out, _ = cli("dispatch", "--once", "--now", "2026-01-29T17:00:00Z")
-    assert code == 0 and out[0]["sent"] == 1 and len(senders[0].sends) == 1
+    # Due on Jan 29 at 10:00 Chicago: dispatched through the real SMS engine to the Twilio simulator.
+    with simulator_process() as (base_url, account, token):
+        monkeypatch.setenv("MIDBOT_TWILIO_API_BASE_URL", base_url)
+        monkeypatch.setenv("MIDBOT_TWILIO_ACCOUNT_SID", account)
+        monkeypatch.setenv("MIDBOT_TWILIO_AUTH_TOKEN", token)
+        code, out, _ = cli("dispatch", "--once", "--now", "2026-01-29T17:00:00Z")
+        assert code == 0 and out[0]["sent"] == 1
+        with urllib.request.urlopen(f"{base_url}/simulator/messages", timeout=5) as response:
+            data = json.loads(response.read())
+    sent = [m for m in (data["messages"] if isinstance(data, dict) else data) if m["to"] == "+13125550100"]
+    assert len(sent) == 1
     code, out, _ = cli("outreach", "list", "--patient", "X1", "--state", "sent")
     assert [(o["step"], o["state"]) for o in out] == [("run_out-5", "sent")]
 

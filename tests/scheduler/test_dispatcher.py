@@ -15,6 +15,7 @@ from sched_helpers import (
     add_site,
     outreach,
     utc,
+    worker_for,
 )
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -50,6 +51,7 @@ def dispatcher(
         batch_size=int(kw.pop("batch_size", 50)),  # type: ignore[call-overload]
         lease_seconds=120,
         registry=registry,
+        db=kw.pop("db", None) or worker_for(sm),
         **kw,
     )  # type: ignore[arg-type]
 

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.clock import FixedClock
 from bot.db.models import Outreach
-from bot.dbthread import DbWorker
+from bot.db.worker import DbWorker
 from scheduler.dispatcher import Dispatcher
 
 NOON = utc(2026, 11, 24, 18)  # Tuesday 12:00 in Chicago
@@ -50,14 +50,3 @@ async def test_a_given_worker_carries_the_hot_path_and_stays_open(
     async with sm() as s:
         rows = [await s.get(Outreach, i) for i in ids]
     assert [(r.state, r.lease_owner, r.attempts) for r in rows if r] == [("sent", None, 1)] * 2
-
-
-async def test_without_a_worker_each_run_starts_and_stops_its_own(
-    sm: async_sessionmaker[AsyncSession],
-) -> None:
-    await _world(sm)
-    before = _db_threads(settle=2.0)
-    d = Dispatcher(sm, FakeSender(sm), FixedClock(NOON), owner="d1")
-    assert (await d.run_once()).sent == 2
-    assert _db_threads(settle=2.0) == before  # the run's own thread is gone
-    assert (await d.run_once()).claimed == 0  # and nothing goes out twice

@@ -12,7 +12,7 @@ from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.task import Task as FhirTask
 
 from bot.db.models import Message, Task
-from bot.signals import SIGNAL_KINDS
+from bot.db.vocabulary import SIGNAL_KINDS
 from integrations.fhir.resources import (
     bundle_json,
     communication_resource,

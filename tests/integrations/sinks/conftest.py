@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from bot.db.models import Message, Patient, Prescription, Site, Task
 from bot.db.session import make_sessionmaker
 from bot.settings import Settings
-from bot.signals import record_signal
+from tests.store import record_signal
 
 T0 = datetime(2026, 11, 24, 15, 0, tzinfo=UTC)
 SECRET = "test-webhook-secret"

@@ -9,11 +9,11 @@ import pytest
 from aiohttp import web
 
 from bot.app import error_middleware, security_headers_middleware
-from bot.auth import SESSION_COOKIE, create_api_token, create_user, start_session
 from bot.db.migrate import upgrade
 from bot.db.session import make_engine, make_sessionmaker
 from bot.keys import CLOCK, SESSIONMAKER, SETTINGS
 from bot.settings import Settings
+from bot.staff.auth import SESSION_COOKIE, create_api_token, create_user, start_session
 from bot.web.metrics import setup_metrics_page
 
 from .conftest import seed_people

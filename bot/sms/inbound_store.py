@@ -14,9 +14,9 @@ from typing import Any
 from sqlalchemy import Connection
 from sqlalchemy.dialects import postgresql, sqlite
 
-from bot.batching import GroupWriter, Pressure
 from bot.db.models import Message
-from bot.dbthread import DbWorker, Priority
+from bot.db.worker import DbWorker, Priority
+from bot.sms.batching import GroupWriter, Pressure
 
 __all__ = ["InboundStore"]
 

@@ -1,9 +1,9 @@
-"""Delivering pending texts in batches: one claim transaction, the provider calls, one record transaction.
+"""Delivering stored pending texts: one claim transaction, the provider calls, one record transaction.
 
-The same steps as ``Channel.deliver`` (store first, claim, call the provider, record the sid or the failure,
-apply callbacks that beat the sid), with one transaction on each side of the provider calls for the whole
-batch instead of two or three per text. A text with an earlier attempt goes through ``Channel.deliver``, which
-reconciles it with the provider instead of sending it again.
+A batch of texts (store first, claim, call the provider, record the sid or the failure, apply status
+callbacks that beat the sid) costs one transaction on each side of the provider calls however many texts it
+holds. A text with an earlier attempt (a crash or a timeout left its outcome unknown) is reconciled with the
+provider's message list first and sent again only if the provider never got it.
 """
 
 from __future__ import annotations
@@ -17,18 +17,19 @@ from datetime import datetime
 
 from sqlalchemy import Connection, bindparam, select, update
 
-from bot.batching import GroupWriter, Pressure
-from bot.channel import BAD_PHONE_STATUSES, BAD_PHONE_TASK, Channel, SendResult, bad_phone_status
 from bot.clock import Clock
-from bot.db.models import Message, Patient, Site
-from bot.dbthread import DbWorker, Priority
-from bot.statuses import drain_backlog
-from bot.syncstore import SiteCache, load_patients, lock_for_write, open_task, opt_out_phone
+from bot.db.contact import on_permanent_error
+from bot.db.models import Message, Site
+from bot.db.unit import SiteCache, lock_for_write
+from bot.db.worker import DbWorker, Priority
+from bot.sms.batching import GroupWriter, Pressure
+from bot.sms.channel import Channel, SendResult
+from bot.sms.statuses import drain_backlog
+from integrations.twilio.errors import TwilioError
 
-__all__ = ["Claimed", "Deliverer"]
+__all__ = ["Claimed", "Deliverer", "MessageState", "claim", "record"]
 
 _LOGGER = logging.getLogger(__name__)
-_BAD_NUMBER_CODES = {21211, 21614}
 _SENDABLE = ("pending", "unknown")
 
 
@@ -42,6 +43,17 @@ class Claimed:
     body: str
     patient_id: str | None
     site: Site | None
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class MessageState:
+    """Where a text stands after a delivery attempt."""
+
+    id: int
+    status: str
+    provider_sid: str | None
+    error_code: int | None
 
 
 _TO_CLAIM = (
@@ -55,6 +67,7 @@ _TO_CLAIM = (
         Message.provider_sid,
         Message.status,
         Message.attempts,
+        Message.created_at,
     )
     .where(Message.id.in_(bindparam("ids", expanding=True)))
     .order_by(Message.id)
@@ -67,22 +80,26 @@ _COUNT_ATTEMPT = (
 )
 
 
-def claim(conn: Connection, message_ids: Sequence[int]) -> tuple[list[Claimed], list[int]]:
-    """Count an attempt on each pending text never tried; returns (claimed, ids tried before)."""
+def claim(
+    conn: Connection, message_ids: Sequence[int], *, retry: bool = False
+) -> tuple[list[Claimed], list[Claimed]]:
+    """Count an attempt on each pending text never tried; returns (claimed, texts tried before).
+
+    A text tried before has an unknown outcome: it is reconciled, never blindly resent. With ``retry`` its
+    attempt is counted too (the caller found that the provider never got it).
+    """
     lock_for_write(conn)
     query = _TO_CLAIM_FOR_UPDATE if conn.dialect.name == "postgresql" else _TO_CLAIM
     sites = SiteCache(conn)
     claimed: list[Claimed] = []
-    retried: list[int] = []
-    for mid, to, from_, body, patient_id, site_id, sid, status, attempts in conn.execute(
+    retried: list[Claimed] = []
+    for mid, to, from_, body, patient_id, site_id, sid, status, attempts, created in conn.execute(
         query, {"ids": list(message_ids)}
     ):
         if sid or status not in _SENDABLE:
             continue  # already sent, or settled
-        if attempts > 0:
-            retried.append(mid)  # its outcome is unknown: reconcile, never blindly resend
-            continue
-        claimed.append(Claimed(mid, to, from_, body, patient_id, sites.get(site_id) if site_id else None))
+        text = Claimed(mid, to, from_, body, patient_id, sites.get(site_id) if site_id else None, created)
+        (retried if attempts > 0 and not retry else claimed).append(text)
     if claimed:
         conn.execute(_COUNT_ATTEMPT, {"ids": [c.id for c in claimed]})
     return claimed, retried
@@ -94,9 +111,6 @@ _RECORD_SID = (
     .values(
         provider_sid=bindparam("b_sid"), status=bindparam("b_status"), status_updated_at=bindparam("b_at")
     )
-)
-_SET_PHONE_STATUS = (
-    update(Patient).where(Patient.id == bindparam("b_id")).values(phone_status=bindparam("b_status"))
 )
 _RECORD_FAILURE = (
     update(Message)
@@ -136,27 +150,20 @@ def record(
 
 
 def _permanent_errors(conn: Connection, failed: Sequence[tuple[Claimed, SendResult]], now: datetime) -> None:
-    """As ``Channel._on_permanent_error``: 21610 opts the phone out; a bad number is flagged with a task."""
-    sites = SiteCache(conn)
     for claimed, result in failed:
-        patients = load_patients(conn, "id", [str(claimed.patient_id)])
-        if not patients:
-            continue
-        patient, code = patients[0], result.error_code
-        if code == 21610:
-            opt_out_phone(conn, patient.phone, source="provider_21610", message_id=claimed.id, now=now)
-        elif code in _BAD_NUMBER_CODES and patient.phone_status not in BAD_PHONE_STATUSES:
-            conn.execute(_SET_PHONE_STATUS, {"b_id": patient.id, "b_status": bad_phone_status(code)})
-            open_task(
-                conn,
-                sites,
-                site_id=patient.site_id,
-                now=now,
-                patient_id=patient.id,
-                source_message_id=claimed.id,
-                detail={"error_code": code},
-                **BAD_PHONE_TASK,
-            )
+        assert claimed.patient_id is not None and result.error_code is not None
+        on_permanent_error(conn, claimed.patient_id, result.error_code, claimed.id, now)
+
+
+_STATE = select(Message.id, Message.status, Message.provider_sid, Message.error_code).where(
+    Message.id == bindparam("mid")
+)
+
+
+def message_state(conn: Connection, message_id: int) -> MessageState | None:
+    """A text's status, sid and error code, as stored."""
+    row = conn.execute(_STATE, {"mid": message_id}).first()
+    return MessageState(row[0], row[1], row[2], row[3]) if row is not None else None
 
 
 class Deliverer:
@@ -201,10 +208,25 @@ class Deliverer:
         await self._pressure.give_way(time.monotonic() - began)
         return [None] * len(message_ids)
 
-    async def _deliver_now(self, message_ids: list[int]) -> None:
+    async def deliver_one(self, message_id: int) -> MessageState:
+        """Send (or reconcile) one stored text now and return where it stands.
+
+        Raises:
+            TwilioError: the provider could not be asked whether an earlier attempt got through.
+            LookupError: no such message.
+        """
+        await self._deliver_now([message_id], strict=True)
+        state = await self._db.run_at(Priority.DELIVERY, lambda conn: message_state(conn, message_id))
+        if state is None:
+            raise LookupError(f"no message {message_id}")
+        return state
+
+    async def _deliver_now(self, message_ids: list[int], strict: bool = False) -> None:
         claimed, retried = await self._db.run_at(Priority.DELIVERY, lambda conn: claim(conn, message_ids))
-        for message_id in retried:
-            await self._reconcile(message_id)
+        for text in retried:
+            again = await self._reconcile(text, strict)
+            if again is not None:
+                claimed.append(again)
         if not claimed:
             return
         results = await asyncio.gather(*(self._send(c) for c in claimed))
@@ -228,8 +250,24 @@ class Deliverer:
             _LOGGER.exception("message %s: provider call failed unexpectedly", claimed.id)
             return SendResult("unknown")
 
-    async def _reconcile(self, message_id: int) -> None:
+    async def _reconcile(self, text: Claimed, strict: bool) -> Claimed | None:
+        """Record a text the provider already has; return it claimed again if the provider never got it."""
         try:
-            await self._channel.deliver(message_id)
-        except Exception:
-            _LOGGER.exception("delivery of message %s failed; the sweeper retries", message_id)
+            found = await self._channel.find_sent(
+                to=text.to_number, body=text.body, created_at=text.created_at or self._clock.now()
+            )
+        except TwilioError:
+            _LOGGER.warning("message %s: reconciliation lookup failed; it stays unknown", text.id)
+            if strict:
+                raise
+            return None
+        now, threaded = self._clock.now(), self._db.threaded
+        if found is not None:
+            await self._db.run_at(
+                Priority.DELIVERY, lambda conn: record(conn, [(text, found)], now, threaded)
+            )
+            return None
+        again, _tried = await self._db.run_at(
+            Priority.DELIVERY, lambda conn: claim(conn, [text.id], retry=True)
+        )
+        return again[0] if again else None

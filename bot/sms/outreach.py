@@ -3,29 +3,26 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.channel import Channel, outbound_values, refusal
 from bot.clock import Clock
-from bot.db.models import Conversation, Fill, Message, Outreach, Prescription, Program
-from bot.dbthread import DbWorker, Priority
-from bot.delivery import Claimed, record
-from bot.dialogs import ACTIVE_STATUSES, facts_from
-from bot.settings import Settings
-from bot.statuses import drain_backlog
-from bot.syncstore import SiteCache, load_patients, lock_for_write
+from bot.db.models import Fill, Message, Outreach, Prescription, Program
+from bot.db.unit import SiteCache, load_patients, lock_for_write
+from bot.db.worker import DbWorker, Priority
+from bot.sms.channel import Channel, outbound_values, refusal
+from bot.sms.delivery import Claimed, Deliverer, MessageState, record
+from bot.sms.dialogs import ACTIVE_STATUSES, facts_from, save_state
+from bot.sms.statuses import drain_backlog
 from conversations import engine
 from conversations.types import FlowStart
 from integrations.twilio.errors import TwilioError
 from scheduler.sender import SendOutcome
 
-__all__ = ["ChannelOutreachSender", "sender_context"]
+__all__ = ["ChannelOutreachSender"]
 
 _LOGGER = logging.getLogger(__name__)
 _OUTREACH = Outreach.__table__
@@ -37,8 +34,9 @@ class ChannelOutreachSender:
     """Implements scheduler.sender.OutreachSender on top of the dialog engine and the SMS channel.
 
     A new text is two units of work around one provider call: ``_prepare_sync`` (dialog start, the stored
-    Message with its attempt counted, the rows linked to it) and ``bot.delivery.record``. A text stored
-    earlier (a crash between the two) goes through ``Channel.deliver``, which reconciles before resending.
+    Message with its attempt counted, the rows linked to it) and ``bot.sms.delivery.record``. A text stored
+    earlier (a crash between the two) goes through ``Deliverer.deliver_one``, which reconciles before
+    resending.
     """
 
     def __init__(
@@ -46,25 +44,17 @@ class ChannelOutreachSender:
         sessionmaker: async_sessionmaker[AsyncSession],
         channel: Channel,
         clock: Clock,
-        db: DbWorker | None = None,
+        db: DbWorker,
+        deliverer: Deliverer,
     ) -> None:
         self._sessionmaker = sessionmaker
         self._channel = channel
         self._clock = clock
         self._db = db
-        self._own_db = db is None
+        self._deliverer = deliverer
 
     def _worker(self) -> DbWorker:
-        if self._db is None:
-            bind = self._sessionmaker.kw["bind"]
-            self._db = DbWorker(bind)
         return self._db
-
-    async def close(self) -> None:
-        """Stop the database thread this sender started (none when it was given one)."""
-        if self._own_db and self._db is not None:
-            await self._db.close()
-            self._db = None
 
     async def send(self, patient_id: str, outreach_ids: list[int], now: datetime) -> SendOutcome:
         """Start the flows of these rows as one text, store it, send it."""
@@ -101,10 +91,10 @@ class ChannelOutreachSender:
 
     async def _deliver(self, message_id: int) -> SendOutcome:
         try:
-            message = await self._channel.deliver(message_id)
+            state = await self._deliverer.deliver_one(message_id)
         except TwilioError:
             return SendOutcome("unknown", message_id=message_id, reason="provider_unreachable")
-        return _outcome(message)
+        return _outcome(state)
 
     async def reconcile(self, patient_id: str, outreach_ids: list[int], now: datetime) -> SendOutcome | None:
         """After a crash: None if no text was ever stored for these rows, else the provider's answer."""
@@ -119,7 +109,7 @@ class ChannelOutreachSender:
         return await self._deliver(message_id)
 
 
-def _outcome(message: Message) -> SendOutcome:
+def _outcome(message: MessageState) -> SendOutcome:
     if message.provider_sid:
         return SendOutcome("sent", message_id=message.id)
     if message.status == "failed":
@@ -150,12 +140,6 @@ _EARLIER_OUTREACH = (
     .where(Message.patient_id == bindparam("patient_id"), Message.kind == "outreach")
     .limit(1)
 )
-_CLOSE_OPEN = (
-    update(Conversation)
-    .where(Conversation.patient_id == bindparam("b_patient"), Conversation.status == "open")
-    .values(status="closed")
-)
-_INSERT_CONVERSATION = insert(Conversation).returning(Conversation.id)
 _INSERT_MESSAGE = insert(Message).returning(Message.id)
 _LINK_ROWS = (
     update(Outreach)
@@ -169,7 +153,7 @@ def _prepare_sync(
 ) -> Claimed | int | SendOutcome:
     """One unit of work: a stored text (attempt counted) for the rows, the id of one stored earlier, or why not.
 
-    As ``bot.dialogs.start_flows`` + ``Channel.prepare`` + ``bot.delivery.claim`` for a new message.
+    The dialog starts (closing any other open dialog of the patient), and the text is stored claimed.
     """
     lock_for_write(conn)
     rows = conn.execute(_ROWS, {"ids": list(outreach_ids)}).all()
@@ -200,21 +184,9 @@ def _prepare_sync(
     )
     decision = engine.start(flows, facts, now)
     conversation_id = None
-    state = decision.next_state
-    if state is not None:
-        conn.execute(_CLOSE_OPEN, {"b_patient": patient_id})
-        values = {
-            "patient_id": patient_id,
-            "prescription_id": state.prescription_id,
-            "flow": state.flow,
-            "state": state.state,
-            "context": state.context,
-            "expires_at": state.expires_at,
-            "status": "open",
-            "created_at": now,
-            "updated_at": now,
-        }
-        conversation_id = conn.execute(_INSERT_CONVERSATION, values).scalar_one()
+    if decision.next_state is not None:
+        conversation = save_state(conn, patient_id, None, decision.next_state, now)
+        conversation_id = conversation.id if conversation else None
     body = "\n".join(r.body for r in decision.replies)
     values = outbound_values(site, patient.phone, body, "outreach", clock_now)
     # The attempt is counted as the text is stored: a crash before the provider answers means reconcile.
@@ -241,18 +213,3 @@ def _flow_start(row: Any, spec: dict[str, Any], fills: list[Fill], first_contact
         params=params,
         template=spec.get("templates") or None,
     )
-
-
-@asynccontextmanager
-async def sender_context(
-    settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], clock: Clock
-) -> AsyncIterator[ChannelOutreachSender]:
-    """A sender with its own Twilio client, for `midbot dispatch` run without the web server."""
-    from bot.services import make_channel
-
-    async with make_channel(settings, sessionmaker, clock) as channel:
-        sender = ChannelOutreachSender(sessionmaker, channel, clock)
-        try:
-            yield sender
-        finally:
-            await sender.close()

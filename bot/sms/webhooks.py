@@ -8,7 +8,7 @@ from aiohttp import web
 from multidict import MultiDictProxy
 
 from bot.keys import CLOCK, INBOUND_STORE, INBOX, SETTINGS, STATUS_WRITER
-from bot.statuses import StatusUpdate
+from bot.sms.statuses import StatusUpdate
 from integrations.twilio.signature import validate_signature
 
 __all__ = ["EMPTY_TWIML", "routes"]

@@ -1,6 +1,6 @@
 """Delivery status callbacks in batches: one transaction applies every callback waiting, then they are answered.
 
-A message's status only moves forward (``bot.channel.STATUS_RANK``; a late ``sent`` never overwrites
+A message's status only moves forward (``bot.sms.channel.STATUS_RANK``; a late ``sent`` never overwrites
 ``delivered``). A callback for a sid we do not know yet — it beat the API answer that tells us the sid — waits
 in ``provider_status`` and is applied when the sid is recorded (``drain_backlog``). Final outcomes feed the
 patient's deliverability record (and act on 21610 and dead numbers), in the same transaction.
@@ -16,11 +16,12 @@ from typing import Any
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
-from bot.batching import GroupWriter
-from bot.channel import OUTCOMES, STATUS_RANK, delivery_outcome
-from bot.db.models import Message, Patient, ProviderStatus
-from bot.dbthread import DbWorker, Priority
-from bot.syncstore import SiteCache, load_patients, lock_for_write, open_task, opt_out_phone
+from bot.db.contact import record_deliveries
+from bot.db.models import Message, ProviderStatus
+from bot.db.unit import lock_for_write
+from bot.db.worker import DbWorker, Priority
+from bot.sms.batching import GroupWriter
+from bot.sms.channel import OUTCOMES, STATUS_RANK
 
 __all__ = ["StatusUpdate", "StatusWriter", "apply_statuses", "drain_backlog"]
 
@@ -69,9 +70,6 @@ _BACKLOG_OF = (
 )
 _KNOWN_SIDS = select(Message.provider_sid).where(Message.provider_sid.in_(bindparam("sids", expanding=True)))
 _DELETE_BACKLOG = delete(ProviderStatus).where(ProviderStatus.id.in_(bindparam("ids", expanding=True)))
-_SET_DELIVERABILITY = (
-    update(Patient).where(Patient.id == bindparam("b_id")).values(deliverability=bindparam("b_record"))
-)
 
 
 def apply_statuses(conn: Connection, updates: Sequence[StatusUpdate]) -> list[str]:
@@ -139,46 +137,6 @@ def drain_backlog(conn: Connection, sids: Sequence[str], now: datetime) -> None:
     if ready:
         apply_statuses(conn, [StatusUpdate(sid, status, code, now) for _id, sid, status, code in ready])
         conn.execute(_DELETE_BACKLOG, {"ids": [row[0] for row in ready]})
-
-
-def record_deliveries(
-    conn: Connection, outcomes: Sequence[tuple[int, str, str, int | None, datetime]]
-) -> None:
-    """As ``bot.channel.record_delivery`` for each (message id, patient id, status, code, time), in order."""
-    lock = conn.dialect.name == "postgresql"
-    patients = {p.id: p for p in load_patients(conn, "id", {o[1] for o in outcomes}, lock=lock)}
-    sites = SiteCache(conn)
-    changed: dict[str, Patient] = {}
-    for message_id, patient_id, status, code, at in outcomes:
-        patient = patients.get(patient_id)
-        if patient is None:
-            continue
-        record, opt_out, contact = delivery_outcome(dict(patient.deliverability or {}), status, code, at)
-        if opt_out:
-            opt_out_phone(conn, patient.phone, source="provider_21610", message_id=message_id, now=at)
-        if contact and code is not None:
-            open_task(
-                conn,
-                sites,
-                site_id=patient.site_id,
-                queue="general",
-                kind="fix_contact",
-                title="Texts are not reaching this patient: check the phone number",
-                now=at,
-                patient_id=patient.id,
-                priority=3,
-                detail={"error_code": code, "failures": int(record.get("consecutive_failures", 0))},
-                source_message_id=message_id,
-            )
-        patient.deliverability = record
-        changed[patient.id] = patient
-    if changed:
-        conn.execute(
-            update(Patient)
-            .where(Patient.id == bindparam("b_id"))
-            .values(deliverability=bindparam("b_record")),
-            [{"b_id": p.id, "b_record": p.deliverability} for p in changed.values()],
-        )
 
 
 class StatusWriter:

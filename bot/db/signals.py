@@ -1,4 +1,4 @@
-"""Record adherence and abandonment signals once, and read them back in export order."""
+"""The signal store: record adherence and abandonment signals once, and read them back in export order."""
 
 from __future__ import annotations
 
@@ -6,12 +6,13 @@ import logging
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, select
+from sqlalchemy import Connection, Select, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.clock import utcnow
+from bot.db.base import utcnow
 from bot.db.models import Signal
+from bot.db.vocabulary import SIGNAL_KINDS, SIGNAL_SOURCES
 
 __all__ = [
     "SIGNAL_KINDS",
@@ -23,39 +24,14 @@ __all__ = [
 ]
 
 _LOGGER = logging.getLogger(__name__)
-
-SIGNAL_KINDS: frozenset[str] = frozenset(
-    {
-        "refill_confirmed",
-        "refill_declined",
-        "missed_dose",
-        "side_effect",
-        "copay_barrier",
-        "consent_change",
-        "pdc_below_threshold",
-        "primary_abandonment",
-        "secondary_abandonment",
-        "unreachable",
-        "pickup_scheduled",
-        "patient_declined",
-        "delivery_issue",
-    }
-)
-SIGNAL_SOURCES: frozenset[str] = frozenset({"patient", "computed", "staff", "provider"})
+_INSERT = {
+    name: dialect.insert(Signal).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(Signal.id)
+    for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))
+}
 
 
-def _insert_for(session: AsyncSession) -> Any:
-    """The dialect's INSERT construct (both SQLite and PostgreSQL have ON CONFLICT DO NOTHING)."""
-    name = session.get_bind().dialect.name
-    if name == "postgresql":
-        return postgresql.insert
-    if name == "sqlite":
-        return sqlite.insert
-    raise RuntimeError(f"unsupported database dialect: {name}")
-
-
-async def record_signal(
-    session: AsyncSession,
+def record_signal(
+    conn: Connection,
     *,
     patient_id: str,
     site_id: str,
@@ -67,14 +43,14 @@ async def record_signal(
     source_message_id: int | None = None,
     dedupe_key: str | None = None,
     created_at: datetime | None = None,
-) -> Signal | None:
-    """Store one signal, unless a signal with the same ``dedupe_key`` already exists.
+) -> int | None:
+    """Store one signal, unless a signal with the same ``dedupe_key`` already exists; returns its id or None.
 
     The insert is a single ``INSERT ... ON CONFLICT (dedupe_key) DO NOTHING``, so concurrent writers and
-    re-runs never raise and never leave the session's transaction broken.
+    re-runs never raise and never leave the transaction broken.
 
     Args:
-        session: the unit of work; the caller commits.
+        conn: the unit of work; the caller commits.
         patient_id: the patient the signal is about.
         site_id: the site that owns the patient or prescription.
         kind: one of SIGNAL_KINDS.
@@ -85,9 +61,6 @@ async def record_signal(
         source_message_id: the inbound message it came from, if any.
         dedupe_key: a stable key; a second signal with the same key is not stored.
         created_at: the recording time (defaults to now; tests pass their clock's time).
-
-    Returns:
-        The new Signal, or None when ``dedupe_key`` was already recorded.
 
     Raises:
         ValueError: an unknown kind or source, or a naive ``occurred_at``.
@@ -104,16 +77,12 @@ async def record_signal(
         dedupe_key=dedupe_key,
         created_at=created_at,
     )
-    insert = _insert_for(session)
-    stmt = (
-        insert(Signal).values(**row).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(Signal)
-    )
-    signal: Signal | None = (await session.scalars(stmt)).one_or_none()
-    if signal is None:
+    signal_id: int | None = conn.execute(_INSERT[conn.dialect.name], row).scalar_one_or_none()
+    if signal_id is None:
         _LOGGER.debug("signal %s for patient %s already recorded", kind, patient_id)
-        return None
-    _LOGGER.info("signal %s id=%s recorded for patient %s", kind, signal.id, patient_id)
-    return signal
+    else:
+        _LOGGER.info("signal %s id=%s recorded for patient %s", kind, signal_id, patient_id)
+    return signal_id
 
 
 def _since_query(
@@ -189,7 +158,7 @@ def signal_row(
     dedupe_key: str | None = None,
     created_at: datetime | None = None,
 ) -> dict[str, Any]:
-    """The validated column values of one signal (shared by the async and the synchronous writers).
+    """The validated column values of one signal .
 
     Raises:
         ValueError: an unknown kind or source, or a naive ``occurred_at``.

@@ -11,9 +11,9 @@ import pytest
 from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.batching import GroupWriter, Pressure
 from bot.db.session import make_engine
-from bot.dbthread import DbWorker, Priority
+from bot.db.worker import DbWorker, Priority
+from bot.sms.batching import GroupWriter, Pressure
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The audit trail: who saw or did what to which patient record, and when."""
+"""The audit trail's one writer and its readers: who saw or did what to which patient record, and when."""
 
 from __future__ import annotations
 
@@ -9,10 +9,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Connection, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.clock import utcnow
+from bot.db.base import utcnow
 from bot.db.models import AuditEvent
 
 __all__ = ["CSV_COLUMNS", "SYSTEM", "event_to_dict", "events_csv", "list_events", "record"]
@@ -21,10 +21,11 @@ _LOGGER = logging.getLogger(__name__)
 
 SYSTEM = "system"
 CSV_COLUMNS = ("id", "at", "actor", "site_id", "action", "patient_id", "target", "detail")
+_INSERT = insert(AuditEvent)
 
 
-async def record(
-    session: AsyncSession,
+def record(
+    conn: Connection,
     *,
     actor: str,
     action: str,
@@ -34,10 +35,10 @@ async def record(
     detail: dict[str, Any] | None = None,
     at: datetime | None = None,
 ) -> None:
-    """Add one audit row to the caller's unit of work (it commits with the action it records).
+    """Write one audit row in the caller's transaction (it commits with the action it records).
 
     Args:
-        session: the unit of work.
+        conn: the unit of work's connection.
         actor: ``user:ID``, ``token:ID`` or ``system``.
         action: a dotted verb such as ``patient.view`` or ``task.resolve``.
         site_id: the tenant the event belongs to.
@@ -46,16 +47,17 @@ async def record(
         detail: ids and codes only (never message text or other PHI).
         at: when it happened (the app clock); defaults to now.
     """
-    session.add(
-        AuditEvent(
-            at=at or utcnow(),
-            actor=actor[:200],
-            site_id=site_id,
-            action=action[:60],
-            patient_id=patient_id,
-            target=target[:100],
-            detail=detail or {},
-        )
+    conn.execute(
+        _INSERT,
+        {
+            "at": at or utcnow(),
+            "actor": actor[:200],
+            "site_id": site_id,
+            "action": action[:60],
+            "patient_id": patient_id,
+            "target": target[:100],
+            "detail": detail or {},
+        },
     )
     _LOGGER.debug("audit %s %s %s", actor, action, target)
 

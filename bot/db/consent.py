@@ -1,0 +1,103 @@
+"""The consent store: opt-out and opt-in of a phone number (for every patient and site sharing it), and
+detailed-message consent. Every consent change writes a ``consent_event`` row.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Connection, bindparam, insert, update
+
+from bot.db.models import ConsentEvent, Conversation, Outreach, Patient
+from bot.db.unit import load_patients
+from bot.db.vocabulary import CONSENT_CHANGES
+
+__all__ = ["add_consent_event", "opt_in_phone", "opt_out_phone", "set_detailed_consent"]
+
+_INSERT_CONSENT = insert(ConsentEvent)
+_SET_OPTED_OUT = update(Patient).where(Patient.id == bindparam("b_id")).values(opted_out_at=bindparam("b_at"))
+_PENDING_OUTREACH = ("planned", "deferred", "claimed")
+
+
+def add_consent_event(
+    conn: Connection, *, patient_id: str, change: str, source: str, message_id: int | None, now: datetime
+) -> None:
+    """One consent_event row.
+
+    Raises:
+        ValueError: an unknown change.
+    """
+    if change not in CONSENT_CHANGES:
+        raise ValueError(f"change: unknown consent change {change!r}")
+    conn.execute(
+        _INSERT_CONSENT,
+        {
+            "patient_id": patient_id,
+            "change": change,
+            "source": source,
+            "message_id": message_id,
+            "created_at": now,
+        },
+    )
+
+
+def opt_out_phone(
+    conn: Connection, phone: str, *, source: str, message_id: int | None, now: datetime
+) -> list[Patient]:
+    """Opt out every patient with this phone (all sites share the decision): cancel their pending outreach,
+    close their open dialogs, record the consent change. Returns the patients newly opted out.
+
+    On PostgreSQL the patient rows are locked first, so two opt-outs of one number cannot interleave.
+    """
+    patients = load_patients(conn, "phone", [phone], lock=conn.dialect.name == "postgresql")
+    changed = [p for p in patients if p.opted_out_at is None]
+    for patient in changed:
+        patient.opted_out_at = now
+        conn.execute(_SET_OPTED_OUT, {"b_id": patient.id, "b_at": now})
+        add_consent_event(
+            conn, patient_id=patient.id, change="opt_out", source=source, message_id=message_id, now=now
+        )
+    ids = [p.id for p in patients]
+    if ids:
+        conn.execute(
+            update(Outreach)
+            .where(Outreach.patient_id.in_(ids), Outreach.state.in_(_PENDING_OUTREACH))
+            .values(state="cancelled", reason="opted_out", updated_at=now)
+        )
+        conn.execute(
+            update(Conversation)
+            .where(Conversation.patient_id.in_(ids), Conversation.status == "open")
+            .values(status="closed", updated_at=now)
+        )
+    return changed
+
+
+def opt_in_phone(
+    conn: Connection, phone: str, *, source: str, message_id: int | None, now: datetime
+) -> list[Patient]:
+    """Opt every opted-out patient with this phone back in; returns the patients whose consent changed."""
+    patients = load_patients(conn, "phone", [phone], lock=conn.dialect.name == "postgresql")
+    changed = [p for p in patients if p.opted_out_at is not None]
+    for patient in changed:
+        patient.opted_out_at = None
+        conn.execute(_SET_OPTED_OUT, {"b_id": patient.id, "b_at": None})
+        add_consent_event(
+            conn, patient_id=patient.id, change="opt_in", source=source, message_id=message_id, now=now
+        )
+    return changed
+
+
+def set_detailed_consent(
+    conn: Connection, patient: Patient, agreed: bool, *, source: str, message_id: int | None, now: datetime
+) -> None:
+    """Record whether the patient agrees to texts that name their medicine."""
+    patient.detailed_consent = agreed
+    conn.execute(update(Patient).where(Patient.id == patient.id).values(detailed_consent=agreed))
+    add_consent_event(
+        conn,
+        patient_id=patient.id,
+        change="detailed_yes" if agreed else "detailed_no",
+        source=source,
+        message_id=message_id,
+        now=now,
+    )

@@ -1,0 +1,132 @@
+"""Whether a patient's phone takes texts: provider errors and delivery outcomes, the deliverability record,
+and the contact-details task staff get when a number stops working (opened once).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, update
+
+from bot.db.consent import opt_out_phone
+from bot.db.models import Patient
+from bot.db.tasks import open_task
+from bot.db.unit import SiteCache, load_patients
+
+__all__ = [
+    "BAD_NUMBER_CODES",
+    "BAD_PHONE_STATUSES",
+    "OPTED_OUT_CODE",
+    "delivery_outcome",
+    "on_permanent_error",
+    "record_deliveries",
+]
+
+OPTED_OUT_CODE = 21610  # the handset replied STOP to the provider (or opted out at the carrier)
+BAD_NUMBER_CODES = frozenset({21211, 21614})  # invalid number; not a mobile number
+BAD_PHONE_STATUSES = ("invalid", "not_mobile")
+_CARRIER_CODES = frozenset({30003, 30004, 30005, 30006, 30007, 30008})
+_SET_PHONE_STATUS = (
+    update(Patient).where(Patient.id == bindparam("b_id")).values(phone_status=bindparam("b_status"))
+)
+_SET_DELIVERABILITY = (
+    update(Patient).where(Patient.id == bindparam("b_id")).values(deliverability=bindparam("b_record"))
+)
+
+
+def _contact_task(
+    conn: Connection,
+    sites: SiteCache,
+    patient: Patient,
+    title: str,
+    detail: dict[str, Any],
+    message_id: int,
+    now: datetime,
+) -> None:
+    open_task(
+        conn,
+        site_id=patient.site_id,
+        queue="general",
+        kind="fix_contact",
+        title=title,
+        now=now,
+        patient_id=patient.id,
+        priority=3,
+        detail=detail,
+        source_message_id=message_id,
+        sites=sites,
+    )
+
+
+def on_permanent_error(conn: Connection, patient_id: str, code: int, message_id: int, now: datetime) -> None:
+    """Act on a provider's permanent error for a text to this patient: 21610 opts the phone out; a bad number
+    (21211, 21614) is flagged on the patient and a contact-details task is opened, once."""
+    patients = load_patients(conn, "id", [patient_id])
+    if not patients:
+        return
+    patient = patients[0]
+    if code == OPTED_OUT_CODE:
+        opt_out_phone(conn, patient.phone, source="provider_21610", message_id=message_id, now=now)
+    elif code in BAD_NUMBER_CODES and patient.phone_status not in BAD_PHONE_STATUSES:
+        status = "invalid" if code == 21211 else "not_mobile"
+        conn.execute(_SET_PHONE_STATUS, {"b_id": patient.id, "b_status": status})
+        title = "Phone number cannot receive texts: update contact details"
+        _contact_task(conn, SiteCache(conn), patient, title, {"error_code": code}, message_id, now)
+
+
+def delivery_outcome(
+    record: dict[str, Any], status: str, code: int | None, now: datetime
+) -> tuple[dict[str, Any], bool, bool]:
+    """A patient's deliverability record after one outcome: (new record, opt the phone out, open a task).
+
+    ``delivered`` resets the failure streak; a failure with a code counts it; 21610 (the handset opted out
+    at the carrier) opts the phone out; a carrier code marks the number landline or unreachable, and the
+    first time (30006) or after three failures in a row a fix-contact task is due.
+    """
+    record = dict(record)
+    opt_out = contact = False
+    if status == "delivered":
+        record.update(consecutive_failures=0, last_delivered_at=now.isoformat())
+    elif status in ("undelivered", "failed") and code is not None:
+        opt_out = code == OPTED_OUT_CODE
+        record["consecutive_failures"] = int(record.get("consecutive_failures", 0)) + 1
+        record["failures"] = int(record.get("failures", 0)) + 1
+        record.update(last_error_code=code, last_error_at=now.isoformat())
+        if code in _CARRIER_CODES:
+            record["status"] = "landline" if code == 30006 else "unreachable"
+            failures = int(record["consecutive_failures"])
+            if not record.get("task_opened") and (code == 30006 or failures >= 3):
+                record["task_opened"] = contact = True
+    return record, opt_out, contact
+
+
+def record_deliveries(
+    conn: Connection, outcomes: Sequence[tuple[int, str, str, int | None, datetime]]
+) -> None:
+    """Feed final delivery outcomes — (message id, patient id, status, code, time), in order — into each
+    patient's deliverability record, acting on 21610 and dead numbers."""
+    lock = conn.dialect.name == "postgresql"
+    patients = {p.id: p for p in load_patients(conn, "id", {o[1] for o in outcomes}, lock=lock)}
+    sites = SiteCache(conn)
+    changed: dict[str, Patient] = {}
+    for message_id, patient_id, status, code, at in outcomes:
+        patient = patients.get(patient_id)
+        if patient is None:
+            continue
+        record, opt_out, contact = delivery_outcome(dict(patient.deliverability or {}), status, code, at)
+        if opt_out:
+            opt_out_phone(conn, patient.phone, source="provider_21610", message_id=message_id, now=at)
+        if contact and code is not None:
+            failures = int(record.get("consecutive_failures", 0))
+            title = "Texts are not reaching this patient: check the phone number"
+            _contact_task(
+                conn, sites, patient, title, {"error_code": code, "failures": failures}, message_id, at
+            )
+        patient.deliverability = record
+        changed[patient.id] = patient
+    if changed:
+        conn.execute(
+            _SET_DELIVERABILITY, [{"b_id": p.id, "b_record": p.deliverability} for p in changed.values()]
+        )

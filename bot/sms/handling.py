@@ -1,0 +1,371 @@
+"""What happens to a stored inbound text, as one synchronous unit of work: consent first, then the dialog, then
+people. The one implementation of inbound handling: the inbox runs it for a batch of texts (one commit), or
+for one text at a time when a batch fails.
+
+``process_batch`` runs on a ``Connection`` (``bot.db.worker``): it reads what the batch needs in a few
+queries (the messages, their senders, open dialogs, active prescriptions and fills), runs the dialog engine,
+and writes every decision — dialog state, tasks, signals, consent, pending replies, ``processed_at`` — in the
+same transaction. Every text ends in a reply, a dialog step or an open task (invariant 1).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, bindparam, or_, select, update
+
+from bot.db.consent import opt_in_phone, opt_out_phone
+from bot.db.models import Message, Patient, Site
+from bot.db.signals import record_signal
+from bot.db.tasks import open_task
+from bot.db.unit import SiteCache, load_patients, lock_for_write
+from bot.sms.channel import prepare_reply, prepare_to_number
+from bot.sms.dialogs import apply_decision, facts_from, load_therapy, open_conversations, state_of
+from conversations import consent_texts as templates
+from conversations import engine
+from conversations.classify import classify
+from conversations.keywords import consent_action
+
+__all__ = ["BatchResult", "fallback", "process_batch"]
+
+_LOGGER = logging.getLogger(__name__)
+# Twilio's Advanced Opt-Out answers these keywords itself (and would refuse a second answer with 21610).
+_TWILIO_OPT_OUT = re.compile(
+    r"(?i)\W*(stop|stopall|stop all|unsubscribe|cancel|end|quit|revoke|optout|opt out)\W*"
+)
+_TWILIO_OPT_IN = re.compile(r"(?i)\W*(start|unstop)\W*")
+_MESSAGES = (
+    select(
+        Message.id,
+        Message.from_number,
+        Message.to_number,
+        Message.body,
+        Message.num_media,
+        Message.processed_at,
+    )
+    .where(Message.id.in_(bindparam("ids", expanding=True)), Message.direction == "in")
+    .order_by(Message.id)
+)
+_MESSAGES_FOR_UPDATE = _MESSAGES.with_for_update()
+_MARK_PROCESSED = (
+    update(Message)
+    .where(Message.id == bindparam("b_id"))
+    .values(
+        processed_at=bindparam("b_now"),
+        patient_id=bindparam("b_patient"),
+        site_id=bindparam("b_site"),
+        conversation_id=bindparam("b_conversation"),
+    )
+)
+_SITE_FOR_NUMBER = (
+    select(Site.id)
+    .where(or_(Site.phone == bindparam("number"), Site.messaging_service_sid == bindparam("number")))
+    .limit(1)
+)
+_FIRST_SITE = select(Site.id).order_by(Site.id).limit(1)
+_RECENT_UNKNOWN_REPLY = (
+    select(Message.id)
+    .where(
+        Message.to_number == bindparam("number"),
+        Message.kind == "unknown_sender",
+        Message.created_at >= bindparam("since"),
+    )
+    .limit(1)
+)
+
+
+@dataclass
+class BatchResult:
+    """What a batch came to: replies to deliver after commit, and the texts it processed."""
+
+    outgoing: list[int] = field(default_factory=list)
+    processed: list[int] = field(default_factory=list)
+
+
+@dataclass
+class _Text:
+    message_id: int
+    number: str
+    to_number: str
+    body: str
+    num_media: int
+    patient: Patient | None = None
+    site: Site | None = None
+    mark: dict[str, Any] = field(default_factory=dict)
+
+
+class _Unit:
+    """One unit of work's reads, shared by the texts it handles."""
+
+    def __init__(self, conn: Connection, now: datetime, provider_confirms_keywords: bool) -> None:
+        self.conn = conn
+        self.now = now
+        self.sites = SiteCache(conn)
+        self.provider_confirms = provider_confirms_keywords
+        self.outgoing: list[int] = []
+
+    def site_for_number(self, number: str) -> Site | None:
+        site_id = self.conn.execute(_SITE_FOR_NUMBER, {"number": number}).scalar()
+        if site_id is None:
+            site_id = self.conn.execute(_FIRST_SITE).scalar()
+        return self.sites.get(site_id) if site_id is not None else None
+
+    def reply(self, text: _Text, body: str, kind: str) -> None:
+        assert text.patient is not None and text.site is not None
+        message_id = prepare_reply(
+            self.conn,
+            patient=text.patient,
+            site=text.site,
+            body=body,
+            kind=kind,
+            now=self.now,
+            reply_to_patient=True,
+            cfg=self.sites.config(text.site),
+        )
+        if message_id is not None:
+            self.outgoing.append(message_id)
+
+    def task(self, text: _Text, *, queue: str, kind: str, title: str, priority: int, **extra: Any) -> int:
+        assert text.site is not None
+        return open_task(
+            self.conn,
+            site_id=text.site.id,
+            queue=queue,
+            kind=kind,
+            title=title,
+            now=self.now,
+            patient_id=text.patient.id if text.patient else None,
+            priority=priority,
+            source_message_id=text.message_id,
+            sites=self.sites,
+            **extra,
+        )
+
+
+def process_batch(
+    conn: Connection, message_ids: Sequence[int], now: datetime, *, provider_confirms_keywords: bool = True
+) -> BatchResult:
+    """Handle stored inbound texts (at most one per sender) in one transaction, in order."""
+    lock_for_write(conn)
+    unit = _Unit(conn, now, provider_confirms_keywords)
+    texts = _load(conn, message_ids)
+    _find_patients(unit, texts)
+    known = [t for t in texts if t.patient is not None]
+    conversations = open_conversations(conn, [t.patient.id for t in known if t.patient])
+    therapy = load_therapy(conn, [t.patient.id for t in known if t.patient])
+    result = BatchResult()
+    for text in texts:
+        conversation_id = _route(unit, text, conversations, therapy)
+        text.mark = {
+            "b_id": text.message_id,
+            "b_now": now,
+            "b_patient": text.patient.id if text.patient else None,
+            "b_site": text.site.id if text.site else None,
+            "b_conversation": conversation_id,
+        }
+        result.processed.append(text.message_id)
+    if texts:
+        conn.execute(_MARK_PROCESSED, [t.mark for t in texts])
+    result.outgoing = unit.outgoing
+    return result
+
+
+def _load(conn: Connection, message_ids: Sequence[int]) -> list[_Text]:
+    query = _MESSAGES_FOR_UPDATE if conn.dialect.name == "postgresql" else _MESSAGES
+    rows = {row.id: row for row in conn.execute(query, {"ids": list(message_ids)})}
+    texts = []
+    for message_id in message_ids:
+        row = rows.get(message_id)
+        if row is None or row.processed_at is not None:
+            continue  # gone, or processed already (a replay of the work): nothing to do
+        texts.append(_Text(message_id, row.from_number, row.to_number, row.body or "", row.num_media or 0))
+    return texts
+
+
+def _find_patients(unit: _Unit, texts: list[_Text]) -> None:
+    """The patient behind each number; with a shared phone, prefer the site texted, then an open dialog."""
+    numbers = {t.number for t in texts}
+    by_phone: dict[str, list[Patient]] = {}
+    for patient in load_patients(unit.conn, "phone", numbers) if numbers else []:
+        by_phone.setdefault(patient.phone, []).append(patient)
+    for text in texts:
+        candidates = by_phone.get(text.number, [])
+        if len(candidates) > 1:
+            texted = unit.site_for_number(text.to_number)
+            candidates = [
+                p for p in candidates if texted is not None and p.site_id == texted.id
+            ] or candidates
+            open_ids = set(open_conversations(unit.conn, [p.id for p in candidates]))
+            candidates = sorted(candidates, key=lambda p: p.id not in open_ids)
+        text.patient = candidates[0] if candidates else None
+        text.site = (
+            unit.sites.get(text.patient.site_id) if text.patient else unit.site_for_number(text.to_number)
+        )
+
+
+def _route(unit: _Unit, text: _Text, conversations: dict[str, Any], therapy: dict[str, Any]) -> int | None:
+    """One text: consent keywords, then opted-out, unknown, empty or picture texts, then the dialog."""
+    patient, site = text.patient, text.site
+    if patient is None or site is None:
+        _unknown_sender(unit, text)
+        return None
+    action = consent_action(text.body, opted_out=patient.opted_out_at is not None)
+    if action == "opt_out":
+        _opt_out(unit, text)
+        return None
+    if action == "opt_in":
+        _opt_in(unit, text)
+        return None
+    if action == "help":
+        unit.reply(
+            text,
+            templates.render("help", patient.language, site_name=site.name, site_phone=site.phone),
+            "help",
+        )
+        return None
+    if patient.opted_out_at is not None:
+        _from_opted_out(unit, text)
+        return None
+    if not text.body.strip():
+        _media_or_empty(unit, text)
+        return None
+    if action == "ambiguous":
+        unit.reply(text, templates.render("stop_clarify", patient.language, site_name=site.name), "reply")
+    prescriptions, fills = therapy.get(patient.id, ([], []))
+    facts = facts_from(patient, site, unit.sites.config(site), prescriptions, fills, unit.now)
+    conversation = conversations.get(patient.id)
+    decision = engine.handle(state_of(conversation), text.body, facts, unit.now)
+    applied = apply_decision(
+        unit.conn,
+        unit.sites,
+        decision,
+        patient=patient,
+        site=site,
+        now=unit.now,
+        conversation=conversation,
+        source_message_id=text.message_id,
+        reply_to_patient=True,
+    )
+    unit.outgoing.extend(applied.outgoing)
+    return applied.conversation_id
+
+
+def _consent_signal(unit: _Unit, text: _Text, changed: list[Patient], change: str) -> None:
+    for each in changed:
+        record_signal(
+            unit.conn,
+            patient_id=each.id,
+            site_id=each.site_id,
+            kind="consent_change",
+            source="patient",
+            occurred_at=unit.now,
+            value={"change": change},
+            source_message_id=text.message_id,
+            dedupe_key=f"consent:{text.message_id}:{each.id}",
+        )
+
+
+def _opt_out(unit: _Unit, text: _Text) -> None:
+    assert text.patient is not None and text.site is not None
+    changed = opt_out_phone(unit.conn, text.number, source="sms", message_id=text.message_id, now=unit.now)
+    _consent_signal(unit, text, changed, "opt_out")
+    if not changed:
+        return  # already opted out: exactly one confirmation was sent then
+    if unit.provider_confirms and _TWILIO_OPT_OUT.fullmatch(text.body.strip()):
+        return  # Twilio's Advanced Opt-Out already confirmed this keyword
+    site = text.site
+    body = templates.render(
+        "opt_out_confirm", text.patient.language, site_name=site.name, site_phone=site.phone
+    )
+    unit.reply(text, body, "opt_out_confirm")
+
+
+def _opt_in(unit: _Unit, text: _Text) -> None:
+    assert text.patient is not None and text.site is not None
+    changed = opt_in_phone(unit.conn, text.number, source="sms", message_id=text.message_id, now=unit.now)
+    _consent_signal(unit, text, changed, "opt_in")
+    if unit.provider_confirms and _TWILIO_OPT_IN.fullmatch(text.body.strip()):
+        return  # Twilio's Advanced Opt-Out already confirmed this keyword
+    site = text.site
+    body = templates.render(
+        "opt_in_confirm", text.patient.language, site_name=site.name, site_phone=site.phone
+    )
+    unit.reply(text, body, "opt_in_confirm")
+
+
+def _from_opted_out(unit: _Unit, text: _Text) -> None:
+    """No text goes to an opted-out patient, but a person still sees what they wrote."""
+    intent = classify(text.body).intent
+    urgent = intent == "emergency"
+    unit.task(
+        text,
+        queue="urgent_clinical" if urgent else "general",
+        kind="opted_out_message",
+        title="Message from an opted-out patient (call, do not text)",
+        priority=1 if urgent else 4,
+        detail={"intent": intent},
+    )
+
+
+def _media_or_empty(unit: _Unit, text: _Text) -> None:
+    assert text.patient is not None and text.site is not None
+    picture = text.num_media > 0
+    unit.task(
+        text,
+        queue="general",
+        kind="media_message" if picture else "empty_message",
+        title="Picture or empty text from patient" if picture else "Empty text from patient",
+        priority=3,
+    )
+    unit.reply(text, templates.render("media_ack", text.patient.language, site_name=text.site.name), "ack")
+
+
+def _unknown_sender(unit: _Unit, text: _Text) -> None:
+    """One polite reply a day to a number we do not know, and a task so a person can look."""
+    site = text.site
+    if site is None:
+        _LOGGER.warning("inbound %s to a number no site owns", text.message_id)
+        return
+    unit.task(
+        text, queue="general", kind="unknown_sender", title="Text from a number not on file", priority=4
+    )
+    since = unit.now - timedelta(days=1)
+    if unit.conn.execute(_RECENT_UNKNOWN_REPLY, {"number": text.number, "since": since}).first() is not None:
+        return
+    body = templates.render("unknown_sender", "en", site_name=site.name, site_phone=site.phone)
+    unit.outgoing.append(
+        prepare_to_number(
+            unit.conn, site=site, to=text.number, body=body, kind="unknown_sender", now=unit.now
+        )
+    )
+
+
+def fallback(conn: Connection, message_id: int, now: datetime) -> None:
+    """A text that could not be handled goes to a person (a general task), marked processed."""
+    texts = _load(conn, [message_id])
+    if not texts:
+        return
+    unit = _Unit(conn, now, True)
+    _find_patients(unit, texts)
+    text = texts[0]
+    if text.site is not None:
+        unit.task(
+            text,
+            queue="general",
+            kind="unprocessed",
+            title="Message could not be handled automatically",
+            priority=2,
+        )
+    mark = {
+        "b_id": message_id,
+        "b_now": now,
+        "b_patient": text.patient.id if text.patient else None,
+        "b_site": text.site.id if text.site else None,
+        "b_conversation": None,
+    }
+    conn.execute(_MARK_PROCESSED, [mark])

@@ -1,0 +1,206 @@
+"""The inbox: what happens to a stored inbound message. Consent first, then the dialog, then people.
+
+Every inbound message ends in a reply, a dialog step or an open task (invariant 1). Messages from one
+number are handled one at a time in arrival order; replies are delivered after the unit of work commits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.clock import Clock
+from bot.db.models import Message
+from bot.db.worker import DbWorker
+from bot.sms.batching import Pressure
+from bot.sms.delivery import Deliverer
+from bot.sms.handling import fallback, process_batch
+
+__all__ = ["Inbox"]
+
+_LOGGER = logging.getLogger(__name__)
+_Entry = tuple[int, str, "asyncio.Future[None] | None"]  # message id, sender number, who waits for it
+
+
+class Inbox:
+    """Processes inbound messages; one instance per app (or per CLI run).
+
+    Stored messages are taken in batches (arrival order, at most one message per number in a batch, none of
+    a number already in hand); a batch is one synchronous unit of work on the database worker
+    (``bot.sms.handling``), and a batch that fails is retried one text at a time, so one bad text never sinks
+    its neighbours.
+    """
+
+    def __init__(
+        self,
+        *,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        db: DbWorker,
+        deliverer: Deliverer,
+        clock: Clock,
+        spawn: Callable[[Awaitable[None]], None],
+        provider_confirms_keywords: bool = True,
+        workers: int = 2,
+        batch_size: int = 16,
+        linger: float = 0.02,
+        pressure: Pressure | None = None,
+    ) -> None:
+        self._sessionmaker = sessionmaker
+        self._clock = clock
+        self._spawn = spawn
+        self._provider_confirms = provider_confirms_keywords
+        self._db = db
+        self._deliverer = deliverer
+        self._batch_size = batch_size
+        self._linger = linger
+        self._pressure = pressure or Pressure()
+        self._busy: set[str] = set()  # numbers with a message in hand
+        self._queued: set[int] = set()  # messages waiting or in hand
+        self._closing = False
+        self._pending: deque[_Entry] = deque()
+        self._unfinished = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._workers: list[asyncio.Task[None]] = []
+        self._worker_count = workers
+
+    def submit(self, message_id: int, number: str | None = None) -> None:
+        """Queue a stored message for processing (a few workers; one number at a time, in order)."""
+        self._enqueue(message_id, number or f"message:{message_id}", None)
+
+    async def handle(self, message_id: int, number: str | None = None) -> None:
+        """Process one stored inbound message now, after earlier ones of its number (idempotent)."""
+        if number is None:
+            async with self._sessionmaker() as session:
+                number = await session.scalar(select(Message.from_number).where(Message.id == message_id))
+            if number is None:
+                return
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._enqueue(message_id, number, done)
+        await done
+
+    async def idle(self) -> None:
+        """Wait until every submitted message has been processed."""
+        await self._idle.wait()
+
+    async def close(self, timeout: float = 20.0) -> None:
+        """Process what is queued for up to ``timeout`` seconds, then stop taking more (on shutdown).
+
+        What is left stays stored and unprocessed; the sweeper picks it up after a restart.
+        """
+        try:
+            await asyncio.wait_for(self.idle(), timeout)
+        except TimeoutError:
+            self._closing = True
+            _LOGGER.warning("inbox closing with %d messages left for the sweeper", len(self._pending))
+            while self._workers and not all(w.done() for w in self._workers):
+                await asyncio.sleep(0.01)
+            for _message_id, _number, done in self._pending:
+                if done is not None and not done.done():
+                    done.cancel()  # whoever waits for it is shutting down too
+
+    def _enqueue(self, message_id: int, number: str, done: asyncio.Future[None] | None) -> None:
+        self._queued.add(message_id)
+        self._pending.append((message_id, number, done))
+        self._unfinished += 1
+        self._idle.clear()
+        self._workers = [w for w in self._workers if not w.done()]
+        if len(self._workers) < self._worker_count:
+            self._workers.append(asyncio.ensure_future(self._work()))
+
+    async def _work(self) -> None:
+        if self._linger and len(self._pending) < self._batch_size:
+            await asyncio.sleep(self._linger)  # a few ms for company: one unit of work for several texts
+        loop = asyncio.get_running_loop()
+        while batch := self._take_batch():
+            began = loop.time()
+            try:
+                await self._run_batch([message_id for message_id, _number, _done in batch])
+            except Exception:  # _run_batch already routes what it cannot handle to a person
+                _LOGGER.exception("inbound batch %s failed", [message_id for message_id, _n, _d in batch])
+            finally:
+                for message_id, number, done in batch:
+                    self._queued.discard(message_id)
+                    self._busy.discard(number)
+                    if done is not None and not done.done():
+                        done.set_result(None)
+                self._unfinished -= len(batch)
+                if self._unfinished == 0:
+                    self._idle.set()
+            await self._pressure.give_way(loop.time() - began)
+            await asyncio.sleep(0)  # let webhook requests in between batches
+
+    def _take_batch(self) -> list[_Entry]:
+        """The next messages in arrival order whose numbers are free; their numbers become busy."""
+        if self._closing:
+            return []
+        batch: list[_Entry] = []
+        blocked: set[str] = set()
+        # While webhooks arrive, small batches: an answer's insert waits for the unit of work in hand.
+        size = max(1, self._batch_size // 4) if self._pressure.active else self._batch_size
+        for entry in self._pending:
+            number = entry[1]
+            if number in blocked:
+                continue
+            blocked.add(number)  # later messages of this number wait for this one
+            if number in self._busy:
+                continue
+            batch.append(entry)
+            if len(batch) >= size:
+                break
+        for entry in batch:
+            self._pending.remove(entry)
+            self._busy.add(entry[1])
+        return batch
+
+    async def _run_batch(self, message_ids: list[int]) -> None:
+        """The batch in one unit of work; if that fails, each text in one of its own, in order."""
+        try:
+            await self._process(message_ids)
+        except Exception:
+            _LOGGER.exception("inbound batch %s failed; handling its messages one by one", message_ids)
+        else:
+            return
+        for message_id in message_ids:
+            try:
+                await self._process([message_id])
+            except Exception:
+                # Stored messages are never dropped: if understanding it failed, a person gets it.
+                _LOGGER.exception("inbound %s could not be processed; routing it to a person", message_id)
+                now = self._clock.now()
+                await self._db.run(fallback, message_id, now)
+
+    async def _process(self, message_ids: list[int]) -> None:
+        now, confirms = self._clock.now(), self._provider_confirms
+        result = await self._db.run(
+            lambda conn: process_batch(conn, message_ids, now, provider_confirms_keywords=confirms)
+        )
+        if result.outgoing:
+            self._spawn(self._deliverer.deliver(result.outgoing))
+
+    async def sweep(self, older_than: timedelta = timedelta(seconds=30)) -> int:
+        """Process inbound messages a crash left unprocessed; returns how many were found."""
+        cutoff = self._clock.now() - older_than
+        async with self._sessionmaker() as session:
+            inbound = (
+                await session.scalars(
+                    select(Message.id)
+                    .where(
+                        Message.direction == "in",
+                        Message.processed_at.is_(None),
+                        Message.created_at <= cutoff,
+                    )
+                    .order_by(Message.id)
+                    .limit(200)
+                )
+            ).all()
+        for message_id in inbound:
+            if message_id not in self._queued:  # one the workers have not reached yet is left to them
+                await self.handle(message_id)
+        return len(inbound)
