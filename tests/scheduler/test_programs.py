@@ -71,7 +71,7 @@ programs:
         "'new_start' or 'abandonment_recovery'",
         "f.yaml:5: programs[0].trigger.run_out.days_before[1]: Input should be greater than or equal to 0",
         "f.yaml:6: programs[0].send_at: hour must be in 0..23",
-        "f.yaml:9: programs[1].trigger.cron: hour: '99' is not in 0-23",
+        "f.yaml:9: programs[1].trigger.cron: hour: '99': the last value (99) is higher than the maximum value (23)",
         "f.yaml:11: programs[1].when.payer_types[1]: Input should be 'commercial', 'medicare_d', 'medicaid', 'cash' "
         "or 'other'",
         "f.yaml:12: programs[1].when.colour: Extra inputs are not permitted",
