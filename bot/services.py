@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC
 
+import aiohttp
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -72,18 +73,20 @@ class Background:
 async def make_channel(
     settings: Settings, sessionmaker: async_sessionmaker[AsyncSession], clock: Clock
 ) -> AsyncIterator[Channel]:
-    """A Channel with its own Twilio client (closed on exit)."""
-    client = TwilioClient(
-        account_sid=settings.twilio_account_sid,
-        auth_token=settings.twilio_auth_token.get_secret_value(),
-        base_url=settings.twilio_api_base_url,
-        timeout=settings.twilio_timeout_seconds,
-        max_retries=settings.twilio_max_retries,
-    )
-    try:
-        yield Channel(settings=settings, sessionmaker=sessionmaker, clock=clock, client=client)
-    finally:
-        await client.close()
+    """A Channel with its own Twilio client and HTTP session (closed on exit)."""
+    async with aiohttp.ClientSession() as http:
+        client = TwilioClient(
+            session=http,
+            account_sid=settings.twilio_account_sid,
+            auth_token=settings.twilio_auth_token.get_secret_value(),
+            base_url=settings.twilio_api_base_url,
+            timeout=settings.twilio_timeout_seconds,
+            max_retries=settings.twilio_max_retries,
+        )
+        try:
+            yield Channel(settings=settings, sessionmaker=sessionmaker, clock=clock, client=client)
+        finally:
+            await client.close()
 
 
 def _messaging_ctx(app: web.Application) -> AsyncIterator[None]:
