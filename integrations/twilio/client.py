@@ -28,10 +28,11 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import aiohttp
+from aiohttp.typedefs import Query
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, wait_exponential
 from twilio.base.exceptions import TwilioException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
@@ -193,7 +194,8 @@ class _RoutingHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # twilio
             async with self.session.request(
                 method.upper(),
                 target,
-                params=params,
+                # twilio types its query as dict[str, object] but has serialised every value to str/int.
+                params=cast(Query, params),
                 data=data,
                 headers=headers,
                 timeout=self._timeout,
