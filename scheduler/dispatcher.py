@@ -19,7 +19,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from prometheus_client import CollectorRegistry
 from sqlalchemy import (
@@ -27,6 +27,7 @@ from sqlalchemy import (
     Integer,
     Select,
     String,
+    Table,
     and_,
     bindparam,
     case,
@@ -60,7 +61,8 @@ from scheduler.timeutil import pick_zone
 __all__ = ["DispatchSummary", "Dispatcher"]
 
 _LOGGER = logging.getLogger(__name__)
-_T = Outreach.__table__
+# Declarative types __table__ as FromClause; a mapped class's is a Table, which update() needs.
+_T = cast(Table, Outreach.__table__)
 PENDING = ("planned", "deferred")
 MAX_BATCHES = 100_000
 # try_acquire runs on the database thread (SQLite), possibly for several dispatchers sharing a RateLimiter.

@@ -13,10 +13,10 @@ from collections import defaultdict
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import bindparam, or_, select, update
+from sqlalchemy import Table, bindparam, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -344,15 +344,15 @@ async def _load_chunk(
         .join(_RX, _RX.c.id == _F.c.prescription_id)
         .where(_RX.c.patient_id.in_(ids))
     )
-    for r in await session.execute(fill_query):
-        rx_by_id[r[0]].fills.append(FillRecord(r[1], r[2] or 0, r[3] or 0))
+    for fill in await session.execute(fill_query):
+        rx_by_id[fill[0]].fills.append(FillRecord(fill[1], fill[2] or 0, fill[3] or 0))
     event_query = (
         select(_EV.c.prescription_id, _EV.c.name, _EV.c.occurred_at)
         .join(_RX, _RX.c.id == _EV.c.prescription_id)
         .where(_RX.c.patient_id.in_(ids))
     )
-    for r in await session.execute(event_query):
-        rx_by_id[r[0]].events.append((r[1], r[2]))
+    for event in await session.execute(event_query):
+        rx_by_id[event[0]].events.append((event[1], event[2]))
     return patients, by_patient
 
 
@@ -448,7 +448,8 @@ def _diff(
     return changes
 
 
-_T = Outreach.__table__
+# Declarative types __table__ as FromClause; a mapped class's is a Table, which insert()/update() need.
+_T = cast(Table, Outreach.__table__)
 
 
 async def _write(session: AsyncSession, changes: _Changes) -> None:
@@ -457,8 +458,8 @@ async def _write(session: AsyncSession, changes: _Changes) -> None:
             await _sqlite_insert(session, changes.inserts)
         else:
             # Another planner may have inserted the same key meanwhile: the unique key makes that a no-op.
-            stmt = pg_insert(_T).on_conflict_do_nothing(index_elements=["idempotency_key"])
-            await session.execute(stmt, changes.inserts)
+            insert = pg_insert(_T).on_conflict_do_nothing(index_elements=["idempotency_key"])
+            await session.execute(insert, changes.inserts)
     values = {
         "due_at": bindparam("b_due", type_=_T.c.due_at.type),
         "deadline_at": bindparam("b_deadline", type_=_T.c.deadline_at.type),

@@ -78,7 +78,7 @@ class FirstFill(_Strict):
     """Days after the therapy's first fill, then every N days while the therapy lasts."""
 
     days_after: list[Day] = Field(min_length=1)
-    then_every: int | None = Field(None, ge=1, le=365)
+    then_every: int | None = Field(default=None, ge=1, le=365)
 
     @field_validator("days_after", mode="before")
     @classmethod
@@ -90,7 +90,7 @@ class EventTrigger(_Strict):
     """Days after a dispensary event on the prescription."""
 
     name: EventName
-    after_days: int = Field(0, ge=0, le=60)
+    after_days: int = Field(default=0, ge=0, le=60)
 
 
 class Trigger(_Strict):
@@ -129,7 +129,7 @@ class When(_Strict):
     drugs: list[str] = []
     therapy_classes: list[str] = []
     payer_types: list[PayerType] = []
-    copay_at_least: float | None = Field(None, ge=0)
+    copay_at_least: float | None = Field(default=None, ge=0)
     languages: list[Literal["en", "es"]] = []
     sites: list[str] = []
 
@@ -137,8 +137,8 @@ class When(_Strict):
 class Templates(_Strict):
     """Wording that replaces the kind's built-in text."""
 
-    en: str | None = Field(None, min_length=1, max_length=1000)
-    es: str | None = Field(None, min_length=1, max_length=1000)
+    en: str | None = Field(default=None, min_length=1, max_length=1000)
+    es: str | None = Field(default=None, min_length=1, max_length=1000)
 
 
 class ProgramSpec(_Strict):
@@ -149,7 +149,7 @@ class ProgramSpec(_Strict):
     trigger: Trigger
     when: When = When()
     send_at: str = "10:00"
-    expire_after_hours: int = Field(24, ge=1, le=336)
+    expire_after_hours: int = Field(default=24, ge=1, le=336)
     templates: Templates | None = None
 
     @field_validator("id")
@@ -277,7 +277,8 @@ def load_programs_file(path: str | Path) -> list[ProgramSpec]:
     try:
         text = Path(path).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
-        raise ProgramFileError([ProgramError(0, "file", f"cannot read: {exc.strerror or exc}")]) from None
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise ProgramFileError([ProgramError(0, "file", f"cannot read: {reason}")]) from None
     return parse_programs(text)
 
 

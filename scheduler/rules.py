@@ -139,15 +139,20 @@ class TokenBucket:
 class RateLimiter:
     """One TokenBucket per sender (messaging service sid, else phone number)."""
 
-    def __init__(self, **bucket_options: Callable[..., object]) -> None:
+    def __init__(
+        self,
+        *,
+        monotonic: Callable[[], float] = _time.monotonic,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
         self._buckets: dict[str, TokenBucket] = {}
-        self._options = bucket_options
+        self._monotonic, self._sleep = monotonic, sleep
 
     def bucket(self, key: str, rate: float) -> TokenBucket:
         """The bucket of ``key``, re-made when the site's rate changed."""
         bucket = self._buckets.get(key)
         if bucket is None or bucket.rate != max(rate, 1e-6):
-            bucket = self._buckets[key] = TokenBucket(rate, **self._options)  # type: ignore[arg-type]
+            bucket = self._buckets[key] = TokenBucket(rate, monotonic=self._monotonic, sleep=self._sleep)
         return bucket
 
     @staticmethod

@@ -118,6 +118,7 @@ async def messaging(
     """Build the SMS engine; on exit, finish queued work (bounded) and stop the database worker."""
     db = DbWorker(engine)
     client = TwilioClient(
+        session=http,
         account_sid=settings.twilio_account_sid,
         auth_token=settings.twilio_auth_token.get_secret_value(),
         base_url=settings.twilio_api_base_url,

@@ -25,7 +25,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
-from sqlalchemy import insert, select, update
+from sqlalchemy import Insert, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import utcnow
@@ -542,15 +543,13 @@ def _status_event(
 async def _insert_events(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     if not rows:
         return
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as dialect_insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert as dialect_insert  # type: ignore[assignment]
     # The same status at the same instant (a file flipping back and forth under a fixed --now) is one event.
-    stmt = dialect_insert(PrescriptionEvent).on_conflict_do_nothing(
-        index_elements=["prescription_id", "name", "occurred_at"]
-    )
+    key = ["prescription_id", "name", "occurred_at"]
+    stmt: Insert
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = postgresql.insert(PrescriptionEvent).on_conflict_do_nothing(index_elements=key)
+    else:
+        stmt = sqlite.insert(PrescriptionEvent).on_conflict_do_nothing(index_elements=key)
     for start in range(0, len(rows), BATCH_SIZE):
         await session.execute(stmt, rows[start : start + BATCH_SIZE])
 

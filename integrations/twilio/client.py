@@ -1,11 +1,14 @@
 """Send and look up SMS through the twilio library's async API, with safe retries.
 
 `TwilioClient` drives ``twilio.rest.Client`` with `_RoutingHttpClient`, an ``AsyncTwilioHttpClient``
-that (1) sends every request to the configured base URL instead of ``https://api.twilio.com`` (so the
-same code talks to the local simulator or any Twilio-compatible server) and (2) owns the retry policy:
+that (1) sends every request over the caller's ``aiohttp.ClientSession`` (the library would open one of
+its own), (2) sends it to the configured base URL instead of ``https://api.twilio.com`` (so the same code
+talks to the local simulator or any Twilio-compatible server) and (3) owns the retry policy, run by
+tenacity:
 
 * 429 and 5xx answers are retried with exponential backoff and full jitter, waiting at least the
-  server's Retry-After; when the retries run out, `TransientSendError`.
+  server's Retry-After (a Retry-After over a minute is not slept: `TransientSendError` at once); when
+  the retries run out, `TransientSendError`.
 * A connection that could not be opened (refused, DNS, connect timeout) is retried the same way: the
   request never left.
 * A timeout or dropped connection *after* a POST was written raises `UnknownOutcomeError` at once:
@@ -25,10 +28,12 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 import aiohttp
+from aiohttp.typedefs import Query
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt, wait_exponential
 from twilio.base.exceptions import TwilioException
 from twilio.http.async_http_client import AsyncTwilioHttpClient
 from twilio.http.response import Response
@@ -93,20 +98,30 @@ def _error_fields(text: str, status: int) -> tuple[int, str]:
     return (code if isinstance(code, int) else status), str(payload.get("message", ""))
 
 
-class _RoutingHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # twilio is untyped
-    """The twilio library's async HTTP client, pointed at ``base_url``, with midbot's retry policy."""
+class _RoutingHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # twilio ships no type hints
+    """The twilio library's async HTTP client on the caller's session, pointed at ``base_url``, with retries."""
 
     def __init__(
-        self, *, base_url: str, timeout: float, max_retries: int, sleep: Sleep, rng: random.Random
+        self,
+        *,
+        session: aiohttp.ClientSession,
+        base_url: str,
+        timeout: float,
+        max_retries: int,
+        sleep: Sleep,
+        rng: random.Random,
     ) -> None:
-        # pool_connections=False: the aiohttp session is created lazily, inside the running loop.
+        # pool_connections=False stops the library from opening a ClientSession of its own; the caller's
+        # session takes its place in the library's ``session`` attribute (request() below is its only user).
         super().__init__(pool_connections=False, timeout=timeout)
+        self.session = session
         self._base_url = base_url.rstrip("/")
         self._max_retries = max_retries
         self._sleep = sleep
         self._rng = rng
+        self._window = wait_exponential(multiplier=_BACKOFF_BASE, max=_BACKOFF_CAP)
+        # Per request, so the app session's own default timeout does not decide how long a send may take.
         self._timeout = aiohttp.ClientTimeout(total=timeout * 2, connect=timeout, sock_read=timeout)
-        self._session: aiohttp.ClientSession | None = None
 
     def route(self, url: str) -> str:
         """Rewrite a Twilio API URL (any ``*.twilio.com`` host) onto the configured base URL."""
@@ -117,10 +132,26 @@ class _RoutingHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # twilio
         tail = parts.path + (f"?{parts.query}" if parts.query else "")
         return self._base_url + tail
 
-    def backoff(self, attempt: int, retry_after: float | None) -> float:
-        """Full jitter: uniform(0, min(cap, base * 2**attempt)), but never less than Retry-After."""
-        jitter = self._rng.uniform(0.0, min(_BACKOFF_CAP, _BACKOFF_BASE * 2**attempt))
+    def backoff(self, state: RetryCallState) -> float:
+        """Full jitter: uniform(0, min(cap, base * 2**(attempt - 1))), but never less than Retry-After."""
+        jitter = self._rng.uniform(0.0, self._window(state))
+        error = state.outcome.exception() if state.outcome is not None else None
+        retry_after = error.retry_after if isinstance(error, TransientSendError) else None
         return max(jitter, retry_after or 0.0)
+
+    def _retrying(self, method: str, path: str) -> AsyncRetrying:
+        def log_retry(state: RetryCallState) -> None:
+            delay = state.next_action.sleep if state.next_action is not None else 0.0
+            _LOGGER.info("twilio %s %s: retry %d in %.2fs", method, path, state.attempt_number, delay)
+
+        return AsyncRetrying(
+            stop=stop_after_attempt(self._max_retries + 1),
+            wait=self.backoff,
+            retry=retry_if_exception(_retryable),
+            sleep=self._sleep,
+            before_sleep=log_retry,
+            reraise=True,  # callers catch TransientSendError, not tenacity.RetryError
+        )
 
     async def request(
         self,
@@ -136,40 +167,35 @@ class _RoutingHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # twilio
         """One logical request: attempts until a final answer, a permanent error, or retries run out."""
         target = self.route(url)
         path = urlsplit(target).path  # never log the query: it carries phone numbers
-        attempt = 0
-        while True:
-            delay, failure = await self._attempt(method, target, path, params, data, headers, auth, attempt)
-            if isinstance(failure, Response):
-                return failure
-            if attempt >= self._max_retries or delay is None:
-                raise failure
-            _LOGGER.info("twilio %s %s: retry %d in %.2fs", method, path, attempt + 1, delay)
-            await self._sleep(delay)
-            attempt += 1
+        async for attempt in self._retrying(method, path):
+            with attempt:
+                number = attempt.retry_state.attempt_number
+                return await self._attempt(method, target, path, params, data, headers, auth, number)
+        raise AssertionError("unreachable: tenacity returns the answer or re-raises the last error")
 
     async def _attempt(
         self,
         method: str,
         target: str,
         path: str,
-        params: Any,
-        data: Any,
+        params: dict[str, object] | None,
+        data: dict[str, object] | None,
         headers: dict[str, str] | None,
         auth: tuple[str, str] | None,
-        attempt: int,
-    ) -> tuple[float | None, Response | TransientSendError]:
-        """Returns (None, final response) or (delay before the next try or None, the error if none)."""
-        session = self._ensure_session()
+        number: int,
+    ) -> Response:
+        """One HTTP exchange: the final response, or TransientSendError (retryable) / UnknownOutcomeError."""
         headers = dict(headers or {})
         if auth:
             # Built by hand: aiohttp.BasicAuth is deprecated in aiohttp 3.14 and absent helpers before it.
             token = base64.b64encode(f"{auth[0]}:{auth[1]}".encode()).decode("ascii")
             headers["Authorization"] = f"Basic {token}"
         try:
-            async with session.request(
+            async with self.session.request(
                 method.upper(),
                 target,
-                params=params,
+                # twilio types its query as dict[str, object] but has serialised every value to str/int.
+                params=cast(Query, params),
                 data=data,
                 headers=headers,
                 timeout=self._timeout,
@@ -180,44 +206,41 @@ class _RoutingHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # twilio
         except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
             # The connection was never established: nothing reached Twilio, a retry is safe.
             _LOGGER.warning("twilio %s %s: cannot connect (%s)", method, path, type(exc).__name__)
-            error = TransientSendError(
-                f"cannot connect to Twilio: {type(exc).__name__}", attempts=attempt + 1
-            )
-            return self.backoff(attempt, None), error
+            raise TransientSendError(
+                f"cannot connect to Twilio: {type(exc).__name__}", attempts=number
+            ) from exc
         except (aiohttp.ClientError, TimeoutError) as exc:
             if method.upper() != "GET":
                 _LOGGER.warning("twilio %s %s: no answer (%s)", method, path, type(exc).__name__)
                 raise UnknownOutcomeError(
                     f"no answer from Twilio after the request was sent ({type(exc).__name__})"
                 ) from exc
-            error = TransientSendError(f"Twilio read failed: {type(exc).__name__}", attempts=attempt + 1)
-            return self.backoff(attempt, None), error
-        _LOGGER.debug("twilio %s %s -> %d (attempt %d)", method, path, status, attempt + 1)
+            raise TransientSendError(f"Twilio read failed: {type(exc).__name__}", attempts=number) from exc
+        _LOGGER.debug("twilio %s %s -> %d (attempt %d)", method, path, status, number)
         if status != 429 and status < 500:
-            return None, Response(status, text, resp_headers)
+            return Response(status, text, resp_headers)
         code, message = _error_fields(text, status)
-        retry_after = _retry_after(resp_headers)
-        error = TransientSendError(
+        raise TransientSendError(
             f"Twilio answered {status} ({code}): {message}",
             status=status,
             code=code,
-            attempts=attempt + 1,
-            retry_after=retry_after,
+            attempts=number,
+            retry_after=_retry_after(resp_headers),
         )
-        if retry_after is not None and retry_after > _MAX_RETRY_AFTER:
-            return None, error  # do not park the caller for minutes; it can reschedule
-        return self.backoff(attempt, retry_after), error
-
-    def _ensure_session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession()
-        return self._session
 
     async def close(self) -> None:
-        """Close the aiohttp session, if one was opened."""
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        """Nothing to release: the session belongs to whoever created it (the library would close it)."""
+
+    async def __aexit__(self, *_exc: object) -> None:
+        """As close(): leave the caller's session open."""
+
+
+def _retryable(exc: BaseException) -> bool:
+    """429/5xx/connection failures, unless the server asked for a wait too long to sit through."""
+    if not isinstance(exc, TransientSendError):
+        return False  # UnknownOutcomeError above all: resending could text the patient twice
+    # A long Retry-After is handed back at once rather than parking the caller; it can reschedule.
+    return exc.retry_after is None or exc.retry_after <= _MAX_RETRY_AFTER
 
 
 def _api_error(exc: TwilioException, *, send: bool) -> ApiError:
@@ -251,13 +274,22 @@ def _provider_message(inst: Any) -> ProviderMessage:
 class TwilioClient:
     """Send, fetch and find SMS messages through Twilio's Messages API (or the local simulator).
 
-    Construct it inside a running event loop's lifetime and ``await close()`` when done (or use it
-    as an async context manager). Safe to share across concurrent tasks.
+    It sends over the ``session`` it is given and never closes it: the session's owner (the app's
+    HTTP cleanup context, or the CLI command) does. Safe to share across concurrent tasks.
+
+    Args:
+        session: the aiohttp session to send over.
+        account_sid, auth_token: the Twilio credentials.
+        base_url: where the Twilio API lives (the simulator's URL in development and tests).
+        timeout: seconds to connect and to wait between bytes of an answer (twice that in all).
+        max_retries: further attempts after the first, for 429, 5xx and connection failures.
+        sleep, rng: injectable for tests (no real waits, a fixed jitter).
     """
 
     def __init__(
         self,
         *,
+        session: aiohttp.ClientSession,
         account_sid: str,
         auth_token: str,
         base_url: str = DEFAULT_BASE_URL,
@@ -271,6 +303,7 @@ class TwilioClient:
         if max_retries < 0:
             raise ValueError("max_retries must be >= 0")
         self._http = _RoutingHttpClient(
+            session=session,
             base_url=base_url,
             timeout=timeout,
             max_retries=max_retries,
@@ -287,7 +320,7 @@ class TwilioClient:
         await self.close()
 
     async def close(self) -> None:
-        """Release the HTTP connection pool."""
+        """Kept for callers' ``async with``/``close()``; the session is left open for its owner to close."""
         await self._http.close()
 
     async def send(

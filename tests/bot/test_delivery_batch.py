@@ -101,7 +101,10 @@ async def rig(any_db_url: str) -> AsyncIterator[Rig]:
         twilio_account_sid=ACCOUNT,
         twilio_auth_token=TOKEN,
     )
-    client = TwilioClient(account_sid=ACCOUNT, auth_token=TOKEN, base_url=sim_url, timeout=5, max_retries=1)
+    twilio_http = aiohttp.ClientSession()
+    client = TwilioClient(
+        session=twilio_http, account_sid=ACCOUNT, auth_token=TOKEN, base_url=sim_url, timeout=5, max_retries=1
+    )
     clock = FixedClock(NOW)
     channel = Channel(settings=settings, clock=clock, client=client)
     worker = DbWorker(engine)
@@ -111,6 +114,7 @@ async def rig(any_db_url: str) -> AsyncIterator[Rig]:
     await deliverer.close()
     await worker.close()
     await client.close()
+    await twilio_http.close()
     await engine.dispose()
     await sim_runner.cleanup()
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+import aiohttp
 import pytest
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -87,6 +88,7 @@ class Store:
     inbox: Inbox
     db: DbWorker
     client: TwilioClient
+    http: aiohttp.ClientSession
     spawned: list[Coroutine[Any, Any, None]] = field(default_factory=list)
 
     async def close(self) -> None:
@@ -94,6 +96,7 @@ class Store:
             coro.close()  # replies are not delivered here: only what the inbox stored is compared
         await self.db.close()
         await self.client.close()
+        await self.http.close()
         await self.engine.dispose()
 
 
@@ -104,8 +107,13 @@ async def open_store(url: str, batched: bool, clock: FixedClock, batch_size: int
     settings = Settings(  # type: ignore[call-arg]
         _env_file=None, database_url=url, public_base_url="http://127.0.0.1:8080", run_dispatcher=False
     )
+    http = aiohttp.ClientSession()  # never used to send: the spawned replies are closed, not run
     client = TwilioClient(
-        account_sid="AC" + "0" * 32, auth_token="t", base_url="http://127.0.0.1:9", timeout=1
+        session=http,
+        account_sid="AC" + "0" * 32,
+        auth_token="t",
+        base_url="http://127.0.0.1:9",
+        timeout=1,
     )
     channel = Channel(settings=settings, clock=clock, client=client)
     spawned: list[Coroutine[Any, Any, None]] = []
@@ -123,7 +131,7 @@ async def open_store(url: str, batched: bool, clock: FixedClock, batch_size: int
         linger=0.0,
         batch_size=batch_size if batched else 1,
     )
-    store = Store(engine, sessionmaker, inbox, db, client, spawned)
+    store = Store(engine, sessionmaker, inbox, db, client, http, spawned)
     await seed(store, clock)
     return store
 

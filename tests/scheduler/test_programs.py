@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from sched_helpers import add_site
 from sqlalchemy import select
@@ -13,6 +15,7 @@ from scheduler.programs import (
     active_programs,
     default_programs,
     load_default_programs,
+    load_programs_file,
     parse_programs,
     replace_site_programs,
     spec_digest,
@@ -71,11 +74,21 @@ programs:
         "'new_start' or 'abandonment_recovery'",
         "f.yaml:5: programs[0].trigger.run_out.days_before[1]: Input should be greater than or equal to 0",
         "f.yaml:6: programs[0].send_at: hour must be in 0..23",
-        "f.yaml:9: programs[1].trigger.cron: hour: '99' is not in 0-23",
+        "f.yaml:9: programs[1].trigger.cron: hour: '99': the last value (99) is higher than the maximum value (23)",
         "f.yaml:11: programs[1].when.payer_types[1]: Input should be 'commercial', 'medicare_d', 'medicaid', 'cash' "
         "or 'other'",
         "f.yaml:12: programs[1].when.colour: Extra inputs are not permitted",
     ]
+
+
+def test_unreadable_files_are_reported_not_raised(tmp_path: Path) -> None:
+    latin1 = tmp_path / "latin1.yaml"
+    latin1.write_bytes("programs: [] # café".encode("latin-1"))
+    for path in (latin1, tmp_path / "missing.yaml"):
+        with pytest.raises(ProgramFileError) as caught:
+            load_programs_file(path)
+        assert [(e.line, e.field) for e in caught.value.errors] == [(0, "file")]
+        assert caught.value.errors[0].reason.startswith("cannot read: ")
 
 
 def test_trigger_needs_exactly_one_kind_and_required_fields_point_at_their_parent() -> None:

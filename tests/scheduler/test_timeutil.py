@@ -1,4 +1,4 @@
-"""Local times across DST, sending windows, closed days and cron expressions."""
+"""Local times across DST, sending windows and closed days."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ from datetime import UTC, date, datetime, time
 
 import pytest
 
-from scheduler.cron import cron_occurrences, parse_cron
 from scheduler.timeutil import (
     local_datetime,
     next_allowed,
@@ -97,32 +96,3 @@ def test_zones() -> None:
         zone("Mars/Base")
     assert pick_zone(None, "Nope/Nope", "America/Denver").key == "America/Denver"
     assert pick_zone(None).key == "UTC"
-
-
-def test_cron_weekdays_follow_crontab_sunday_zero() -> None:
-    spec = parse_cron("0 10 * * 1")  # Mondays, as in crontab (APScheduler 3 would read 1 as Tuesday)
-    fired = cron_occurrences(spec, CHICAGO, utc(2026, 11, 23), utc(2026, 12, 8))
-    assert fired == [utc(2026, 11, 23, 16), utc(2026, 11, 30, 16), utc(2026, 12, 7, 16)]
-    assert parse_cron("0 10 * * MON").weekdays == spec.weekdays
-    assert parse_cron("0 10 * * 7").weekdays == parse_cron("0 10 * * sun").weekdays == frozenset({0})
-
-
-def test_cron_keeps_local_time_across_dst_and_handles_lists_ranges_steps() -> None:
-    fired = cron_occurrences(parse_cron("30 9 * * *"), CHICAGO, utc(2026, 3, 7), utc(2026, 3, 10))
-    assert [f.astimezone(CHICAGO).time() for f in fired] == [time(9, 30)] * 3
-    assert parse_cron("*/15 8-9 1,15 jan-mar *").minutes == frozenset({0, 15, 30, 45})
-    both = parse_cron("0 10 1 * mon")  # day-of-month OR weekday, as crontab
-    assert (
-        both.matches(date(2026, 12, 1))
-        and both.matches(date(2026, 12, 7))
-        and not both.matches(date(2026, 12, 2))
-    )
-
-
-@pytest.mark.parametrize(
-    "expr",
-    ["0 10 * *", "60 10 * * *", "0 24 * * *", "0 10 32 * *", "0 10 * * 8", "5-1 * * * *", "0 10 * foo *"],
-)
-def test_bad_cron_is_rejected(expr: str) -> None:
-    with pytest.raises(ValueError):
-        parse_cron(expr)

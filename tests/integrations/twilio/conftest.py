@@ -7,6 +7,7 @@ import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
@@ -75,12 +76,20 @@ def sleeps() -> Sleeps:
 
 
 @pytest.fixture
-async def client_factory(sleeps: Sleeps) -> AsyncIterator[ClientFactory]:
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    """The session the clients send over, as the app's HTTP cleanup context would provide it."""
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+@pytest.fixture
+async def client_factory(sleeps: Sleeps, http: aiohttp.ClientSession) -> AsyncIterator[ClientFactory]:
     """Real TwilioClients (twilio library inside) aimed at a given base URL; closed after the test."""
     made: list[TwilioClient] = []
 
     def make(url: str, **overrides: Any) -> TwilioClient:
         kwargs: dict[str, Any] = {
+            "session": http,
             "account_sid": ACCOUNT,
             "auth_token": TOKEN,
             "base_url": url,
