@@ -20,8 +20,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Program
-from scheduler.cron import parse_cron
 from bot.db.sitecfg import parse_hhmm
+from scheduler.cron import parse_cron
 
 __all__ = [
     "ActiveProgram",

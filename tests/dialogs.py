@@ -13,7 +13,9 @@ from conversations import engine
 from conversations.types import FlowStart
 
 
-def start_flow(conn: Connection, patient_id: str, flow: FlowStart, now: datetime, text: bool = True) -> int | None:
+def start_flow(
+    conn: Connection, patient_id: str, flow: FlowStart, now: datetime, text: bool = True
+) -> int | None:
     """Open the flow's dialog for the patient and, with ``text``, store its first text; returns that text's id."""
     patient = load_patients(conn, "id", [patient_id])[0]
     sites = SiteCache(conn)

@@ -11,8 +11,8 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel
 
-from bot.api.routes import ApiCall, ApiRoute, TaskInvalid, add_api_route
-from integrations.dispensary.importer import (
+from bot.api.routes import ApiCall, ApiRoute, add_api_route
+from bot.db.records import (
     FillIn,
     ImportResult,
     PatientIn,
@@ -22,6 +22,7 @@ from integrations.dispensary.importer import (
     import_prescriptions,
     validate_rows,
 )
+from bot.staff.errors import TaskInvalid
 from integrations.fhir.inbound import parse_bundle
 from scheduler.planner import replan
 
@@ -121,14 +122,17 @@ async def _fhir(call: ApiCall) -> web.StreamResponse | ImportOut:
             content_type="application/fhir+json",
         )
     total = ImportResult()
+    scope = call.principal.site_id
     async with call.sessionmaker.begin() as session:
-        for importer, items in (
-            (import_patients, rows.patients),
-            (import_prescriptions, rows.prescriptions),
-            (import_fills, rows.fills),
-        ):
-            if items:
-                result = await importer(session, items, site_scope=call.principal.site_id)
+        results = [
+            await import_patients(session, rows.patients, site_scope=scope) if rows.patients else None,
+            await import_prescriptions(session, rows.prescriptions, site_scope=scope)
+            if rows.prescriptions
+            else None,
+            await import_fills(session, rows.fills, site_scope=scope) if rows.fills else None,
+        ]
+        for result in results:
+            if result is not None:
                 total.created += result.created
                 total.updated += result.updated
                 total.unchanged += result.unchanged

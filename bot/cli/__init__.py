@@ -39,7 +39,7 @@ _MODULE_OF = {
 
 def _modules(only: str | None) -> list[object]:
     names = [only] if only else [info.name for info in pkgutil.iter_modules(__path__)]
-    modules = []
+    modules: list[object] = []
     for name in names:
         module = importlib.import_module(f"{__name__}.{name}")
         if hasattr(module, "register"):

@@ -19,17 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.cli.common import CliError, add_now, open_store, parse_now, settings_from_env
 from bot.clock import utcnow
-from bot.settings import Settings
-from integrations.dispensary.csvio import (
-    ISO_DATE,
-    CsvTable,
-    DispensaryError,
-    RowError,
-    check_date_format,
-    parse_map,
-    read_table,
-)
-from integrations.dispensary.importer import (
+from bot.db.records import (
     BATCH_SIZE,
     FillIn,
     ImportResult,
@@ -39,6 +29,16 @@ from integrations.dispensary.importer import (
     import_patients,
     import_prescriptions,
     validate_rows,
+)
+from bot.settings import Settings
+from integrations.dispensary.csvio import (
+    ISO_DATE,
+    CsvTable,
+    DispensaryError,
+    RowError,
+    check_date_format,
+    parse_map,
+    read_table,
 )
 
 ORDER = 40

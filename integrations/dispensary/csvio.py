@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
+from bot.db.records import ISO_DATE, parse_date
+
 __all__ = [
     "ISO_DATE",
     "CsvFileError",
@@ -34,8 +36,6 @@ __all__ = [
 ]
 
 _LOGGER = logging.getLogger(__name__)
-
-ISO_DATE = "%Y-%m-%d"
 
 
 class DispensaryError(Exception):
@@ -158,28 +158,6 @@ def read_table(
     except csv.Error as exc:
         raise CsvFileError(f"{name}:{line + 1}: {exc}") from None
     return table
-
-
-def parse_date(value: str, fmt: str = ISO_DATE) -> date:
-    """Parse a date in ``fmt`` (strftime codes; ISO by default).
-
-    Raises:
-        ValueError: with a message such as ``not a date (expected YYYY-MM-DD)``.
-    """
-    text = value.strip()
-    if not text:
-        raise ValueError("required")
-    if fmt == ISO_DATE:
-        if len(text) == 10 and text[4] == "-" and text[7] == "-":
-            try:
-                return date.fromisoformat(text)
-            except ValueError:
-                pass
-        raise ValueError("not a date (expected YYYY-MM-DD)")
-    try:
-        return datetime.strptime(text, fmt).date()
-    except ValueError:
-        raise ValueError(f"not a date (expected {fmt})") from None
 
 
 def check_date_format(fmt: str) -> None:

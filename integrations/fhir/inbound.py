@@ -43,7 +43,7 @@ from fhir.resources.R4B.operationoutcome import OperationOutcome
 from fhir.resources.R4B.patient import Patient
 from pydantic import BaseModel, ValidationError
 
-from integrations.dispensary.importer import FillIn, PatientIn, PrescriptionIn
+from bot.db.records import FillIn, PatientIn, PrescriptionIn
 
 __all__ = [
     "COPAY_EXTENSION",

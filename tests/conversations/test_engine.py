@@ -169,7 +169,9 @@ def test_states_are_json_safe_and_always_time_out() -> None:
     states = [dialog.start(REFILL, CHECKIN, FlowStart("copay_assistance", RX)).next_state]
     for text in ("1", "2", "rash", "2", "3", "1"):
         states.append(dialog.say(text).next_state)
-    for state in filter(None, states):
+    open_states = [state for state in states if state is not None]
+    assert len(open_states) >= 4  # the checks below must see real states, not an empty list
+    for state in open_states:
         json.dumps(state.context)
         assert state.expires_at is not None and state.expires_at.tzinfo is not None
 

@@ -89,7 +89,9 @@ async def test_stop_words_opt_out_with_one_confirmation(stack: Stack, seed, word
         events = (await session.scalars(select(ConsentEvent))).all()
         assert [e.change for e in events] == ["opt_out"] and events[0].message_id is not None
     with pytest.raises(ChannelRefused):
-        await stack.app[MESSAGING].send_text(now=stack.clock.now(), patient_id=patient.id, body="Your refill is due", kind="outreach")
+        await stack.app[MESSAGING].send_text(
+            now=stack.clock.now(), patient_id=patient.id, body="Your refill is due", kind="outreach"
+        )
     assert await stack.count(Message, Message.direction == "out") == sent_by_midbot
 
 
@@ -135,8 +137,8 @@ async def test_clinical_stop_is_not_an_opt_out(stack: Stack, seed) -> None:
 
 async def test_provider_21610_marks_the_patient_opted_out(stack: Stack, seed) -> None:
     patient = await seed(phone=BLOCKED_PHONE)  # opted out at Twilio; midbot does not know yet
-    message = await stack.app[MESSAGING].send_text(now=stack.clock.now(), 
-        patient_id=patient.id, body="Hello from the pharmacy", reply_to_patient=True
+    message = await stack.app[MESSAGING].send_text(
+        now=stack.clock.now(), patient_id=patient.id, body="Hello from the pharmacy", reply_to_patient=True
     )
     assert message.status == "failed" and message.error_code == 21610
     async with stack.sessionmaker() as session:
@@ -150,8 +152,11 @@ async def test_429_then_201_sends_exactly_once(stack: Stack, seed) -> None:
         f"{stack.sim_url}/simulator/faults", json={"status": 429, "count": 1, "retry_after": 0}
     ) as r:
         assert r.status < 300
-    message = await stack.app[MESSAGING].send_text(now=stack.clock.now(), 
-        patient_id=patient.id, body="Your pharmacy has a question", reply_to_patient=True
+    message = await stack.app[MESSAGING].send_text(
+        now=stack.clock.now(),
+        patient_id=patient.id,
+        body="Your pharmacy has a question",
+        reply_to_patient=True,
     )
     assert message.provider_sid and message.status != "failed"
     assert len(await stack.received(patient.phone)) == 1
@@ -159,7 +164,9 @@ async def test_429_then_201_sends_exactly_once(stack: Stack, seed) -> None:
 
 async def test_status_callbacks_out_of_order_end_delivered(stack: Stack, seed) -> None:
     patient = await seed()
-    message = await stack.app[MESSAGING].send_text(now=stack.clock.now(), patient_id=patient.id, body="Hi", reply_to_patient=True)
+    message = await stack.app[MESSAGING].send_text(
+        now=stack.clock.now(), patient_id=patient.id, body="Hi", reply_to_patient=True
+    )
     url = f"{stack.base_url}/twilio/status"
     for status in ("delivered", "sent", "queued"):
         form = {"MessageSid": message.provider_sid, "MessageStatus": status, "AccountSid": "AC1"}
@@ -174,7 +181,9 @@ async def test_status_callbacks_out_of_order_end_delivered(stack: Stack, seed) -
 
 async def test_undelivered_carrier_code_feeds_deliverability(stack: Stack, seed) -> None:
     patient = await seed(phone="+13125550006")  # the simulator answers 30006 (landline) for ...0006
-    message = await stack.app[MESSAGING].send_text(now=stack.clock.now(), patient_id=patient.id, body="Hi", reply_to_patient=True)
+    message = await stack.app[MESSAGING].send_text(
+        now=stack.clock.now(), patient_id=patient.id, body="Hi", reply_to_patient=True
+    )
     for _ in range(100):
         async with stack.sessionmaker() as session:
             stored = await session.get(Message, message.id)
@@ -210,11 +219,15 @@ async def test_media_only_message_is_acknowledged_and_routed(stack: Stack, seed)
 
 async def test_invalid_number_flags_the_phone_and_opens_a_contact_task(stack: Stack, seed) -> None:
     patient = await seed(phone="+15005550001")  # the simulator answers 21211 (invalid 'To') like Twilio
-    message = await stack.app[MESSAGING].send_text(now=stack.clock.now(), patient_id=patient.id, body="Hello", reply_to_patient=True)
+    message = await stack.app[MESSAGING].send_text(
+        now=stack.clock.now(), patient_id=patient.id, body="Hello", reply_to_patient=True
+    )
     assert message.status == "failed" and message.error_code == 21211
     async with stack.sessionmaker() as session:
         stored = await session.get(Patient, patient.id)
         assert stored is not None and stored.phone_status == "invalid"
     assert await stack.count(Task, Task.kind == "fix_contact") == 1
     with pytest.raises(ChannelRefused):  # no more attempts at a number known to be bad
-        await stack.app[MESSAGING].send_text(now=stack.clock.now(), patient_id=patient.id, body="Hello again", reply_to_patient=True)
+        await stack.app[MESSAGING].send_text(
+            now=stack.clock.now(), patient_id=patient.id, body="Hello again", reply_to_patient=True
+        )

@@ -94,7 +94,10 @@ async def test_skip_locked_claims_never_overlap(pg_sm: async_sessionmaker[AsyncS
             await add_rx(s, f"RX{i:03d}", f"P{i:03d}")
             await add_outreach(s, f"P{i:03d}", NOON)
     dispatchers = [
-        Dispatcher(pg_sm, FakeSender(pg_sm), FixedClock(NOON), owner=f"d{i}", batch_size=10, db=worker_for(pg_sm)) for i in range(5)
+        Dispatcher(
+            pg_sm, FakeSender(pg_sm), FixedClock(NOON), owner=f"d{i}", batch_size=10, db=worker_for(pg_sm)
+        )
+        for i in range(5)
     ]
     claims = await asyncio.gather(*(d._claim(NOON) for d in dispatchers))
     ids = [r.id for rows in claims for r in rows]
@@ -120,7 +123,8 @@ async def test_two_dispatchers_holding_rows_of_one_patient_respect_the_daily_cap
         )
     sender = FakeSender(pg_sm, delay=0.05)
     d1, d2 = (
-        Dispatcher(pg_sm, sender, FixedClock(NOON), owner=o, rate_limiter=RateLimiter(), db=worker_for(pg_sm)) for o in ("d1", "d2")
+        Dispatcher(pg_sm, sender, FixedClock(NOON), owner=o, rate_limiter=RateLimiter(), db=worker_for(pg_sm))
+        for o in ("d1", "d2")
     )
     held = [_Row(r.id, "P1", r.prescription_id, r.step, "claimed", r.due_at, r.deadline_at) for r in (a, b)]
     await asyncio.gather(

@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db.models import Fill, Patient, Prescription, PrescriptionEvent
-from integrations.dispensary.importer import (
+from bot.db.records import (
     FillIn,
     ImportIssue,
     PatientIn,

@@ -13,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db.migrate import upgrade
 from bot.db.models import Fill, Patient, Prescription, Site
+from bot.db.records import import_fills, import_patients, import_prescriptions
 from bot.db.session import make_engine, make_sessionmaker
-from integrations.dispensary.importer import import_fills, import_patients, import_prescriptions
 from integrations.fhir.inbound import COPAY_EXTENSION, TIMEZONE_EXTENSION, parse_bundle
 
 

@@ -34,11 +34,7 @@ from bot.keys import BACKGROUND, INBOX, SESSIONMAKER
 from bot.settings import Settings
 from bot.staff.auth import ROLE_QUEUES, create_user
 from integrations.twilio.simulator.app import SimulatorConfig, start_simulator
-
-try:  # tests/bot is not a package: its modules import each other by name
-    from test_web_support import PASSWORD, XSS, migrate
-except ImportError:  # pragma: no cover - if tests/bot becomes a package
-    from tests.bot.test_web_support import PASSWORD, XSS, migrate
+from tests.bot.support import PASSWORD, XSS, migrate
 
 CHROMIUM = os.environ.get("MIDBOT_TEST_CHROMIUM") or shutil.which("chromium")
 pytestmark = [
@@ -56,7 +52,7 @@ ROBERT = "+13125559876"  # English, detailed messages agreed
 JUNE = "+13125554444"  # English; sends the markup
 STAFF_EMAIL = "rph@north.example"
 QUESTION = "¿Cuándo está lista mi receta?"  # "when is my prescription ready?"
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+SCREENSHOTS = Path(__file__).resolve().parents[3] / "docs" / "screenshots"
 
 
 def bound_socket() -> socket.socket:

@@ -9,7 +9,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from aiohttp.test_utils import TestClient
 from argon2 import PasswordHasher
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -32,19 +31,7 @@ from bot.staff.auth import (
     principal_for_token,
     verify_password,
 )
-
-try:  # tests/bot is not a package: its modules import each other by name
-    from test_web_support import PASSWORD, Seeded, build_app, csrf_of, email, migrate, seed, sign_in
-except ImportError:  # pragma: no cover - if tests/bot becomes a package
-    from tests.bot.test_web_support import PASSWORD, Seeded, build_app, csrf_of, email, migrate, seed, sign_in
-
-
-@pytest.fixture
-async def web_client(aiohttp_client, settings: Settings, clock: FixedClock) -> tuple[TestClient, Seeded]:
-    await migrate(settings)
-    client = await aiohttp_client(build_app(settings, clock))
-    seeded = await seed(client.server.app[SESSIONMAKER], clock.now())
-    return client, seeded
+from tests.bot.support import PASSWORD, build_app, csrf_of, email, migrate, seed, sign_in
 
 
 async def _site(engine: AsyncEngine) -> None:

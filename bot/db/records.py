@@ -29,9 +29,8 @@ from sqlalchemy import Insert, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.clock import utcnow
+from bot.db.base import utcnow
 from bot.db.models import Fill, Patient, Prescription, PrescriptionEvent, Site
-from integrations.dispensary.csvio import ISO_DATE, parse_date
 
 __all__ = [
     "BATCH_SIZE",
@@ -62,6 +61,31 @@ _MONEY = re.compile(r"^\$?\s*(\d{1,3}(,\d{3})+|\d+)(\.\d{1,2})?$")
 
 
 # --- validation helpers (used as pydantic "before" validators; context may carry date_format/region) ---
+
+
+ISO_DATE = "%Y-%m-%d"
+
+
+def parse_date(value: str, fmt: str = ISO_DATE) -> date:
+    """Parse a date in ``fmt`` (strftime codes; ISO by default).
+
+    Raises:
+        ValueError: with a message such as ``not a date (expected YYYY-MM-DD)``.
+    """
+    text = value.strip()
+    if not text:
+        raise ValueError("required")
+    if fmt == ISO_DATE:
+        if len(text) == 10 and text[4] == "-" and text[7] == "-":
+            try:
+                return date.fromisoformat(text)
+            except ValueError:
+                pass
+        raise ValueError("not a date (expected YYYY-MM-DD)")
+    try:
+        return datetime.strptime(text, fmt).date()
+    except ValueError:
+        raise ValueError(f"not a date (expected {fmt})") from None
 
 
 def _blank_to_none(value: Any) -> Any:

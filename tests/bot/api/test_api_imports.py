@@ -5,32 +5,12 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
-from bot.clock import FixedClock
 from bot.db.models import Fill, Outreach, Patient
 from bot.keys import SESSIONMAKER
-from bot.settings import Settings
-
-try:  # tests/bot is not a package: its modules import each other by name
-    from test_web_support import Seeded, build_app, migrate, seed
-except ImportError:  # pragma: no cover
-    from tests.bot.test_web_support import Seeded, build_app, migrate, seed
-
-
-@pytest.fixture
-async def api(aiohttp_client, settings: Settings, clock: FixedClock) -> tuple[TestClient, Seeded]:
-    await migrate(settings)
-    client = await aiohttp_client(build_app(settings, clock))
-    seeded = await seed(client.server.app[SESSIONMAKER], clock.now())
-    return client, seeded
-
-
-def bearer(seeded: Seeded, site: str = "north") -> dict[str, str]:
-    return {"Authorization": f"Bearer {seeded.tokens[site]}"}
-
+from tests.bot.support import bearer
 
 PATIENT = {
     "patient_id": "api-1",

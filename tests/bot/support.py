@@ -189,3 +189,8 @@ async def sign_in(client: TestClient, key: str, password: str = PASSWORD) -> str
     queues = await client.get("/queues")
     assert queues.status == 200
     return csrf_of(await queues.text())
+
+
+def bearer(seeded: Seeded, site: str = "north") -> dict[str, str]:
+    """The Authorization header of a site's seeded API token."""
+    return {"Authorization": f"Bearer {seeded.tokens[site]}"}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-import pytest
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
@@ -12,24 +11,7 @@ from bot.api.routes import ROUTES
 from bot.clock import FixedClock
 from bot.db.models import AuditEvent, Signal
 from bot.keys import SESSIONMAKER
-from bot.settings import Settings
-
-try:  # tests/bot is not a package: its modules import each other by name
-    from test_web_support import XSS, Seeded, build_app, migrate, seed, sign_in
-except ImportError:  # pragma: no cover - if tests/bot becomes a package
-    from tests.bot.test_web_support import XSS, Seeded, build_app, migrate, seed, sign_in
-
-
-@pytest.fixture
-async def api(aiohttp_client, settings: Settings, clock: FixedClock) -> tuple[TestClient, Seeded]:
-    await migrate(settings)
-    client = await aiohttp_client(build_app(settings, clock))
-    seeded = await seed(client.server.app[SESSIONMAKER], clock.now())
-    return client, seeded
-
-
-def bearer(seeded: Seeded, site: str = "north") -> dict[str, str]:
-    return {"Authorization": f"Bearer {seeded.tokens[site]}"}
+from tests.bot.support import XSS, bearer, sign_in
 
 
 async def audit_rows(client: TestClient, **where: str) -> list[AuditEvent]:

@@ -18,11 +18,7 @@ from bot.db.models import AuditEvent, Message, Patient, TaskNote
 from bot.keys import SESSIONMAKER
 from bot.settings import Settings
 from integrations.twilio.simulator.app import SimulatorConfig, start_simulator
-
-try:  # tests/bot is not a package: its modules import each other by name
-    from test_web_support import PATIENT_PHONE, Seeded, build_app, migrate, seed, sign_in
-except ImportError:  # pragma: no cover - if tests/bot becomes a package
-    from tests.bot.test_web_support import PATIENT_PHONE, Seeded, build_app, migrate, seed, sign_in
+from tests.bot.support import PATIENT_PHONE, Seeded, build_app, migrate, seed, sign_in
 
 ACCOUNT = "AC" + "f" * 32
 AUTH = "reply-test-auth-token"

@@ -5,32 +5,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from aiohttp.test_utils import TestClient
 from sqlalchemy import func, select
 
 from bot.clock import FixedClock
 from bot.db.models import AuditEvent, Task
 from bot.keys import SESSIONMAKER
-from bot.settings import Settings
 from bot.staff.tasks import OUTCOMES
+from tests.bot.support import bearer, sign_in
 from tests.store import open_task
-
-try:  # tests/bot is not a package: its modules import each other by name
-    from test_web_support import Seeded, build_app, migrate, seed, sign_in
-except ImportError:  # pragma: no cover - if tests/bot becomes a package
-    from tests.bot.test_web_support import Seeded, build_app, migrate, seed, sign_in
-
-
-@pytest.fixture
-async def api(aiohttp_client, settings: Settings, clock: FixedClock) -> tuple[TestClient, Seeded]:
-    await migrate(settings)
-    client = await aiohttp_client(build_app(settings, clock))
-    seeded = await seed(client.server.app[SESSIONMAKER], clock.now())
-    return client, seeded
-
-
-def bearer(seeded: Seeded, site: str = "north") -> dict[str, str]:
-    return {"Authorization": f"Bearer {seeded.tokens[site]}"}
 
 
 async def test_a_token_sees_only_its_site_and_another_sites_task_is_404(api) -> None:
