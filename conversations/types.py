@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Any
+
+from conversations.vocabulary import QUEUES, SIGNAL_KINDS, Queue
 
 __all__ = [
     "CONTEXTS",
@@ -47,7 +49,6 @@ SEVERITIES: tuple[str, ...] = ("none", "mild", "moderate", "severe", "very_sever
 CONTEXTS = frozenset(
     {"refill_reminder", "yes_no", "checkin_open", "checkin_severity", "missed_doses", "copay_offer"}
 )
-Queue = Literal["urgent_clinical", "clinical", "refill", "financial", "general"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,14 +167,22 @@ class TaskSpec:
     detail: dict[str, Any] = field(default_factory=dict)
     prescription_id: str | None = None
 
+    def __post_init__(self) -> None:
+        if self.queue not in QUEUES:
+            raise ValueError(f"queue: unknown queue {self.queue!r} (see conversations.vocabulary)")
+
 
 @dataclass(frozen=True, slots=True)
 class SignalSpec:
     """An adherence or abandonment signal to record (and export)."""
 
-    kind: str  # refill_confirmed | refill_declined | missed_dose | side_effect | copay_barrier | ...
+    kind: str  # one of conversations.vocabulary.SIGNAL_KINDS
     value: dict[str, Any] = field(default_factory=dict)
     prescription_id: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in SIGNAL_KINDS:
+            raise ValueError(f"kind: unknown signal kind {self.kind!r} (see conversations.vocabulary)")
 
 
 @dataclass(frozen=True, slots=True)

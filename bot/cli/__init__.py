@@ -34,6 +34,7 @@ _MODULE_OF = {
     "users": "users",
     "tokens": "users",
     "classify": "classify",
+    "tick": "tick",
 }
 
 

@@ -16,10 +16,12 @@ from bot.cli.common import CliError, open_store, settings_from_env
 from bot.clock import utcnow
 from bot.db.models import Site
 from bot.db.sitecfg import site_config
+from bot.db.vocabulary import QUEUES
 from scheduler.planner import replan
 from scheduler.timeutil import WEEKDAYS, parse_weekdays, parse_window, zone
 
 ORDER = 20
+_SETTINGS_KEYS = ("closed_days", "sla_hours", "oncall_webhook_url")
 _LOGGER = logging.getLogger(__name__)
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
@@ -48,6 +50,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add.add_argument(
         "--closed-days", metavar="DAYS", help="weekdays without outreach, e.g. sat,sun ('' for none)"
     )
+    add.add_argument(
+        "--sla",
+        metavar="QUEUE=DURATION,...",
+        help="task SLAs by queue, e.g. urgent_clinical=15m,refill=24h (queues: " + ", ".join(QUEUES) + ")",
+    )
+    add.add_argument(
+        "--oncall-url", metavar="URL", help="where this site's SLA breaches are posted ('' for the default)"
+    )
     add.set_defaults(func=cmd_add)
     lst = actions.add_parser("list", help="print every site as a JSON line")
     lst.set_defaults(func=cmd_list)
@@ -61,6 +71,48 @@ def _phone(value: str) -> str:
     if not value.startswith("+") or number is None or not phonenumbers.is_valid_number(number):
         raise CliError(f"--phone: not a valid E.164 phone number: {value!r}")
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+_DURATION = re.compile(r"^(\d+(?:\.\d+)?)\s*(m|min|h|d)$")
+_UNIT_HOURS = {"m": 1 / 60, "min": 1 / 60, "h": 1.0, "d": 24.0}
+
+
+def parse_sla(text: str) -> dict[str, float]:
+    """``urgent_clinical=15m,refill=24h`` as hours per queue; raises ValueError naming the bad part."""
+    hours: dict[str, float] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        queue, _, duration = part.partition("=")
+        queue = queue.strip()
+        if queue not in QUEUES:
+            raise ValueError(f"unknown queue {queue!r} (queues: {', '.join(QUEUES)})")
+        match = _DURATION.match(duration.strip().lower())
+        if match is None:
+            raise ValueError(f"{queue}: not a duration like 15m, 1h or 24h: {duration.strip()!r}")
+        value = float(match.group(1)) * _UNIT_HOURS[match.group(2)]
+        if not 0 < value <= 24 * 30:
+            raise ValueError(f"{queue}: must be more than 0 and at most 30 days")
+        hours[queue] = value
+    if not hours:
+        raise ValueError("give at least one QUEUE=DURATION")
+    return hours
+
+
+def _settings_values(args: argparse.Namespace, values: dict[str, Any]) -> None:
+    if args.closed_days is not None:
+        try:
+            values["closed_days"] = list(parse_weekdays(args.closed_days))
+        except ValueError as exc:
+            raise CliError(f"--closed-days: {exc}") from None
+    if args.sla is not None:
+        try:
+            values["sla_hours"] = parse_sla(args.sla)
+        except ValueError as exc:
+            raise CliError(f"--sla: {exc}") from None
+    if args.oncall_url is not None:
+        url = args.oncall_url.strip()
+        if url and not re.match(r"^https?://[^\s/]+", url):
+            raise CliError(f"--oncall-url: must be an http:// or https:// URL: {url!r}")
+        values["oncall_webhook_url"] = url.rstrip("/")
 
 
 def site_values(args: argparse.Namespace) -> dict[str, Any]:
@@ -95,11 +147,7 @@ def site_values(args: argparse.Namespace) -> dict[str, Any]:
                 f"{args.messaging_service_sid!r}"
             )
         values["messaging_service_sid"] = args.messaging_service_sid or None
-    if args.closed_days is not None:
-        try:
-            values["closed_days"] = list(parse_weekdays(args.closed_days))
-        except ValueError as exc:
-            raise CliError(f"--closed-days: {exc}") from None
+    _settings_values(args, values)
     return values
 
 
@@ -114,11 +162,13 @@ def _describe(site: Site) -> dict[str, Any]:
         "send_rate": cfg.send_rate,
         "messaging_service_sid": cfg.messaging_service_sid,
         "closed_days": [WEEKDAYS[d] for d in cfg.closed_days],
+        "sla_hours": cfg.sla_hours,
+        "oncall_url": cfg.oncall_webhook_url,
     }
 
 
 async def _add(args: argparse.Namespace, values: dict[str, Any]) -> dict[str, Any]:
-    closed = values.pop("closed_days", None)
+    extra = {key: values.pop(key) for key in _SETTINGS_KEYS if key in values}
     async with open_store(settings_from_env()) as (_engine, sessionmaker), sessionmaker.begin() as session:
         site = await session.get(Site, args.site_id)
         created = site is None
@@ -129,8 +179,11 @@ async def _add(args: argparse.Namespace, values: dict[str, Any]) -> dict[str, An
         else:
             for key, value in values.items():
                 setattr(site, key, value)
-        if closed is not None:
-            site.settings = {**(site.settings or {}), "closed_days": closed}
+        if extra:
+            current = dict(site.settings or {})
+            if "sla_hours" in extra:  # given queues change; the others keep their SLA
+                extra["sla_hours"] = {**site_config(site).sla_hours, **extra["sla_hours"]}
+            site.settings = {**current, **extra}
         await session.flush()
         _LOGGER.info("site %s %s", site.id, "added" if created else "updated")
         out = _describe(site) | {"created": created}

@@ -25,6 +25,8 @@ from fhir.resources.R4B.flag import Flag
 from fhir.resources.R4B.observation import Observation
 from fhir.resources.R4B.task import Task as FhirTask
 
+from bot.db.vocabulary import SIGNAL_LABELS
+
 if TYPE_CHECKING:
     from datetime import datetime
 
@@ -69,21 +71,7 @@ _UCUM = "http://unitsofmeasure.org"
 SEVERITY_GRADES: dict[str, int] = {"none": 0, "mild": 1, "moderate": 2, "severe": 3, "very_severe": 4}
 FLAG_KINDS = frozenset({"primary_abandonment", "secondary_abandonment", "unreachable"})
 
-_LABELS: dict[str, str] = {
-    "refill_confirmed": "Refill confirmed by patient",
-    "refill_declined": "Refill declined by patient",
-    "missed_dose": "Doses missed in the last 7 days",
-    "side_effect": "Patient-reported symptoms",
-    "copay_barrier": "Cost barrier reported",
-    "consent_change": "SMS consent changed",
-    "pdc_below_threshold": "Proportion of days covered",
-    "primary_abandonment": "Risk of primary abandonment: new prescription not filled",
-    "secondary_abandonment": "Risk of secondary abandonment: refill overdue after run-out",
-    "unreachable": "Patient unreachable by SMS",
-    "pickup_scheduled": "Pickup or delivery scheduled",
-    "patient_declined": "Patient declined therapy",
-    "delivery_issue": "Delivery issue reported",
-}
+_LABELS = SIGNAL_LABELS
 
 
 def _ident(system: str, value: object) -> dict[str, str]:
