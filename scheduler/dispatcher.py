@@ -128,6 +128,7 @@ class _Patient:
     sms_consent: bool
     site_id: str
     time_zone: str | None
+    wrong_number: bool = False  # the person at the number said it is not the patient's
 
 
 # A decision that leads to a text: its rows (lead first), zone, site, rate bucket, and whether it is marked.
@@ -391,7 +392,10 @@ class Dispatcher:
         row = conn.execute(_PATIENT, {"pid": patient_id}).first()
         if row is None or not rows:
             return None
-        patient = _Patient(row.opted_out_at is not None, bool(row.sms_consent), row.site_id, row.time_zone)
+        wrong = bool(row.phone) and (row.deliverability or {}).get("wrong_number") == row.phone
+        patient = _Patient(
+            row.opted_out_at is not None, bool(row.sms_consent), row.site_id, row.time_zone, wrong
+        )
         rx_ids = {r.prescription_id for r in rows if r.prescription_id}
         statuses: dict[str, str] = {}
         sites: dict[str, str] = {}
@@ -416,6 +420,7 @@ class Dispatcher:
         for row in rows:
             verdict = row_verdict(
                 opted_out=patient.opted_out,
+                wrong_number=patient.wrong_number,
                 sms_consent=patient.sms_consent,
                 rx_status=_rx_status(statuses, row),
                 event_step=row.event_step,
@@ -503,6 +508,7 @@ class Dispatcher:
             for r in extras
             if row_verdict(
                 opted_out=patient.opted_out,
+                wrong_number=patient.wrong_number,
                 sms_consent=patient.sms_consent,
                 rx_status=_rx_status(statuses, r),
                 event_step=r.event_step,
@@ -698,9 +704,14 @@ def _count_columns() -> list[Any]:
     ]
 
 
-_PATIENT = select(Patient.opted_out_at, Patient.sms_consent, Patient.site_id, Patient.time_zone).where(
-    Patient.id == bindparam("pid")
-)
+_PATIENT = select(
+    Patient.opted_out_at,
+    Patient.sms_consent,
+    Patient.site_id,
+    Patient.time_zone,
+    Patient.phone,
+    Patient.deliverability,
+).where(Patient.id == bindparam("pid"))
 _RX = select(Prescription.id, Prescription.status, Prescription.site_id).where(
     Prescription.id.in_(bindparam("ids", expanding=True))
 )

@@ -46,10 +46,14 @@ def row_verdict(
     event_step: bool,
     deadline_at: datetime,
     now: datetime,
+    wrong_number: bool = False,
 ) -> Verdict | None:
-    """Row checks, in order: consent, prescription still current, deadline. None: the row may go on."""
+    """Row checks, in order: consent, the number is the patient's, prescription still current, deadline.
+    None: the row may go on."""
     if opted_out:
         return Verdict("cancel", "opted_out")
+    if wrong_number:
+        return Verdict("cancel", "wrong_number")
     if not sms_consent:
         return Verdict("cancel", "no_consent")
     if rx_status not in (EVENT_STATUSES if event_step else SENDABLE_STATUSES):

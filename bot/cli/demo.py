@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.app import create_app
+from bot.cli.service import tune_on_startup
 from bot.cli.common import open_store, settings_from_env
 from bot.clock import SystemClock
 from bot.db.models import Patient, Site
@@ -122,7 +123,9 @@ async def _demo(settings: Settings, sim_port: int, args: argparse.Namespace) -> 
     )
     sim_runner, sim_url = await start_simulator(sim_config, "127.0.0.1", sim_port)
     await _register_handsets(sim_url, handsets)
-    runner = web.AppRunner(create_app(settings), shutdown_timeout=10)
+    app = create_app(settings)
+    app.on_startup.append(tune_on_startup)
+    runner = web.AppRunner(app, shutdown_timeout=10)
     await runner.setup()
     await web.TCPSite(runner, settings.host, settings.port).start()
     _print_urls(settings, sim_url, password)

@@ -56,10 +56,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         # The embedded default migrates itself; PostgreSQL replicas are migrated once, by `midbot migrate`.
         asyncio.run(_migrate(settings))
     app = create_app(settings)
-    tune_process()
+    app.on_startup.append(tune_on_startup)  # after the store and the SMS engine are up (cleanup contexts)
     _LOGGER.info("midbot serving on http://%s:%s", settings.host, settings.port)
     web.run_app(app, host=settings.host, port=settings.port, print=None, shutdown_timeout=30)
     return 0
+
+
+async def tune_on_startup(_app: web.Application) -> None:
+    tune_process()
 
 
 def tune_process() -> None:

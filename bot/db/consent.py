@@ -6,13 +6,22 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Connection, bindparam, insert, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
-from bot.db.models import ConsentEvent, Conversation, Outreach, Patient
+from bot.db.models import ConsentEvent, Conversation, Outreach, Patient, PhoneSuppression
 from bot.db.unit import load_patients
 from bot.db.vocabulary import CONSENT_CHANGES
 
-__all__ = ["add_consent_event", "opt_in_phone", "opt_out_phone", "set_detailed_consent"]
+__all__ = [
+    "add_consent_event",
+    "apply_number_suppression",
+    "is_suppressed",
+    "opt_in_phone",
+    "opt_out_phone",
+    "set_detailed_consent",
+    "suppress_number",
+]
 
 _INSERT_CONSENT = insert(ConsentEvent)
 _SET_OPTED_OUT = update(Patient).where(Patient.id == bindparam("b_id")).values(opted_out_at=bindparam("b_at"))
@@ -41,14 +50,57 @@ def add_consent_event(
     )
 
 
+_SUPPRESSION = {
+    name: dialect.insert(PhoneSuppression).on_conflict_do_nothing(index_elements=["phone"])
+    for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))
+}
+
+
+def suppress_number(
+    conn: Connection, phone: str, *, source: str, message_id: int | None, now: datetime
+) -> bool:
+    """Keep the number's opt-out as a number (for patients imported later, and senders not on file);
+    True when the number was not suppressed before."""
+    row = {"phone": phone, "opted_out_at": now, "source": source[:30], "message_id": message_id}
+    return bool(conn.execute(_SUPPRESSION[conn.dialect.name], row).rowcount)
+
+
+def is_suppressed(conn: Connection, phone: str) -> bool:
+    """True while the number is opted out."""
+    return (
+        conn.execute(select(PhoneSuppression.phone).where(PhoneSuppression.phone == phone)).first()
+        is not None
+    )
+
+
+def apply_number_suppression(conn: Connection, patient_ids: list[str], now: datetime) -> list[str]:
+    """Opt out the given patients whose phone number opted out before they were imported (or given that
+    number); returns their ids."""
+    if not patient_ids:
+        return []
+    rows = conn.execute(
+        select(Patient.id, PhoneSuppression.opted_out_at)
+        .join(PhoneSuppression, PhoneSuppression.phone == Patient.phone)
+        .where(Patient.id.in_(patient_ids), Patient.opted_out_at.is_(None))
+    ).all()
+    for patient_id, at in rows:
+        conn.execute(_SET_OPTED_OUT, {"b_id": patient_id, "b_at": at})
+        add_consent_event(
+            conn, patient_id=patient_id, change="opt_out", source="number", message_id=None, now=now
+        )
+    return [patient_id for patient_id, _at in rows]
+
+
 def opt_out_phone(
     conn: Connection, phone: str, *, source: str, message_id: int | None, now: datetime
 ) -> list[Patient]:
     """Opt out every patient with this phone (all sites share the decision): cancel their pending outreach,
-    close their open dialogs, record the consent change. Returns the patients newly opted out.
+    close their open dialogs, record the consent change, and keep the opt-out for the number itself (it
+    holds for patients imported later). Returns the patients newly opted out.
 
     On PostgreSQL the patient rows are locked first, so two opt-outs of one number cannot interleave.
     """
+    suppress_number(conn, phone, source=source, message_id=message_id, now=now)
     patients = load_patients(conn, "phone", [phone], lock=conn.dialect.name == "postgresql")
     changed = [p for p in patients if p.opted_out_at is None]
     for patient in changed:
@@ -75,7 +127,9 @@ def opt_out_phone(
 def opt_in_phone(
     conn: Connection, phone: str, *, source: str, message_id: int | None, now: datetime
 ) -> list[Patient]:
-    """Opt every opted-out patient with this phone back in; returns the patients whose consent changed."""
+    """Opt the number back in (only its owner does this, by text): every opted-out patient with this phone
+    and the number's suppression; returns the patients whose consent changed."""
+    conn.execute(delete(PhoneSuppression).where(PhoneSuppression.phone == phone))
     patients = load_patients(conn, "phone", [phone], lock=conn.dialect.name == "postgresql")
     changed = [p for p in patients if p.opted_out_at is not None]
     for patient in changed:

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, bindparam, update
 
 from bot.db.consent import opt_out_phone
-from bot.db.models import Patient
+from bot.db.models import Outreach, Patient
 from bot.db.tasks import open_task
 from bot.db.unit import SiteCache, load_patients
 
@@ -19,7 +19,10 @@ __all__ = [
     "BAD_NUMBER_CODES",
     "BAD_PHONE_STATUSES",
     "OPTED_OUT_CODE",
+    "cancel_outreach",
     "delivery_outcome",
+    "is_wrong_number",
+    "mark_wrong_number",
     "on_permanent_error",
     "record_deliveries",
 ]
@@ -58,6 +61,51 @@ def _contact_task(
         source_message_id=message_id,
         sites=sites,
     )
+
+
+_PENDING_OUTREACH = ("planned", "deferred", "claimed")
+
+
+def cancel_outreach(
+    conn: Connection,
+    *,
+    patient_ids: Sequence[str],
+    reason: str,
+    now: datetime,
+    kind: str | None = None,
+    prescription_id: str | None = None,
+    due_before: datetime | None = None,
+) -> int:
+    """Cancel pending outreach rows of these patients (optionally one kind, therapy, or due before a time)."""
+    if not patient_ids:
+        return 0
+    stmt = update(Outreach).where(
+        Outreach.patient_id.in_(list(patient_ids)), Outreach.state.in_(_PENDING_OUTREACH)
+    )
+    if kind is not None:
+        stmt = stmt.where(Outreach.kind == kind)
+    if prescription_id is not None:
+        stmt = stmt.where(Outreach.prescription_id == prescription_id)
+    if due_before is not None:
+        stmt = stmt.where(Outreach.due_at < due_before)
+    result = conn.execute(stmt.values(state="cancelled", reason=reason, updated_at=now))
+    return int(result.rowcount or 0)
+
+
+def mark_wrong_number(conn: Connection, phone: str, now: datetime) -> list[str]:
+    """The person at this number is not the patient: no more outreach to it (until staff give the patient
+    another number); returns the patients concerned."""
+    patients = load_patients(conn, "phone", [phone])
+    for patient in patients:
+        record = {**(patient.deliverability or {}), "wrong_number": phone, "wrong_number_at": now.isoformat()}
+        conn.execute(_SET_DELIVERABILITY, [{"b_id": patient.id, "b_record": record}])
+    cancel_outreach(conn, patient_ids=[p.id for p in patients], reason="wrong_number", now=now)
+    return [p.id for p in patients]
+
+
+def is_wrong_number(patient: Patient) -> bool:
+    """True when the patient's current phone was reported as someone else's."""
+    return bool(patient.phone) and (patient.deliverability or {}).get("wrong_number") == patient.phone
 
 
 def on_permanent_error(conn: Connection, patient_id: str, code: int, message_id: int, now: datetime) -> None:

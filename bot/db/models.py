@@ -258,6 +258,8 @@ class TaskNote(Base):
     staff_user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
     kind: Mapped[str] = mapped_column(String(30))
     text: Mapped[str] = mapped_column(Text, default="")
+    # The patient's text a ``patient_message`` note carries (a staff hand-off), or a staff reply's message.
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("message.id"))
     created_at: Mapped[datetime] = _created()
 
 
@@ -303,6 +305,17 @@ class DeadLetter(Base):
     last_error: Mapped[str] = mapped_column(String(500), default="")
     status: Mapped[str] = mapped_column(String(12), default="dead")  # dead | replayed
     created_at: Mapped[datetime] = _created()
+
+
+class PhoneSuppression(Base):
+    """A phone number that opted out, kept per number: it holds for any patient imported later with it,
+    and for a number not on file, until that number opts in again."""
+
+    __tablename__ = "phone_suppression"
+    phone: Mapped[str] = mapped_column(String(20), primary_key=True)
+    opted_out_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    source: Mapped[str] = mapped_column(String(30))
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("message.id"))
 
 
 class ConsentEvent(Base):

@@ -30,7 +30,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.base import utcnow
+from bot.db.consent import apply_number_suppression
 from bot.db.models import Fill, Patient, Prescription, PrescriptionEvent, Site
+from bot.db.unit import in_session
 
 __all__ = [
     "BATCH_SIZE",
@@ -483,6 +485,9 @@ async def import_patients(
                 if pending.apply(row.patient_id, values, _PATIENT_DEFAULTS, result) != "unchanged":
                     result.affected_patient_ids.add(row.patient_id)
         await pending.flush(session, Patient)
+        # A number that opted out before its patient was on file (or given this number) stays opted out.
+        ids = [row.patient_id for _number, row in batch if row.patient_id in result.affected_patient_ids]
+        await in_session(session, apply_number_suppression, ids, utcnow())
     _LOGGER.info("patients imported: %s", result.summary())
     return result
 

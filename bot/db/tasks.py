@@ -160,6 +160,7 @@ def add_note(
     staff_user_id: int | None = None,
     detail: dict[str, Any] | None = None,
     action: str | None = None,
+    message_id: int | None = None,
 ) -> int:
     """One entry on a task's timeline with its audit row (``action``, else ``task.KIND``); returns its id."""
     row = conn.execute(select(Task.site_id, Task.patient_id).where(Task.id == task_id)).one()
@@ -168,6 +169,7 @@ def add_note(
         "staff_user_id": staff_user_id,
         "kind": kind,
         "text": text,
+        "message_id": message_id,
         "created_at": now,
     }
     note_id: int = conn.execute(_INSERT_NOTE, values).scalar_one()

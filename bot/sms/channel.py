@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, insert
 
 from bot.clock import Clock, utcnow
+from bot.db.contact import is_wrong_number
 from bot.db.models import Message, Patient, Site
 from bot.db.sitecfg import SiteConfig, site_config
 from bot.settings import Settings
@@ -103,6 +104,8 @@ def refusal(
         return "opted_out"
     if patient.phone_status in ("invalid", "not_mobile"):
         return "bad_phone"
+    if not reply_to_patient and is_wrong_number(patient):
+        return "wrong_number"
     if not reply_to_patient and kind in ("outreach", "followup") and not patient.sms_consent:
         return "no_consent"
     if not reply_to_patient and kind not in _ALLOWED_WHEN_OPTED_OUT:

@@ -13,16 +13,18 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from sqlalchemy import Connection, bindparam, or_, select, update
 
-from bot.db.consent import opt_in_phone, opt_out_phone
-from bot.db.models import Message, Patient, Site
+from bot.db.audit import SYSTEM
+from bot.db.consent import is_suppressed, opt_in_phone, opt_out_phone, suppress_number
+from bot.db.contact import cancel_outreach, mark_wrong_number
+from bot.db.models import Message, Patient, Site, Task
 from bot.db.signals import record_signal
-from bot.db.tasks import open_task
+from bot.db.tasks import add_note, change_task, compute_due_by, open_task
 from bot.db.unit import SiteCache, load_patients, lock_for_write
 from bot.sms.channel import prepare_reply, prepare_to_number
 from bot.sms.dialogs import apply_decision, facts_from, load_therapy, open_conversations, state_of
@@ -30,6 +32,7 @@ from conversations import consent_texts as templates
 from conversations import engine
 from conversations.classify import classify
 from conversations.keywords import consent_action
+from conversations.types import Decision, PatientFacts, Reply
 
 __all__ = ["BatchResult", "fallback", "process_batch"]
 
@@ -39,6 +42,29 @@ _TWILIO_OPT_OUT = re.compile(
     r"(?i)\W*(stop|stopall|stop all|unsubscribe|cancel|end|quit|revoke|optout|opt out)\W*"
 )
 _TWILIO_OPT_IN = re.compile(r"(?i)\W*(start|unstop)\W*")
+# A family member reporting a death (the number is opted out and a person calls the family).
+_DEATH = re.compile(
+    r"(?i)\b(passed away|passed on|has died|died|deceased|no longer with us|fallec[ií]\w*|muri[oó]|"
+    r"se nos fue|en paz descanse|descanse en paz|rip)\b"
+)
+# Signals that answer a refill reminder: the rest of that run-out's reminders are not needed.
+_REFILL_ANSWERS = frozenset({"refill_confirmed", "refill_declined", "refill_deferred"})
+HANDOFF_IDLE = timedelta(
+    hours=24
+)  # a staff conversation goes back to the bot after this long without a staff text
+_HANDOFF = (
+    select(Task.id, Task.site_id)
+    .join(Message, Message.task_id == Task.id)
+    .where(
+        Task.patient_id == bindparam("patient_id"),
+        Task.status == "claimed",
+        Message.kind == "staff",
+        Message.direction == "out",
+        Message.created_at >= bindparam("since"),
+    )
+    .order_by(Message.created_at.desc())
+    .limit(1)
+)
 _MESSAGES = (
     select(
         Message.id,
@@ -209,9 +235,13 @@ def _find_patients(unit: _Unit, texts: list[_Text]) -> None:
 
 
 def _route(unit: _Unit, text: _Text, conversations: dict[str, Any], therapy: dict[str, Any]) -> int | None:
-    """One text: consent keywords, then opted-out, unknown, empty or picture texts, then the dialog."""
+    """One text: consent keywords, then opted-out, unknown, empty or picture texts, a staff hand-off, then
+    the dialog. At most one automatic reply goes out per text."""
     patient, site = text.patient, text.site
-    if patient is None or site is None:
+    if site is None:
+        _LOGGER.warning("inbound %s to a number no site owns", text.message_id)
+        return None
+    if patient is None:
         _unknown_sender(unit, text)
         return None
     action = consent_action(text.body, opted_out=patient.opted_out_at is not None)
@@ -221,12 +251,8 @@ def _route(unit: _Unit, text: _Text, conversations: dict[str, Any], therapy: dic
     if action == "opt_in":
         _opt_in(unit, text)
         return None
-    if action == "help":
-        unit.reply(
-            text,
-            templates.render("help", patient.language, site_name=site.name, site_phone=site.phone),
-            "help",
-        )
+    if action == "help":  # answered opted out or not
+        unit.reply(text, _consent_text(site, "help", patient.language), "help")
         return None
     if patient.opted_out_at is not None:
         _from_opted_out(unit, text)
@@ -234,16 +260,25 @@ def _route(unit: _Unit, text: _Text, conversations: dict[str, Any], therapy: dic
     if not text.body.strip():
         _media_or_empty(unit, text)
         return None
-    if action == "ambiguous":
-        unit.reply(text, templates.render("stop_clarify", patient.language, site_name=site.name), "reply")
     prescriptions, fills = therapy.get(patient.id, ([], []))
     facts = facts_from(patient, site, unit.sites.config(site), prescriptions, fills, unit.now)
     conversation = conversations.get(patient.id)
     decision = engine.handle(state_of(conversation), text.body, facts, unit.now)
+    emergency = any(reply.kind == "emergency" for reply in decision.replies)
+    handoff = unit.conn.execute(
+        _HANDOFF, {"patient_id": patient.id, "since": unit.now - HANDOFF_IDLE}
+    ).first()
+    if handoff is not None:
+        _to_staff(unit, text, handoff.id, decision if emergency else None)
+        return conversation.id if conversation else None
+    if action == "ambiguous" and not emergency:
+        # "no more", "enough": the medicine or the texts? One question back, and the dialog waits for the answer.
+        unit.reply(text, templates.render("stop_clarify", patient.language, site_name=site.name), "reply")
+        return conversation.id if conversation else None
     applied = apply_decision(
         unit.conn,
         unit.sites,
-        decision,
+        _one_reply(decision),
         patient=patient,
         site=site,
         now=unit.now,
@@ -252,7 +287,84 @@ def _route(unit: _Unit, text: _Text, conversations: dict[str, Any], therapy: dic
         reply_to_patient=True,
     )
     unit.outgoing.extend(applied.outgoing)
+    _follow_answers(unit, text, decision, facts, conversation.prescription_id if conversation else None)
     return applied.conversation_id
+
+
+def _one_reply(decision: Decision) -> Decision:
+    """A decision with at most one text: several replies to one inbound go out joined, emergency first."""
+    if len(decision.replies) <= 1:
+        return decision
+    ordered = sorted(decision.replies, key=lambda reply: reply.kind != "emergency")
+    joined = Reply("\n\n".join(reply.body for reply in ordered), ordered[0].kind)
+    return replace(decision, replies=(joined,))
+
+
+def _follow_answers(
+    unit: _Unit, text: _Text, decision: Decision, facts: PatientFacts, conversation_rx: str | None
+) -> None:
+    """Outreach follows the answer: a refill answered ends that run-out's reminders; a wrong number ends
+    outreach to the number."""
+    assert text.patient is not None
+    for signal in decision.signals:
+        if signal.kind not in _REFILL_ANSWERS:
+            continue
+        rx = signal.prescription_id or conversation_rx
+        therapy = next((t for t in facts.therapies if t.prescription_id == rx), None)
+        if therapy is not None and therapy.run_out_on is not None:
+            cutoff = datetime.combine(therapy.run_out_on + timedelta(days=2), time(), tzinfo=UTC)
+        else:
+            cutoff = unit.now + timedelta(days=10)
+        patients = [text.patient.id]
+        cancel_outreach(
+            unit.conn,
+            patient_ids=patients,
+            reason="answered",
+            now=unit.now,
+            kind="refill_reminder",
+            prescription_id=rx,
+            due_before=cutoff,
+        )
+    cls = decision.classification
+    if cls is not None and (cls.intent == "wrong_number" or "wrong_number" in cls.also):
+        mark_wrong_number(unit.conn, text.number, unit.now)
+
+
+def _to_staff(unit: _Unit, text: _Text, task_id: int, emergency: Decision | None) -> None:
+    """A pharmacist is texting with this patient: the text goes to their task, the bot stays quiet, except
+    for emergency advice (and the task becomes urgent)."""
+    add_note(
+        unit.conn,
+        task_id,
+        kind="patient_message",
+        text=text.body[:2000],
+        now=unit.now,
+        actor=SYSTEM,
+        detail={"message_id": text.message_id},
+        message_id=text.message_id,
+    )
+    if emergency is None:
+        return
+    assert text.site is not None
+    urgent = {
+        "queue": "urgent_clinical",
+        "priority": 1,
+        "due_by": compute_due_by(unit.sites.config(text.site), "urgent_clinical", unit.now),
+    }
+    change_task(
+        unit.conn,
+        task_id,
+        urgent,
+        now=unit.now,
+        actor=SYSTEM,
+        note=("move", "emergency words in a patient text: moved to urgent clinical"),
+    )
+    advice = next(reply for reply in emergency.replies if reply.kind == "emergency")
+    unit.reply(text, advice.body, "emergency")
+
+
+def _consent_text(site: Site, key: str, language: str) -> str:
+    return templates.render(key, language, site_name=site.name, site_phone=site.phone)
 
 
 def _consent_signal(unit: _Unit, text: _Text, changed: list[Patient], change: str) -> None:
@@ -274,6 +386,14 @@ def _opt_out(unit: _Unit, text: _Text) -> None:
     assert text.patient is not None and text.site is not None
     changed = opt_out_phone(unit.conn, text.number, source="sms", message_id=text.message_id, now=unit.now)
     _consent_signal(unit, text, changed, "opt_out")
+    if _DEATH.search(text.body):
+        unit.task(
+            text,
+            queue="general",
+            kind="patient_deceased",
+            title="Family reports the patient has died: number opted out, please call",
+            priority=2,
+        )
     if not changed:
         return  # already opted out: exactly one confirmation was sent then
     if unit.provider_confirms and _TWILIO_OPT_OUT.fullmatch(text.body.strip()):
@@ -326,22 +446,48 @@ def _media_or_empty(unit: _Unit, text: _Text) -> None:
 
 
 def _unknown_sender(unit: _Unit, text: _Text) -> None:
-    """One polite reply a day to a number we do not know, and a task so a person can look."""
+    """A number not on file: consent keywords work as for a patient (the opt-out is kept for the number);
+    anything else gets a task, and at most one polite reply a day."""
     site = text.site
-    if site is None:
-        _LOGGER.warning("inbound %s to a number no site owns", text.message_id)
+    assert site is not None
+    suppressed = is_suppressed(unit.conn, text.number)
+    action = consent_action(text.body, opted_out=suppressed)
+    language = classify(text.body).language if text.body.strip() else "en"
+    body = text.body.strip()
+    if action == "opt_out":
+        new = suppress_number(unit.conn, text.number, source="sms", message_id=text.message_id, now=unit.now)
+        if new and not (unit.provider_confirms and _TWILIO_OPT_OUT.fullmatch(body)):
+            _to_number(unit, text, _consent_text(site, "opt_out_confirm", language), "opt_out_confirm")
+        return
+    if action == "opt_in":
+        opt_in_phone(unit.conn, text.number, source="sms", message_id=text.message_id, now=unit.now)
+        if not (unit.provider_confirms and _TWILIO_OPT_IN.fullmatch(body)):
+            _to_number(unit, text, _consent_text(site, "opt_in_confirm", language), "opt_in_confirm")
+        return
+    if action == "help":
+        _to_number(unit, text, _consent_text(site, "help", language), "help")
         return
     unit.task(
-        text, queue="general", kind="unknown_sender", title="Text from a number not on file", priority=4
+        text,
+        queue="general",
+        kind="unknown_sender",
+        title="Text from a number not on file",
+        priority=4,
+        detail={"from": text.number, "media": text.num_media},
     )
     since = unit.now - timedelta(days=1)
-    if unit.conn.execute(_RECENT_UNKNOWN_REPLY, {"number": text.number, "since": since}).first() is not None:
-        return
-    body = templates.render("unknown_sender", "en", site_name=site.name, site_phone=site.phone)
+    if (
+        suppressed
+        or unit.conn.execute(_RECENT_UNKNOWN_REPLY, {"number": text.number, "since": since}).first()
+    ):
+        return  # opted out, or told already today
+    _to_number(unit, text, _consent_text(site, "unknown_sender", language), "unknown_sender")
+
+
+def _to_number(unit: _Unit, text: _Text, body: str, kind: str) -> None:
+    assert text.site is not None
     unit.outgoing.append(
-        prepare_to_number(
-            unit.conn, site=site, to=text.number, body=body, kind="unknown_sender", now=unit.now
-        )
+        prepare_to_number(unit.conn, site=text.site, to=text.number, body=body, kind=kind, now=unit.now)
     )
 
 
