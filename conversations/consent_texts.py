@@ -21,7 +21,7 @@ TEXTS: dict[str, dict[str, str]] = {
         "cancelar.",
     },
     "help": {
-        "en": "{site_name} pharmacy texts about your refills and how you feel, a few a month. Call {site_phone} "
+        "en": "{site_name}: texts about your refills and how you feel, a few a month. Call {site_phone} "
         "for help. Msg & data rates may apply. Reply STOP to opt out.",
         "es": "{site_name}: mensajes de la farmacia sobre sus resurtidos y como se siente, pocos al mes. Llame "
         "al {site_phone}. Pueden aplicar tarifas de mensajes y datos. Responda ALTO para cancelar.",
@@ -41,6 +41,12 @@ TEXTS: dict[str, dict[str, str]] = {
     "media_ack": {
         "en": "{site_name}: We got your picture. A pharmacist will look at it and text you back.",
         "es": "{site_name}: Recibimos su imagen. Un farmaceutico la revisara y le respondera.",
+    },
+    "handed_to_person": {
+        "en": "{site_name}: We got your message. A pharmacist will text you back soon. "
+        "If this is an emergency, call 911.",
+        "es": "{site_name}: Recibimos su mensaje. Un farmaceutico le respondera pronto. "
+        "Si es una emergencia, llame al 911.",
     },
 }
 

@@ -287,7 +287,7 @@ def _route(unit: _Unit, text: _Text, conversations: dict[str, Any], therapy: dic
         reply_to_patient=True,
     )
     unit.outgoing.extend(applied.outgoing)
-    _follow_answers(unit, text, decision, facts, conversation.prescription_id if conversation else None)
+    _follow_answers(unit, text, decision, facts, conversation)
     return applied.conversation_id
 
 
@@ -301,31 +301,32 @@ def _one_reply(decision: Decision) -> Decision:
 
 
 def _follow_answers(
-    unit: _Unit, text: _Text, decision: Decision, facts: PatientFacts, conversation_rx: str | None
+    unit: _Unit, text: _Text, decision: Decision, facts: PatientFacts, conversation: Any
 ) -> None:
-    """Outreach follows the answer: a refill answered ends that run-out's reminders; a wrong number ends
-    outreach to the number."""
+    """Outreach follows the answer: a refill reminder answered (yes, no, not yet) ends that run-out's other
+    reminders; a wrong number ends outreach to the number."""
     assert text.patient is not None
-    for signal in decision.signals:
-        if signal.kind not in _REFILL_ANSWERS:
-            continue
-        rx = signal.prescription_id or conversation_rx
+    cls = decision.classification
+    conversation_rx = conversation.prescription_id if conversation is not None else None
+    answered = [s.prescription_id or conversation_rx for s in decision.signals if s.kind in _REFILL_ANSWERS]
+    if conversation is not None and conversation.flow == "refill_reminder" and cls is not None:
+        if cls.intent in ("confirm", "decline", "refill_request"):
+            answered.append(conversation_rx)
+    for rx in dict.fromkeys(answered):
         therapy = next((t for t in facts.therapies if t.prescription_id == rx), None)
         if therapy is not None and therapy.run_out_on is not None:
             cutoff = datetime.combine(therapy.run_out_on + timedelta(days=2), time(), tzinfo=UTC)
         else:
             cutoff = unit.now + timedelta(days=10)
-        patients = [text.patient.id]
         cancel_outreach(
             unit.conn,
-            patient_ids=patients,
+            patient_ids=[text.patient.id],
             reason="answered",
             now=unit.now,
             kind="refill_reminder",
             prescription_id=rx,
             due_before=cutoff,
         )
-    cls = decision.classification
     if cls is not None and (cls.intent == "wrong_number" or "wrong_number" in cls.also):
         mark_wrong_number(unit.conn, text.number, unit.now)
 
@@ -491,11 +492,12 @@ def _to_number(unit: _Unit, text: _Text, body: str, kind: str) -> None:
     )
 
 
-def fallback(conn: Connection, message_id: int, now: datetime) -> None:
-    """A text that could not be handled goes to a person (a general task), marked processed."""
+def fallback(conn: Connection, message_id: int, now: datetime) -> list[int]:
+    """A text that could not be handled goes to a person (a general task) and the patient is told so, once;
+    the text is marked processed. Returns the reply to deliver (if any)."""
     texts = _load(conn, [message_id])
     if not texts:
-        return
+        return []
     unit = _Unit(conn, now, True)
     _find_patients(unit, texts)
     text = texts[0]
@@ -507,6 +509,9 @@ def fallback(conn: Connection, message_id: int, now: datetime) -> None:
             title="Message could not be handled automatically",
             priority=2,
         )
+        if text.patient is not None:
+            body = _consent_text(text.site, "handed_to_person", text.patient.language)
+            unit.reply(text, body, "reply")
     mark = {
         "b_id": message_id,
         "b_now": now,
@@ -515,3 +520,4 @@ def fallback(conn: Connection, message_id: int, now: datetime) -> None:
         "b_conversation": None,
     }
     conn.execute(_MARK_PROCESSED, [mark])
+    return unit.outgoing

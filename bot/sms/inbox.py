@@ -163,18 +163,27 @@ class Inbox:
         """The batch in one unit of work; if that fails, each text in one of its own, in order."""
         try:
             await self._process(message_ids)
-        except Exception:
-            _LOGGER.exception("inbound batch %s failed; handling its messages one by one", message_ids)
+        except Exception as exc:
+            _LOGGER.warning(
+                "inbound batch %s failed (%s); handling its texts one by one", message_ids, type(exc).__name__
+            )
         else:
             return
         for message_id in message_ids:
             try:
                 await self._process([message_id])
-            except Exception:
-                # Stored messages are never dropped: if understanding it failed, a person gets it.
-                _LOGGER.exception("inbound %s could not be processed; routing it to a person", message_id)
-                now = self._clock.now()
-                await self._db.run(fallback, message_id, now)
+            except Exception as exc:
+                # Stored messages are never dropped: if understanding it failed, a person gets it. The log
+                # names the message id and the error's type only (an error's text may quote the message).
+                _LOGGER.error(
+                    "inbound %s could not be processed (%s); routed to a person",
+                    message_id,
+                    type(exc).__name__,
+                )
+                _LOGGER.debug("inbound %s failure", message_id, exc_info=True)
+                outgoing = await self._db.run(fallback, message_id, self._clock.now())
+                if outgoing:
+                    self._spawn(self._deliverer.deliver(outgoing))
 
     async def _process(self, message_ids: list[int]) -> None:
         now, confirms = self._clock.now(), self._provider_confirms

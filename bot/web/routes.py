@@ -7,6 +7,7 @@ query is filtered by the signed-in user's site.
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -16,16 +17,18 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
 
+import aiohttp
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 from multidict import MultiDictProxy
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import audit
-from bot.db.models import Patient, Site
+from bot.db.models import Message, Patient, Site, Task
 from bot.db.unit import in_session
-from bot.keys import CLOCK, MESSAGING, SESSIONMAKER, SETTINGS, WEB_JINJA
+from bot.keys import CLOCK, HTTP, MESSAGING, SESSIONMAKER, SETTINGS, WEB_JINJA
 from bot.staff.auth import (
     CSRF_FIELD,
     LOGIN_CSRF_COOKIE,
@@ -464,7 +467,19 @@ def _task_id(request: web.Request) -> int:
     return int(raw)
 
 
-async def _task_context(request: web.Request, principal: Principal, task_id: int) -> dict[str, Any]:
+async def _sender_of(session: AsyncSession, task: Task) -> str | None:
+    """The number the task's text came from (for a sender not on file, the only way to reach them)."""
+    if task.source_message_id is None:
+        return None
+    found: str | None = await session.scalar(
+        select(Message.from_number).where(Message.id == task.source_message_id, Message.direction == "in")
+    )
+    return found
+
+
+async def _task_context(
+    request: web.Request, principal: Principal, task_id: int, revealed: str | None = None
+) -> dict[str, Any]:
     app = request.app
     now = app[CLOCK].now()
     async with app[SESSIONMAKER].begin() as session:
@@ -485,6 +500,20 @@ async def _task_context(request: web.Request, principal: Principal, task_id: int
                 newest_first=True,
             )
             messages.reverse()
+        sender = await _sender_of(session, task)
+        if sender and not task.patient_id:
+            # A number not on file: the thread is what that number sent and was sent, at this site.
+            messages = list(
+                await session.scalars(
+                    select(Message)
+                    .where(
+                        Message.site_id == principal.site_id,
+                        (Message.from_number == sender) | (Message.to_number == sender),
+                    )
+                    .order_by(Message.created_at, Message.id)
+                    .limit(200)
+                )
+            )
         notes = await task_notes(session, task)
         ids = {n.staff_user_id for n in notes if n.staff_user_id} | (
             {task.assignee_id} if task.assignee_id else set()
@@ -526,7 +555,9 @@ async def _task_context(request: web.Request, principal: Principal, task_id: int
         "snippets": reply_snippets(site, language),
         "drugs_json": json.dumps(drugs),
         "needs_consent_warning": patient is not None and not patient.detailed_consent,
-        "masked_phone": mask_phone(patient.phone if patient else None),
+        "masked_phone": mask_phone(patient.phone if patient else sender),
+        "sender": sender,
+        "revealed_phone": revealed,
         "done": DONE_MESSAGES.get(request.query.get("done", ""), ""),
     }
 
@@ -538,9 +569,10 @@ async def _render_task(
     *,
     error: TaskError | None = None,
     form: Form | None = None,
+    revealed: str | None = None,
 ) -> web.StreamResponse:
     try:
-        context = await _task_context(request, principal, task_id)
+        context = await _task_context(request, principal, task_id, revealed)
     except TaskError as exc:
         return await _error_page(request, principal, exc.status, exc.message)
     context["error"] = error.message if error else ""
@@ -606,11 +638,87 @@ async def task_action(request: web.Request, principal: Principal, form: Form | N
     action = request.match_info["action"]
     assert form is not None
     try:
+        if action == "show-number":  # shown on this page only, never in a URL; the view is audited
+            return await _render_task(request, principal, task_id, revealed=await _reveal(request, principal, task_id))
         await _run_action(request, principal, action, form, task_id)
     except TaskError as exc:
         return await _render_task(request, principal, task_id, error=exc, form=form)
     target = f"/queues?done={action}" if action in ("resolve", "move") else f"/tasks/{task_id}?done={action}"
     raise web.HTTPSeeOther(target)
+
+
+async def _reveal(request: web.Request, principal: Principal, task_id: int) -> str:
+    """The full number behind a task (its patient's, or the sender's), with a ``phone_revealed`` audit row."""
+    app = request.app
+    async with app[SESSIONMAKER].begin() as session:
+        task = await get_task(session, principal, task_id)
+        patient = await session.get(Patient, task.patient_id) if task.patient_id else None
+        number = patient.phone if patient is not None else await _sender_of(session, task)
+        if not number:
+            raise TaskInvalid("this task has no phone number", "phone")
+        await in_session(
+            session,
+            audit.record,
+            actor=principal.actor,
+            action="phone_revealed",
+            site_id=principal.site_id,
+            patient_id=task.patient_id,
+            target=f"task:{task.id}",
+            at=app[CLOCK].now(),
+        )
+    return number
+
+
+_MEDIA_TIMEOUT = aiohttp.ClientTimeout(total=15)
+
+
+@staff_page
+async def message_media(request: web.Request, principal: Principal, _form: Form | None) -> web.StreamResponse:
+    """GET /messages/{id}/media/{n}: a picture a patient sent, fetched from the provider with its credentials
+    (never hot-linked: the provider's URL needs no sign-in), for staff of the message's site; audited."""
+    app = request.app
+    try:
+        message_id, index = int(request.match_info["message_id"]), int(request.match_info["index"])
+    except ValueError:
+        raise web.HTTPNotFound() from None
+    async with app[SESSIONMAKER].begin() as session:
+        message = await session.get(Message, message_id)
+        if message is None or message.site_id != principal.site_id or not 0 <= index < len(message.media or []):
+            raise web.HTTPNotFound()
+        url = str((message.media or [])[index])
+        await in_session(
+            session,
+            audit.record,
+            actor=principal.actor,
+            action="message.media",
+            site_id=principal.site_id,
+            patient_id=message.patient_id,
+            target=f"message:{message.id}",
+            at=app[CLOCK].now(),
+        )
+    settings = app[SETTINGS]
+    if not _provider_url(url, settings.twilio_api_base_url):
+        _LOGGER.warning("message %s: media URL outside the provider's hosts, not fetched", message_id)
+        raise web.HTTPNotFound()
+    credentials = f"{settings.twilio_account_sid}:{settings.twilio_auth_token.get_secret_value()}"
+    headers = {"Authorization": "Basic " + base64.b64encode(credentials.encode()).decode("ascii")}
+    try:
+        async with app[HTTP].get(url, headers=headers, timeout=_MEDIA_TIMEOUT) as upstream:
+            kind = upstream.headers.get("Content-Type", "")
+            if upstream.status != 200 or not kind.startswith(("image/", "video/", "audio/")):
+                raise web.HTTPNotFound()
+            body = await upstream.read()
+    except (aiohttp.ClientError, TimeoutError):
+        return web.Response(status=502, text="The picture cannot be fetched from the provider right now.")
+    return web.Response(body=body, content_type=kind.split(";")[0], headers={"Cache-Control": "private, no-store"})
+
+
+def _provider_url(url: str, api_base: str) -> bool:
+    """Only the provider's own hosts (or the configured API host, e.g. the simulator) are fetched."""
+    host = (urlsplit(url).hostname or "").lower()
+    if urlsplit(url).scheme not in ("http", "https") or not host:
+        return False
+    return host == (urlsplit(api_base).hostname or "").lower() or host.endswith((".twilio.com", ".twiliocdn.com"))
 
 
 # -- audit -----------------------------------------------------------------------------------------------
@@ -736,6 +844,7 @@ def setup_web(app: web.Application) -> None:
     app.router.add_get("/queues.json", queues_json, name="web.queues_json")
     app.router.add_get("/tasks/{task_id}", task_page, name="web.task")
     app.router.add_post("/tasks/{task_id}/{action}", task_action, name="web.task_action")
+    app.router.add_get("/messages/{message_id}/media/{index}", message_media, name="web.message_media")
     app.router.add_get("/audit", audit_page, name="web.audit")
     app.router.add_get("/audit.csv", audit_csv, name="web.audit_csv")
     app.router.add_static(STATIC_PREFIX, _HERE / "static", name="web.static")

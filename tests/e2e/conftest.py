@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -101,8 +102,9 @@ def stack_clock() -> FixedClock:
     return FixedClock(datetime(2026, 11, 24, 16, 0, tzinfo=UTC))
 
 
-@pytest.fixture
-async def stack(tmp_path, stack_clock: FixedClock) -> AsyncIterator[Stack]:
+@asynccontextmanager
+async def running_stack(tmp_path: Any, clock: FixedClock, **overrides: Any) -> AsyncIterator[Stack]:
+    """midbot (the real app, ``create_app``) and the simulator on loopback; ``overrides`` are Settings."""
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
     sim_runner, sim_url = await start_simulator(
@@ -116,94 +118,110 @@ async def stack(tmp_path, stack_clock: FixedClock) -> AsyncIterator[Stack]:
         "127.0.0.1",
         0,
     )
-    settings = Settings(  # type: ignore[call-arg]
-        _env_file=None,
-        database_url=f"sqlite+aiosqlite:///{tmp_path}/e2e.db",
-        public_base_url=base_url,
-        twilio_api_base_url=sim_url,
-        twilio_account_sid=ACCOUNT,
-        twilio_auth_token=AUTH_TOKEN,
-        run_dispatcher=False,
-        log_format="text",
-        twilio_timeout_seconds=5,
-    )
+    values: dict[str, Any] = {
+        "database_url": f"sqlite+aiosqlite:///{tmp_path}/e2e.db",
+        "public_base_url": base_url,
+        "twilio_api_base_url": sim_url,
+        "twilio_account_sid": ACCOUNT,
+        "twilio_auth_token": AUTH_TOKEN,
+        "run_dispatcher": False,
+        "log_format": "text",
+        "twilio_timeout_seconds": 5,
+    }
+    settings = Settings(_env_file=None, **{**values, **overrides})  # type: ignore[call-arg]
     engine = make_engine(settings.database_url)
     await upgrade(engine)
     await engine.dispose()
-    app = create_app(settings, clock=stack_clock)
+    app = create_app(settings, clock=clock)
     runner = web.AppRunner(app)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
-    async with aiohttp.ClientSession() as http:
-        yield Stack(
-            app=app, base_url=base_url, sim_url=sim_url, http=http, clock=stack_clock, settings=settings
-        )
-    await runner.cleanup()
-    await sim_runner.cleanup()
+    try:
+        async with aiohttp.ClientSession() as http:
+            yield Stack(
+                app=app, base_url=base_url, sim_url=sim_url, http=http, clock=clock, settings=settings
+            )
+    finally:
+        await runner.cleanup()
+        await sim_runner.cleanup()
+
+
+@pytest.fixture
+async def stack(tmp_path, stack_clock: FixedClock) -> AsyncIterator[Stack]:  # type: ignore[no-untyped-def]
+    async with running_stack(tmp_path, stack_clock) as running:
+        yield running
 
 
 SeedPatient = Callable[..., Awaitable[Patient]]
 
 
+async def add_patient(
+    stack: Stack,
+    pid: str = "P1",
+    phone: str = "+13125550123",
+    language: str = "en",
+    *,
+    drug: str = "capecitabine",
+    copay: int = 2500,
+    payer: str = "commercial",
+    site_settings: dict[str, Any] | None = None,
+    dispensed_on: date = date(2026, 10, 30),
+) -> Patient:
+    """Create the site (once) and a patient on capecitabine with one fill."""
+    async with stack.sessionmaker.begin() as session:
+        if await session.get(Site, "S1") is None:
+            session.add(
+                Site(
+                    id="S1",
+                    name="Lakeside Pharmacy",
+                    phone=SITE_PHONE,
+                    time_zone="America/Chicago",
+                    settings=dict(site_settings or {}),
+                )
+            )
+            await session.flush()
+        patient = Patient(
+            id=pid,
+            site_id="S1",
+            first_name="Ana",
+            last_name="Ruiz",
+            phone=phone,
+            language=language,
+            birth_date=date(1950, 1, 2),
+            sms_consent=True,
+        )
+        session.add(patient)
+        await session.flush()
+        session.add(
+            Prescription(
+                id=f"RX-{pid}",
+                patient_id=pid,
+                site_id="S1",
+                drug=drug,
+                therapy_class="oncology",
+                payer_type=payer,
+                status="active",
+            )
+        )
+        await session.flush()
+        session.add(
+            Fill(
+                id=f"F-{pid}",
+                prescription_id=f"RX-{pid}",
+                dispensed_on=dispensed_on,
+                days_supply=28,
+                quantity=56,
+                copay_cents=copay,
+            )
+        )
+    return patient
+
+
 @pytest.fixture
 def seed(stack: Stack) -> SeedPatient:
-    """Create the site (once) and a patient on capecitabine with one fill."""
+    """``add_patient`` on the test's stack."""
 
-    async def make(
-        pid: str = "P1",
-        phone: str = "+13125550123",
-        language: str = "en",
-        *,
-        drug: str = "capecitabine",
-        copay: int = 2500,
-        payer: str = "commercial",
-    ) -> Patient:
-        async with stack.sessionmaker.begin() as session:
-            if await session.get(Site, "S1") is None:
-                session.add(
-                    Site(
-                        id="S1",
-                        name="Lakeside Pharmacy",
-                        phone=SITE_PHONE,
-                        time_zone="America/Chicago",
-                        settings={},
-                    )
-                )
-                await session.flush()
-            patient = Patient(
-                id=pid,
-                site_id="S1",
-                first_name="Ana",
-                last_name="Ruiz",
-                phone=phone,
-                language=language,
-                birth_date=date(1950, 1, 2),
-                sms_consent=True,
-            )
-            session.add(patient)
-            await session.flush()
-            session.add(
-                Prescription(
-                    id=f"RX-{pid}",
-                    patient_id=pid,
-                    site_id="S1",
-                    drug=drug,
-                    therapy_class="oncology",
-                    payer_type=payer,
-                    status="active",
-                )
-            )
-            await session.flush()
-            session.add(
-                Fill(
-                    id=f"F-{pid}",
-                    prescription_id=f"RX-{pid}",
-                    dispensed_on=date(2026, 10, 30),
-                    days_supply=28,
-                    quantity=56,
-                    copay_cents=copay,
-                )
-            )
-        return patient
+    async def make(*args: Any, **kwargs: Any) -> Patient:
+        return await add_patient(stack, *args, **kwargs)
 
     return make
