@@ -16,8 +16,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.app import create_app
-from bot.cli.service import tune_on_startup
 from bot.cli.common import open_store, settings_from_env
+from bot.cli.service import tune_on_startup
 from bot.clock import SystemClock
 from bot.db.models import Patient, Site
 from bot.logs import configure_logging
