@@ -41,6 +41,7 @@ SEVERITY_CLASSES: tuple[str, ...] = ("null", "none", "mild", "moderate", "severe
 _CHAR_MIN, _CHAR_MAX = 2, 5
 
 FloatArray = npt.NDArray[np.float32]
+_GROUPS = np.arange(3)
 
 
 def feature_group(name: str) -> int:
@@ -129,6 +130,10 @@ class IntentModel:
         )
         names = arrays["vocabulary"].tolist()
         self._group = np.array([feature_group(n) for n in names], dtype=np.int64)
+        # group_weight / sqrt(count) for counts up to 1023, looked up instead of computed per text
+        table = np.arange(1024, dtype=np.float32)
+        table[0] = 1.0
+        self._group_scale: FloatArray = (self.group_weights[None, :] / np.sqrt(table)[:, None]).astype(np.float32)
         n = len(self.labels)
         self._heads = ((0, n), (n, 2 * n), (2 * n, 2 * n + len(self.severities)))
 
@@ -142,13 +147,12 @@ class IntentModel:
 
     def scores(self, feats: Iterable[str]) -> FloatArray:
         """Raw linear scores of every head, concatenated (primary, labels, severity)."""
-        index = self._index
-        rows = [i for i in (index.get(f) for f in feats) if i is not None]
+        rows = [i for i in map(self._index.get, feats) if i is not None]
         if not rows:
             return self._b.copy()
         groups = self._group[rows]
-        counts = np.bincount(groups, minlength=3).astype(np.float32)
-        per_group = (self.group_weights / np.sqrt(np.maximum(counts, 1.0))).astype(np.float32)
+        counts = np.minimum(np.bincount(groups, minlength=3), len(self._group_scale) - 1)
+        per_group = self._group_scale[counts, _GROUPS]
         total: FloatArray = per_group[groups] @ self._w[rows]
         return total + self._b
 
