@@ -285,13 +285,13 @@ def _variants() -> list[tuple[str, ensemble.Options]]:
         ("model only", replace(base, safety_net=False, bare_from_rules=False, severity_rules_first=False)),
         ("ensemble (default)", base),
         ("ensemble, model decides bare", replace(base, bare_from_rules=False)),
-        ("ensemble, rule opt-out must agree", replace(base, rule_opt_out_wins=False)),
-        ("ensemble, model emergency at 0.5", replace(base, model_emergency_at=0.5)),
-        ("ensemble, model emergency at 0.2", replace(base, model_emergency_at=0.2)),
+        ("ensemble, unknown needs 0.5/0.5", replace(base, unknown_needs=0.5, short_unknown_needs=0.5)),
+        ("ensemble, unknown needs 0.5/0.9", replace(base, unknown_needs=0.5)),
+        ("ensemble, unknown needs 0.0/0.0", replace(base, unknown_needs=0.0, short_unknown_needs=0.0)),
+        ("ensemble, model emergency at 0.35", replace(base, model_emergency_at=0.35)),
+        ("ensemble, model opt-out at 0.6", replace(base, model_opt_out_at=0.6)),
+        ("ensemble, no dialog safety", replace(base, dialog_safety=False)),
         ("ensemble, model severity first", replace(base, severity_rules_first=False)),
-        ("ensemble, severity: counts then model", replace(base, rule_words_severity=False)),
-        ("ensemble, model opt-out at 0.4", replace(base, model_opt_out_at=0.4)),
-        ("ensemble, model emergency at 0.25", replace(base, model_emergency_at=0.25)),
     ]
 
 
