@@ -30,7 +30,17 @@ _OPT_OUT = re.compile(
     + r"|"
     + _NOT_STOPPING
     + r"\bstop (?:sending|texting|messaging|contacting) (?:me|us|her|him|this number)\b"
-    r"|\bno more (?:texts|messages|text messages|reminders)\b"
+    r"|\bno more (?:\w+ ){0,3}(?:texts|messages|text messages|reminders|check ?ins|surveys)\b"
+    r"|\btake (?:me|us|her|him|them|my \w+|this number|my number|her number|his number) off (?:your|the|this|of)"
+    r"(?: \w+){0,2} (?:list|texts?|messages?|text list|contacts?|program|service)\b"
+    r"|\b(?:stop|quit) (?:sending|texting|messaging)(?: me| us| her| him)? (?:the|these|those|this|that|your|all)"
+    r"(?: \w+){0,3} (?:texts?|messages?|reminders?|check ?ins?|surveys?|stuff|things|alerts?|notifications?)\b"
+    r"|\b(?:have to|had to|i already|already) (?:say|said|told you|tell you)\w* (?:to )?stop\b"
+    r"|\b(?:passed away|has died|just died|fallecio|murio|se nos fue|en paz descanse|went to be with the lord)\b"
+    r"|\bno (?:me |nos |le )?(?:vuelvan|vuelva) a (?:textear|escribir|mandar|enviar)\w*"
+    r"|\b(?:deja|dejen|deje) de (?:textear|mandar|escribir|enviar)\w*"
+    r"|\b(?:parale|parenle|para|paren) (?:ya )?con (?:los|las|sus|tantos|tantas) (?:textos|mensajes)\b"
+    r"|^(?:stop|alto|para) (?:please|pls|plz|porfavor|por favor|porfa)\b"
     r"|\bya no (?:me |nos |le )?(?:escriban|escriba|textee|texteen|contacten)\w*\b"
     r"|\bya no (?:me |nos |le )?(?:manden|envien|mande)\w* (?:mas |ningun |los |sus )?(?:mensajes|textos|nada)\b"
     r"|\bno (?:me |nos |le )?(?:escriban|textee|texteen) (?:mas|nada|otra vez)\b"
@@ -58,6 +68,7 @@ _REFUSED = re.compile(
     r"|\b(?:dont|do not) (?:want|need) (?!to (?:run|miss|be without|go without|forget|wait|lose))"
     r"|\b(?:dont|do not) (?:send|refill|ship|mail|deliver) (?:it|that|them|the)\b|\bno thanks?\b|\bno gracias\b"
     r"|\bnot (?:now|yet|this (?:time|month|week))\b|\bhold off\b"
+    r"|\b(?:definitely|absolutely|certainly|of course|hell|heck) (?:not|no)\b|\b(?:claro|por supuesto) que no\b"
 )
 _MEDICINE_QUESTION = re.compile(
     r"\b(?:should|can|could|may|do|must|shall) (?:i|we|he|she) (?:\w+ )?(?:stop|quit|skip|hold|pause|cut back"
