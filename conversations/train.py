@@ -104,17 +104,13 @@ def training_records(
 ) -> list[dict[str, Any]]:
     """The records the model is trained on, in a fixed order; never a frozen one."""
     frozen = set(FROZEN_LIST.read_text(encoding="utf-8").split()) if FROZEN_LIST.exists() else set()
-    paths = [_shared(data, name) for name in SHARED_TRAIN]
-    if include_dev:
-        paths.append(_shared(data, SHARED_DEV))
+    records = [r for name in SHARED_TRAIN for r in load_records(_shared(data, name)) if not is_frozen(r)]
+    paths = [_shared(data, SHARED_DEV)] if include_dev else []
     if include_repo:
         paths += _repo_files()
-    records = []
-    for path in paths:
-        for record in load_records(path):
-            if not is_frozen(record) and frozen_key(record) not in frozen:
-                records.append(record)
-    return records
+    # Other sets are not split, but a text that also sits in the frozen split is left out with it.
+    records += [r for path in paths for r in load_records(path) if frozen_key(r) not in frozen]
+    return [r for r in records if frozen_key(r) not in frozen]
 
 
 def training_hash(records: Iterable[dict[str, Any]]) -> str:
@@ -284,14 +280,12 @@ def _variants() -> list[tuple[str, ensemble.Options]]:
     return [
         ("model only", replace(base, safety_net=False, bare_from_rules=False, severity_rules_first=False)),
         ("ensemble (default)", base),
-        ("ensemble, model decides bare", replace(base, bare_from_rules=False)),
-        ("ensemble, unknown needs 0.5/0.5", replace(base, unknown_needs=0.5, short_unknown_needs=0.5)),
-        ("ensemble, unknown needs 0.5/0.9", replace(base, unknown_needs=0.5)),
+        ("ensemble, unknown needs 0.0/0.9", replace(base, unknown_needs=0.0, short_unknown_needs=0.9)),
+        ("ensemble, unknown needs 0.3/0.9", replace(base, unknown_needs=0.3, short_unknown_needs=0.9)),
+        ("ensemble, unknown needs 0.0/0.7", replace(base, unknown_needs=0.0, short_unknown_needs=0.7)),
         ("ensemble, unknown needs 0.0/0.0", replace(base, unknown_needs=0.0, short_unknown_needs=0.0)),
-        ("ensemble, model emergency at 0.35", replace(base, model_emergency_at=0.35)),
         ("ensemble, model opt-out at 0.6", replace(base, model_opt_out_at=0.6)),
-        ("ensemble, no dialog safety", replace(base, dialog_safety=False)),
-        ("ensemble, model severity first", replace(base, severity_rules_first=False)),
+        ("ensemble, model opt-out at 0.5", replace(base, model_opt_out_at=0.5)),
     ]
 
 
