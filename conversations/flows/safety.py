@@ -83,6 +83,8 @@ _DENIAL = re.compile(
     r"|^(?:no ,? )?(?:i|he|she) (?:dont|doesnt|do not|does not) have (?:it|that|any)\b"
     r"|^no ,? (?:no )?(?:lo|la) tengo\b"
 )
+# Unaccented "si" opening a clause with a verb or "no" is "if" ("si no mejora les aviso"), never a yes.
+_CONDITIONAL = re.compile(r"^si (?:no|ya|me|se|le|te|es|esta|sigue|empeora|mejora|tengo|tiene|hay|vuelve)\b")
 _ANSWER_CONTEXTS = frozenset({"yes_no", "refill_reminder", "copay_offer"})
 
 
@@ -105,6 +107,8 @@ def guard_text(cls: Classification, norm: Normalized, context: str | None) -> Cl
     elif _OPT_IN.search(text) and not _NOT_OPT_IN.search(text) and "opt_out" not in labels:
         labels.add("opt_in")
         labels -= {"unknown", "ack", "refill_request", "question", "confirm"}
+    if "confirm" in labels and not norm.yes_accent and _CONDITIONAL.search(text):
+        labels.discard("confirm")
     if "confirm" in labels and _REFUSED.search(text):
         labels.discard("confirm")
         if context in _ANSWER_CONTEXTS or context is None:
