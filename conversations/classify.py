@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from conversations import extract
+from conversations import ensemble, extract
+from conversations.ensemble import RuleResult
 from conversations.keywords import consent_action_of, is_clinical
 from conversations.lexicons.emergency import (
     EMERGENCY_EXCLUSIONS,
@@ -48,10 +49,13 @@ from conversations.lexicons.symptoms import (
     SYMPTOM_EXCLUSIONS,
     SYMPTOM_PATTERNS,
 )
+from conversations.model import load_model
 from conversations.normalize import Lexicon, Normalized, normalize
+from conversations.scope import optout_scope
+from conversations.severity import stated_severity
 from conversations.types import CONTEXTS, PRIMARY_ORDER, SEVERITIES, Classification
 
-__all__ = ["FEVER_THRESHOLD_F", "classify"]
+__all__ = ["FEVER_THRESHOLD_F", "classify", "classify_rules", "rule_pass"]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -97,6 +101,7 @@ _QUESTION_OPENING = re.compile(
     r"|cuantos|cuantas|por que|hay|como (?:puedo|debo|se)|que (?:hago|pasa|debo|puedo)|a que hora|es normal)\b)"
 )
 _ENOUGH_DAYS = 7
+_BARE_WORDS = 3
 _WORD_RE = re.compile(r"[a-z]+")
 # In a check-in, these say there is something to report even without a known symptom word.
 _SOMETHING = re.compile(
@@ -234,6 +239,7 @@ def _emergencies(found: _Found) -> None:
     excluded: list[re.Match[str]] | None = None
     for index, match in _EMERGENCY.scan(found.norm):
         if not _live(found, index, hypothetical=False):
+            found.quieted = True  # "no chest pain", "no blood in it": read, and denied
             continue
         if excluded is None:
             excluded = list(_EMERGENCY_EXCLUDED.finditer(text))
@@ -492,7 +498,26 @@ def _language(norm: Normalized) -> str:
 
 
 def classify(text: str, context: str | None = None, *, today: date | None = None) -> Classification:
-    """Understand one patient text.
+    """Understand one patient text: the learned model combined with the lexicon rules (conversations.ensemble).
+
+    Args:
+        text: the message body.
+        context: the question the text answers (one of conversations.types.CONTEXTS), or None.
+        today: the reference day for dates ("next tuesday"); the local date by default.
+
+    Returns:
+        The Classification (see classify_rules); ``confidence`` is calibrated (ensemble.CLARIFY_BELOW).
+    """
+    return ensemble.combine(rule_pass(text, context, today=today), load_model())
+
+
+def classify_rules(text: str, context: str | None = None, *, today: date | None = None) -> Classification:
+    """The lexicon rules alone (the safety net under the model, and the baseline it is measured against)."""
+    return rule_pass(text, context, today=today).result
+
+
+def rule_pass(text: str, context: str | None = None, *, today: date | None = None) -> RuleResult:
+    """Understand one patient text with the lexicon rules, keeping what the ensemble needs to know.
 
     Args:
         text: the message body.
@@ -522,14 +547,31 @@ def classify(text: str, context: str | None = None, *, today: date | None = None
         _intents(found)
         _answer(found)
         _values(found, today)
-    return _result(found, text or "")
+    result = _result(found, text or "")
+    return RuleResult(
+        result=result,
+        norm=norm,
+        context=ctx,
+        bare=_is_bare(found, tapback is not None),
+        scope=optout_scope(norm) if "opt_out" in found.labels else None,
+        quieted=found.quieted,
+    )
+
+
+def _is_bare(found: _Found, tapback: bool) -> bool:
+    """A short answer the open question decides ("1", "si", "no", "3 doses"), or a tapback reaction."""
+    if tapback:
+        return True
+    if found.context is None or not found.labels or len(found.norm.words) > _BARE_WORDS:
+        return False
+    return not found.labels & {"emergency", "opt_out"}  # those the ensemble weighs with the model anyway
 
 
 def _result(found: _Found, text: str) -> Classification:
     labels = [label for label in PRIMARY_ORDER if label in found.labels] or ["unknown"]
     severity = None
     if "side_effect" in labels:
-        severity = found.severity or _stated_severity(found)
+        severity = found.severity or stated_severity(found.norm) or _stated_severity(found)
     confidence = found.confidence if labels != ["unknown"] else 0.3
     if labels == ["question"] and not found.norm.question:
         confidence = 0.6

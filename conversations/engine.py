@@ -11,6 +11,7 @@ from typing import Any
 from conversations.flows import free_text, refill
 from conversations.flows.common import Step, ack_sentence, lang, med_values, site_values, therapy_for
 from conversations.flows.dispatch import FLOWS, FlowSpec
+from conversations.flows.safety import guard
 from conversations.flows.triage import emergency
 from conversations.templates import fill_custom, render
 from conversations.types import (
@@ -122,7 +123,8 @@ def handle(
             "patient %s had an unknown flow %r open; treated as no dialog", facts.patient_id, state.flow
         )
         state = None
-    cls = classify(text, state.context.get("ask") if state else None)
+    ask = state.context.get("ask") if state else None
+    cls = guard(classify(text, ask), ask)  # dialog-level safety whatever classifier is plugged in
     if "emergency" in cls.labels:
         return _decision(emergency(cls, facts, state), cls)
     if state is None or spec is None:

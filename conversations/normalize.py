@@ -147,7 +147,7 @@ def _undiminish(word: str) -> str | None:
             *bare,
         ):
             if candidate in _VOCABULARY:
-                return candidate
+                return str(candidate)
     return None
 
 

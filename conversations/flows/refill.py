@@ -193,10 +193,10 @@ def step(state: ConversationState, cls: Classification, facts: PatientFacts, now
     if choice == 1 or (choice is None and labels & {"confirm", "refill_request"}):
         return request_path(facts, now, state.prescription_id, FLOW)
     days = cls.values.get("days_left")
-    stated = isinstance(days, int) and not isinstance(days, bool)
-    if choice == 2 or (choice is None and ("decline" in labels or stated)):
-        if stated:
-            return _days_left(int(days), facts, now, state.prescription_id)
+    stated = days if isinstance(days, int) and not isinstance(days, bool) else None
+    if choice == 2 or (choice is None and ("decline" in labels or stated is not None)):
+        if stated is not None:
+            return _days_left(stated, facts, now, state.prescription_id)
         next_state = new_state(FLOW, "awaiting_days", None, now, STEP_HOURS, state.prescription_id)
         text = render("refill_ask_days", lang(facts))
         return Step(texts=(text,), next_state=next_state, used=frozenset({"decline"}))

@@ -164,6 +164,13 @@ _CONCEPT_PATTERNS: tuple[tuple[str, str], ...] = tuple(
 
 EMERGENCY_PATTERNS: tuple[tuple[str, str], ...] = (
     (
+        "bleeding",  # bleeding that won't stop, in the words LABELS.md gives ("no deja de sangrar")
+        r"\b(?:no|nunca) (?:le |me |se le |se me |nos )?(?:deja|dejaba|para|paraba) de sangrar\b"
+        r"|\bno (?:se )?(?:le |me )?(?:para|paraba|detiene|quita) (?:la |el )?(?:sangre|sangrado|hemorragia)\b"
+        r"|\b(?:wont|will not|doesnt|does not|cant|cannot|can not|couldnt) (?:get (?:it|him|her) to )?stop"
+        r" (?:the )?bleed\w*\b|\bbleeding (?:wont|will not|doesnt|does not|just wont) stop\b",
+    ),
+    (
         "chest_pain",
         rf"\b(?:chest|pecho){_GAP}{{0,4}} {_CHEST_BAD}\b|\b{_CHEST_BAD}{_GAP}{{0,4}} (?:chest|pecho)\b",
     ),
@@ -173,7 +180,8 @@ EMERGENCY_PATTERNS: tuple[tuple[str, str], ...] = (
         r"|\b(?:lips|fingers|face|skin) (?:\w+ ){0,3}(?:blue|gray|grey)\b|\b(?:blue|purple) (?:lips|fingers)\b"
         r"|\blabios morados\b|\bse esta poniendo (?:azul|morad[oa])\b|\b(?:turning|turned|going|gone) (?:blue|gray|grey|purple)\b"
         r"|\b(?:gray|grey|pale|ashen) and (?:sweaty|clammy|cold)\b|\bse (?:puso|esta poniendo|le puso) (?:azul|morad[oa]|gris)\b"
-        r"|^esta (?:azul|morad[oa])\b",
+        r"|^esta (?:azul|morad[oa])\b"
+        r"|\bsob\b(?! story)",  # "short of breath" as patients text it (LABELS.md)
     ),
     (
         "chest_pain",

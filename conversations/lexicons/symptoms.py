@@ -294,6 +294,7 @@ NEGATION_BREAKERS: frozenset[str] = frozenset(
     sure know think certain se idea better improvement stop stopping end ending matter joke puedo
     puede can cant quiero one wonder help helps helping works working relief change way le me mejora
     ayuda aguanto aguanta soporto soporta stand bear
+    deja dejan dejaba para paran paraba quita quitan quitaba
     """.split()
 )
 # Words that close a negation's scope (besides clause punctuation).
