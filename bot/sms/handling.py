@@ -399,11 +399,7 @@ def _opt_out(unit: _Unit, text: _Text) -> None:
         return  # already opted out: exactly one confirmation was sent then
     if unit.provider_confirms and _TWILIO_OPT_OUT.fullmatch(text.body.strip()):
         return  # Twilio's Advanced Opt-Out already confirmed this keyword
-    site = text.site
-    body = templates.render(
-        "opt_out_confirm", text.patient.language, site_name=site.name, site_phone=site.phone
-    )
-    unit.reply(text, body, "opt_out_confirm")
+    unit.reply(text, _consent_text(text.site, "opt_out_confirm", text.patient.language), "opt_out_confirm")
 
 
 def _opt_in(unit: _Unit, text: _Text) -> None:
@@ -412,11 +408,7 @@ def _opt_in(unit: _Unit, text: _Text) -> None:
     _consent_signal(unit, text, changed, "opt_in")
     if unit.provider_confirms and _TWILIO_OPT_IN.fullmatch(text.body.strip()):
         return  # Twilio's Advanced Opt-Out already confirmed this keyword
-    site = text.site
-    body = templates.render(
-        "opt_in_confirm", text.patient.language, site_name=site.name, site_phone=site.phone
-    )
-    unit.reply(text, body, "opt_in_confirm")
+    unit.reply(text, _consent_text(text.site, "opt_in_confirm", text.patient.language), "opt_in_confirm")
 
 
 def _from_opted_out(unit: _Unit, text: _Text) -> None:
