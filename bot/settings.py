@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -14,6 +15,10 @@ LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"]
 
 class SettingsError(Exception):
     """A setting is invalid; the message names the environment variable."""
+
+
+# The simulator's token: public, so it may sign only loopback traffic (`serve` refuses it elsewhere).
+DEFAULT_AUTH_TOKEN = "midbot-simulator-token"
 
 
 class Settings(BaseSettings):
@@ -31,7 +36,7 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text", "auto"] = "auto"
 
     twilio_account_sid: str = "AC00000000000000000000000000000000"
-    twilio_auth_token: SecretStr = SecretStr("midbot-simulator-token")
+    twilio_auth_token: SecretStr = SecretStr(DEFAULT_AUTH_TOKEN)
     twilio_api_base_url: str = "https://api.twilio.com"
     twilio_timeout_seconds: float = Field(10.0, gt=0, le=120)
     twilio_max_retries: int = Field(4, ge=0, le=10)
@@ -74,6 +79,13 @@ class Settings(BaseSettings):
         if not value.startswith(("http://", "https://")) or len(value.split("://", 1)[1]) == 0:
             raise ValueError("must be an http:// or https:// URL")
         return value.rstrip("/")
+
+    @property
+    def uses_default_token_off_loopback(self) -> bool:
+        """True when the built-in (public) simulator token would sign real webhooks: the API is not loopback."""
+        host = (urlsplit(self.twilio_api_base_url).hostname or "").lower()
+        loopback = host in ("localhost", "::1") or host.startswith("127.")
+        return self.twilio_auth_token.get_secret_value() == DEFAULT_AUTH_TOKEN and not loopback
 
     @property
     def is_sqlite(self) -> bool:

@@ -11,7 +11,7 @@ import sys
 from aiohttp import web
 
 from bot.app import create_app
-from bot.cli.common import open_store, settings_from_env
+from bot.cli.common import CliError, open_store, settings_from_env
 from bot.logs import configure_logging
 from conversations.classify import classify
 
@@ -52,6 +52,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if overrides:
         settings = settings.model_copy(update=overrides)
     configure_logging(settings.log_level, settings.log_format)
+    if settings.uses_default_token_off_loopback:
+        raise CliError(
+            "MIDBOT_TWILIO_AUTH_TOKEN: set your Twilio auth token; the built-in simulator token is public and "
+            f"is refused for {settings.twilio_api_base_url}"
+        )
     if settings.is_sqlite:
         # The embedded default migrates itself; PostgreSQL replicas are migrated once, by `midbot migrate`.
         asyncio.run(_migrate(settings))

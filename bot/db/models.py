@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -201,6 +202,9 @@ class Message(Base):
     staff_user_id: Mapped[int | None] = mapped_column(ForeignKey("staff_user.id"))
     processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # An inbound webhook whose values could not be stored as given (NUL bytes, over-long or out-of-range
+    # fields) is stored cleaned, with this flag.
+    cleaned: Mapped[bool] = mapped_column(Boolean, default=False, server_default=text("false"))
     created_at: Mapped[datetime] = _created()
     status_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 

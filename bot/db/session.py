@@ -34,7 +34,12 @@ def _on_sqlite_connect(dbapi_connection: Any, _record: Any) -> None:
 
 
 def make_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
-    """Create the async engine; for SQLite, make the folder and set WAL and foreign keys on connect."""
+    """Create the async engine; for SQLite, make the folder and set WAL and foreign keys on connect.
+
+    SQL parameters are never put in error messages or logs (``hide_parameters``): they carry phone numbers
+    and message bodies.
+    """
+    kwargs.setdefault("hide_parameters", True)
     if database_url.startswith("sqlite"):
         path = _sqlite_path(database_url)
         if path is not None and path.parent and not path.parent.exists():
@@ -60,7 +65,9 @@ def make_sync_sqlite_engine(database_url: str) -> Engine | None:
     if not database_url.startswith("sqlite") or _sqlite_path(database_url) is None:
         return None
     sync_url = "sqlite://" + database_url.split("://", 1)[1]
-    engine = create_engine(sync_url, poolclass=StaticPool, connect_args={"check_same_thread": False})
+    engine = create_engine(
+        sync_url, poolclass=StaticPool, connect_args={"check_same_thread": False}, hide_parameters=True
+    )
     event.listen(engine, "connect", _on_sqlite_connect)
     return engine
 

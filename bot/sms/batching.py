@@ -22,7 +22,8 @@ class GroupWriter(Generic[I, R]):
     ``write(items)`` must return one result per item, in order, once the batch is durable. While it runs,
     new items queue up for the next batch, so under load the store sees one commit per batch, not per item.
     With ``linger``, a lone item waits that long for others (for work nobody is waiting on).
-    If ``write`` raises, every caller of that batch gets the exception (nothing of it was committed).
+    If ``write`` raises for a batch, nothing of it was committed and each item is written again alone, so
+    one bad item fails only its own caller, never the neighbours it was batched with.
     """
 
     def __init__(
@@ -67,18 +68,31 @@ class GroupWriter(Generic[I, R]):
                 batch.append(self._queue.get_nowait())
             self._busy = True
             try:
-                results = await self._write([item for item, _ in batch])
-            except Exception as exc:  # every waiting caller fails; nothing of the batch was committed
-                _LOGGER.exception("%s: writing a batch of %d failed", self._name, len(batch))
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
+                await self._write_batch(batch)
             finally:
                 self._busy = False
-            for (_, future), result in zip(batch, results, strict=True):
-                if not future.done():
-                    future.set_result(result)
+
+    async def _write_batch(self, batch: list[tuple[I, asyncio.Future[R]]]) -> None:
+        try:
+            results = await self._write([item for item, _ in batch])
+        except Exception as exc:  # nothing of the batch was committed
+            if len(batch) == 1:
+                _LOGGER.warning("%s: an item could not be written (%s)", self._name, type(exc).__name__)
+                if not batch[0][1].done():
+                    batch[0][1].set_exception(exc)
+                return
+            _LOGGER.warning(
+                "%s: a batch of %d failed (%s); writing its items one by one",
+                self._name,
+                len(batch),
+                type(exc).__name__,
+            )
+            for one in batch:
+                await self._write_batch([one])
+            return
+        for (_, future), result in zip(batch, results, strict=True):
+            if not future.done():
+                future.set_result(result)
 
 
 class Pressure:

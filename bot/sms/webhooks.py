@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 
 from aiohttp import web
@@ -39,12 +40,41 @@ async def _signed_form(request: web.Request) -> MultiDictProxy[str]:
     return form  # type: ignore[return-value]
 
 
-def _media(form: MultiDictProxy[str]) -> list[str]:
-    try:
-        count = int(form.get("NumMedia", "0") or 0)
-    except ValueError:
-        count = 0
-    return [str(form[f"MediaUrl{i}"]) for i in range(min(count, 10)) if f"MediaUrl{i}" in form]
+_MAX_BODY = 10_000  # Twilio caps a text at 1,600 characters; anything longer is not a real webhook
+_MAX_URL = 2_000
+_MAX_NUMBER = 40
+
+
+class _Cleaner:
+    """Values the store can keep exactly: NUL bytes out, lengths and numbers inside the columns' bounds.
+    ``cleaned`` records that something had to change (the row keeps that flag)."""
+
+    def __init__(self) -> None:
+        self.cleaned = False
+
+    def text(self, value: str, limit: int) -> str:
+        kept = value.replace("\x00", "")[:limit]
+        self.cleaned |= kept != value
+        return kept
+
+    def count(self, value: str, low: int, high: int, default: int) -> int:
+        text = value.strip()
+        number = int(text) if text.isascii() and text.isdigit() and len(text) <= 6 else None
+        if number is None or not low <= number <= high:
+            self.cleaned |= text != ""
+            return default
+        return number
+
+
+def _media(form: MultiDictProxy[str], clean: _Cleaner) -> list[str]:
+    count = clean.count(str(form.get("NumMedia", "0") or "0"), 0, 10, 0)
+    return [clean.text(str(form[f"MediaUrl{i}"]), _MAX_URL) for i in range(count) if f"MediaUrl{i}" in form]
+
+
+def _bad_request(message: str, field: str) -> web.HTTPBadRequest:
+    return web.HTTPBadRequest(
+        text=json.dumps({"error": message, "field": field}), content_type="application/json"
+    )
 
 
 @routes.post("/twilio/inbound")
@@ -54,25 +84,31 @@ async def inbound(request: web.Request) -> web.Response:
     sid = str(form.get("MessageSid") or form.get("SmsSid") or "")
     sender = str(form.get("From", ""))
     if not sid or not sender:
-        raise web.HTTPBadRequest(
-            text='{"error": "MessageSid and From are required", "field": "MessageSid"}',
-            content_type="application/json",
-        )
+        raise _bad_request("MessageSid and From are required", "MessageSid" if not sid else "From")
+    if len(sid) > 64 or not sid.isascii() or not sid.isalnum():
+        raise _bad_request("MessageSid is not a provider message id", "MessageSid")
+    clean = _Cleaner()
+    sender = clean.text(sender, _MAX_NUMBER)
+    if not sender:
+        raise _bad_request("From is not a phone number", "From")
     now = request.app[CLOCK].now()
-    media = _media(form)
-    segments = str(form.get("NumSegments", "1") or "1")
+    media = _media(form, clean)
+    body = clean.text(str(form.get("Body", "")), _MAX_BODY)
+    to_number = clean.text(str(form.get("To", "")), _MAX_NUMBER)
+    segments = clean.count(str(form.get("NumSegments", "1") or "1"), 1, 100, 1)
     message_id = await request.app[INBOUND_STORE].store(
         {
             "direction": "in",
             "kind": "inbound",
             "provider_sid": sid,
             "from_number": sender,
-            "to_number": str(form.get("To", "")),
-            "body": str(form.get("Body", "")),
+            "to_number": to_number,
+            "body": body,
             "num_media": len(media),
             "media": media,
             "status": "received",
-            "segments": int(segments) if segments.isdigit() else 1,
+            "segments": segments,
+            "cleaned": clean.cleaned,
             "encoding": "",
             "attempts": 0,
             "created_at": now,
@@ -97,8 +133,10 @@ async def status(request: web.Request) -> web.Response:
             text='{"error": "MessageSid and MessageStatus are required", "field": "MessageStatus"}',
             content_type="application/json",
         )
+    if len(sid) > 64 or len(new_status) > 20:
+        raise _bad_request("MessageSid or MessageStatus is not a provider value", "MessageSid")
     code_text = str(form.get("ErrorCode") or "")
-    code = int(code_text) if code_text.isdigit() else None
+    code = int(code_text) if code_text.isascii() and code_text.isdigit() and len(code_text) <= 9 else None
     # Answered once the batch holding this callback is committed (or kept for a sid we do not know yet).
     await request.app[STATUS_WRITER].apply(StatusUpdate(sid, new_status, code, request.app[CLOCK].now()))
     return web.Response(status=204)

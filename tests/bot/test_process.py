@@ -84,6 +84,7 @@ def test_sigterm_during_a_request_completes_it_and_exits_0(tmp_path: Path) -> No
         "MIDBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/s.db",
         "MIDBOT_RUN_DISPATCHER": "false",
         "MIDBOT_LOG_FORMAT": "json",
+        "MIDBOT_TWILIO_API_BASE_URL": "http://127.0.0.1:9",  # the default token is for loopback only
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "bot", "serve"],
@@ -129,3 +130,17 @@ def test_sigterm_during_a_request_completes_it_and_exits_0(tmp_path: Path) -> No
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_serve_refuses_the_public_simulator_token_off_loopback(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "MIDBOT_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/x.db"}
+    env.pop("MIDBOT_TWILIO_AUTH_TOKEN", None)
+    env["MIDBOT_TWILIO_API_BASE_URL"] = "https://api.twilio.com"
+    done = subprocess.run([sys.executable, "-m", "bot", "serve"], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert "MIDBOT_TWILIO_AUTH_TOKEN" in done.stderr and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1

@@ -1,4 +1,4 @@
-"""phone suppression per number; the message a task note carries
+"""phone suppression per number; the message a task note carries; cleaned inbound webhooks
 
 Revision ID: 0002
 Revises: 0001
@@ -35,6 +35,8 @@ def upgrade() -> None:
         batch_op.create_foreign_key(
             batch_op.f("fk_task_note_message_id_message"), "message", ["message_id"], ["id"]
         )
+    with op.batch_alter_table("message", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("cleaned", sa.Boolean(), nullable=False, server_default=sa.text("false")))
     # Numbers already opted out keep their opt-out as a number, too.
     op.execute(
         "INSERT INTO phone_suppression (phone, opted_out_at, source) "
@@ -43,6 +45,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("message", schema=None) as batch_op:
+        batch_op.drop_column("cleaned")
     with op.batch_alter_table("task_note", schema=None) as batch_op:
         batch_op.drop_constraint(batch_op.f("fk_task_note_message_id_message"), type_="foreignkey")
         batch_op.drop_column("message_id")
