@@ -23,6 +23,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
+from bot.db.contact import expire_unsent_replies
 from bot.db.models import Message
 from bot.settings import Settings
 from bot.sms.dialogs import run_timeouts
@@ -81,26 +82,38 @@ async def _inbox_sweep(ctx: JobContext, now: datetime) -> Counts:
     return {"processed": await ctx.sms.inbox.sweep()}
 
 
-async def _delivery_retry(
-    ctx: JobContext, now: datetime, older_than: timedelta = timedelta(seconds=30)
-) -> Counts:
-    """Deliver outbound texts left pending (a crash, a provider outage); each is reconciled before a resend."""
+async def _delivery_retry(ctx: JobContext, now: datetime) -> Counts:
+    """Replies and other texts left pending (a crash, a provider outage): sent again after a growing pause,
+    each reconciled with the provider first; past the reply deadline, expired with a task for a person.
+    Outreach texts are the dispatcher's (their rows carry the deadline and the retry state)."""
+    deadline = now - timedelta(minutes=ctx.settings.reply_deadline_minutes)
     async with ctx.sessionmaker() as session:
-        pending = list(
-            await session.scalars(
-                select(Message.id)
+        rows = (
+            await session.execute(
+                select(Message.id, Message.created_at, Message.status_updated_at, Message.attempts)
                 .where(
                     Message.direction == "out",
+                    Message.kind != "outreach",
                     Message.status.in_(("pending", "unknown")),
-                    Message.created_at <= now - older_than,
+                    Message.created_at <= now - timedelta(seconds=30),
                 )
                 .order_by(Message.id)
-                .limit(200)
+                .limit(500)
             )
-        )
-    if pending:
-        await ctx.sms.deliverer.deliver(pending)
-    return {"retried": len(pending)}
+        ).all()
+    late = [r.id for r in rows if r.created_at <= deadline]
+    due = [r.id for r in rows if r.created_at > deadline and _retry_due(r.status_updated_at, r.attempts, now)]
+    expired = await ctx.sms.db.run(expire_unsent_replies, late, now) if late else 0
+    if due:
+        await ctx.sms.deliverer.deliver(due)
+    return {"retried": len(due), "expired": expired}
+
+
+def _retry_due(last: datetime | None, attempts: int, now: datetime) -> bool:
+    """Wait 30 s after the first failed try, doubling up to 10 minutes."""
+    if last is None or attempts <= 0:
+        return True
+    return now - last >= timedelta(seconds=min(30 * 2 ** (attempts - 1), 600))
 
 
 Job = Callable[[JobContext, datetime], Awaitable[Counts]]

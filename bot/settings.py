@@ -56,6 +56,8 @@ class Settings(BaseSettings):
     job_interval_seconds: float | None = Field(None, gt=0, le=3600)
     instance_name: str = ""
 
+    # A reply the provider could not take is retried until this many minutes after it was written.
+    reply_deadline_minutes: int = Field(60, ge=1, le=7 * 24 * 60)
     oncall_webhook_url: str = ""
     signal_webhook_url: str = ""
     signal_webhook_secret: SecretStr = SecretStr("")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import threading
 import time as _time
 from collections import defaultdict
@@ -544,6 +545,7 @@ class Dispatcher:
             values["state"] = "expired"
             summary.expired += len(rows)
             self.metrics.expired.labels(reason=verdict.reason).inc(len(rows))
+            self._expire_retries(conn, [r.id for r in rows])
         else:
             values["state"] = "cancelled"
             summary.cancelled += len(rows)
@@ -553,6 +555,29 @@ class Dispatcher:
             .where(_T.c.id.in_([r.id for r in rows]), _T.c.lease_owner == self.owner)
             .values(**values)
         )
+
+    def _expire_retries(self, conn: Connection, ids: list[int]) -> None:
+        """Rows that waited for the provider until their deadline: ``provider_unavailable``, and their stored
+        text is expired too, so nothing sends it late."""
+        waiting = and_(_T.c.id.in_(ids), _T.c.reason == "provider_retry", _T.c.lease_owner == self.owner)
+        texts = [m for m in conn.execute(select(_T.c.message_id).where(waiting)).scalars() if m is not None]
+        conn.execute(
+            update(_T)
+            .where(waiting)
+            .values(
+                state="expired",
+                reason="provider_unavailable",
+                lease_owner=None,
+                lease_expires_at=None,
+                updated_at=utcnow(),
+            )
+        )
+        if texts:
+            conn.execute(
+                update(Message)
+                .where(Message.id.in_(texts), Message.status.in_(("pending", "unknown")))
+                .values(status="expired", error_message="provider_unavailable")
+            )
 
     # ---- sending ---------------------------------------------------------------------------------------------
 
@@ -632,6 +657,18 @@ class Dispatcher:
             "mid": outcome.message_id,  # None keeps the row's message_id
             "now": utcnow(),
         }
+        if outcome.status == "retry":
+            # The provider is unavailable: wait, then the stored text goes out (reconciled first) on a later
+            # run, until the rows' deadline.
+            attempts = conn.execute(
+                select(func.max(_T.c.attempts)).where(_T.c.id.in_(params["ids"]))
+            ).scalar()
+            delay = min(RETRY_BASE_SECONDS * 2 ** max(int(attempts or 1) - 1, 0), RETRY_MAX_SECONDS)
+            delay *= 0.5 + random.random()  # jitter: replicas and patients do not retry in step
+            conn.execute(_RETRY, {**params, "until": at + timedelta(seconds=delay)})
+            summary.deferred += len(rows)
+            self.metrics.deferred.labels(reason="provider_retry").inc(len(rows))
+            return
         if outcome.status == "sent":
             conn.execute(_SENT, {**params, "lead": lead.id})
             summary.sent += len(rows)
@@ -685,6 +722,10 @@ def _count_columns() -> list[Any]:
             Message.direction == "out",
             Message.kind == "outreach",
             Message.created_at < bindparam("day_end"),
+            # A text waiting for the provider (or expired unsent) is not one the patient got: the same text
+            # goes out when the provider is back, and must not be held by its own cap.
+            Message.status != "expired",
+            or_(Message.error_message.is_(None), ~Message.error_message.startswith("provider_retry")),
         )
     )
     in_flight = (
@@ -762,13 +803,33 @@ _SENT = (
 _FAILED = (
     update(_T).where(_OURS_SENDING).values(state="failed", reason=bindparam("reason", type_=String), **_DONE)
 )
+_RETRY = (
+    update(_T)
+    .where(_OURS_SENDING)
+    .values(
+        state="deferred", reason="provider_retry", due_at=bindparam("until", type_=_T.c.due_at.type), **_DONE
+    )
+)
+RETRY_BASE_SECONDS = 30.0  # the first wait after a provider failure; it doubles each try
+RETRY_MAX_SECONDS = 15 * 60.0
 # Built once: statement construction and cache-key generation are most of a short statement's CPU.
 _COUNTS = select(*_count_columns())
+_WAITING_TEXT = (
+    select(Message.id)
+    .where(
+        Message.conversation_id == Conversation.id,
+        Message.status == "pending",
+        Message.error_message.startswith("provider_retry"),
+    )
+    .correlate(Conversation)
+)
 _CHECKS = select(
     exists().where(
         Conversation.patient_id == bindparam("pid"),
         Conversation.status == "open",
         or_(Conversation.expires_at.is_(None), Conversation.expires_at > bindparam("at")),
+        # the dialog a text waiting for the provider opened is that text's own, not one to wait for
+        ~exists(_WAITING_TEXT),
     ),
     *_count_columns(),
 )

@@ -8,7 +8,7 @@ from typing import Literal, Protocol
 
 __all__ = ["OutreachSender", "SendOutcome", "SendStatus"]
 
-SendStatus = Literal["sent", "failed", "unknown"]
+SendStatus = Literal["sent", "failed", "unknown", "retry"]
 
 
 @dataclass(frozen=True)
@@ -17,7 +17,9 @@ class SendOutcome:
 
     Attributes:
         status: ``sent`` (the provider took it), ``failed`` (it will not go out; ``reason`` says why) or
-            ``unknown`` (outcome not known, e.g. a timeout: the rows stay ``sending`` and are reconciled later).
+            ``unknown`` (outcome not known, e.g. a timeout: the rows stay ``sending`` and are reconciled later)
+            or ``retry`` (the provider was unavailable: the rows wait ``deferred``/``provider_retry`` and the
+            stored text is sent, after reconciling, on a later run until the rows' deadline).
         message_id: the stored outbound Message row, when one was written.
         reason: a provider error code ("21610", "21211") or a short word ("opted_out").
     """

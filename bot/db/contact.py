@@ -8,10 +8,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, update
+from sqlalchemy import Connection, bindparam, select, update
 
 from bot.db.consent import opt_out_phone
-from bot.db.models import Outreach, Patient
+from bot.db.models import Message, Outreach, Patient
 from bot.db.tasks import open_task
 from bot.db.unit import SiteCache, load_patients
 
@@ -21,6 +21,7 @@ __all__ = [
     "OPTED_OUT_CODE",
     "cancel_outreach",
     "delivery_outcome",
+    "expire_unsent_replies",
     "is_wrong_number",
     "mark_wrong_number",
     "on_permanent_error",
@@ -101,6 +102,40 @@ def mark_wrong_number(conn: Connection, phone: str, now: datetime) -> list[str]:
         conn.execute(_SET_DELIVERABILITY, [{"b_id": patient.id, "b_record": record}])
     cancel_outreach(conn, patient_ids=[p.id for p in patients], reason="wrong_number", now=now)
     return [p.id for p in patients]
+
+
+def expire_unsent_replies(conn: Connection, message_ids: Sequence[int], now: datetime) -> int:
+    """Replies the provider never took before their deadline: ``expired``/``provider_unavailable``, and a
+    task so a person reaches the patient another way. Returns how many expired."""
+    rows = conn.execute(
+        select(Message.id, Message.patient_id, Message.site_id, Message.task_id).where(
+            Message.id.in_(list(message_ids)), Message.status.in_(("pending", "unknown"))
+        )
+    ).all()
+    if not rows:
+        return 0
+    conn.execute(
+        update(Message)
+        .where(Message.id.in_([r.id for r in rows]))
+        .values(status="expired", error_message="provider_unavailable", status_updated_at=now)
+    )
+    sites = SiteCache(conn)
+    for row in rows:
+        if row.site_id is None:
+            continue
+        open_task(
+            conn,
+            site_id=row.site_id,
+            queue="general",
+            kind="reply_not_sent",
+            title="A reply could not be sent (text provider unavailable): contact the patient",
+            now=now,
+            patient_id=row.patient_id,
+            priority=2,
+            detail={"message_id": row.id, "task_id": row.task_id},
+            sites=sites,
+        )
+    return len(rows)
 
 
 def is_wrong_number(patient: Patient) -> bool:

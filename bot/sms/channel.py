@@ -80,7 +80,8 @@ class Sender:
 
 @dataclass(frozen=True, slots=True)
 class SendResult:
-    """What one provider call came to: a sid (queued or accepted), or a failed or unknown outcome."""
+    """What one provider call came to: a sid (queued or accepted), ``failed`` (permanent), ``retry`` (a
+    transient provider failure: the text stays pending and is sent later), or ``unknown``."""
 
     status: str
     sid: str | None = None
@@ -218,8 +219,8 @@ class Channel:
             )
         except PermanentSendError as exc:
             return SendResult("failed", error_code=exc.code, error=str(exc)[:300])
-        except TransientSendError as exc:
-            return SendResult("failed", error=str(exc)[:300])
+        except TransientSendError as exc:  # 429, 5xx, refused: not sent; it stays pending and is retried
+            return SendResult("retry", error=str(exc)[:300])
         except UnknownOutcomeError:
             return SendResult("unknown")
         return SendResult(sent.status or "queued", sid=sent.sid)

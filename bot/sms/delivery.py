@@ -73,6 +73,11 @@ _TO_CLAIM = (
     .order_by(Message.id)
 )
 _TO_CLAIM_FOR_UPDATE = _TO_CLAIM.with_for_update()
+_COUNT_ATTEMPT_IF = (
+    update(Message)
+    .where(Message.id == bindparam("b_id"), Message.attempts == bindparam("b_seen"))
+    .values(attempts=Message.attempts + 1)
+)
 _COUNT_ATTEMPT = (
     update(Message)
     .where(Message.id.in_(bindparam("ids", expanding=True)))
@@ -93,6 +98,7 @@ def claim(
     sites = SiteCache(conn)
     claimed: list[Claimed] = []
     retried: list[Claimed] = []
+    seen_attempts: list[int] = []
     for mid, to, from_, body, patient_id, site_id, sid, status, attempts, created in conn.execute(
         query, {"ids": list(message_ids)}
     ):
@@ -100,6 +106,16 @@ def claim(
             continue  # already sent, or settled
         text = Claimed(mid, to, from_, body, patient_id, sites.get(site_id) if site_id else None, created)
         (retried if attempts > 0 and not retry else claimed).append(text)
+        if retry:
+            seen_attempts.append(attempts)
+    if retry:
+        # Only one caller (of any replica) may resend a text: the attempt is counted only if nobody counted
+        # one since we read it.
+        won = []
+        for text, seen in zip(claimed, seen_attempts, strict=True):
+            if conn.execute(_COUNT_ATTEMPT_IF, {"b_id": text.id, "b_seen": seen}).rowcount == 1:
+                won.append(text)
+        return won, retried
     if claimed:
         conn.execute(_COUNT_ATTEMPT, {"ids": [c.id for c in claimed]})
     return claimed, retried
@@ -111,6 +127,11 @@ _RECORD_SID = (
     .values(
         provider_sid=bindparam("b_sid"), status=bindparam("b_status"), status_updated_at=bindparam("b_at")
     )
+)
+_RECORD_RETRY = (
+    update(Message)
+    .where(Message.id == bindparam("b_id"))
+    .values(error_message=bindparam("b_error"), status_updated_at=bindparam("b_at"))
 )
 _RECORD_FAILURE = (
     update(Message)
@@ -130,7 +151,16 @@ def record(
     """Store each provider outcome; with ``drain``, apply callbacks that arrived before their sid."""
     lock_for_write(conn)
     sent = [(c, r) for c, r in outcomes if r.sid]
-    failed = [(c, r) for c, r in outcomes if not r.sid]
+    retry = [(c, r) for c, r in outcomes if not r.sid and r.status == "retry"]
+    failed = [(c, r) for c, r in outcomes if not r.sid and r.status != "retry"]
+    if retry:  # still pending: the retry job (or the dispatcher, for outreach) tries again after a pause
+        conn.execute(
+            _RECORD_RETRY,
+            [
+                {"b_id": c.id, "b_error": f"provider_retry: {r.error or ''}"[:300], "b_at": now}
+                for c, r in retry
+            ],
+        )
     if sent:
         # The text was pending (callbacks for an unknown sid wait in the backlog), so any status is newer.
         conn.execute(

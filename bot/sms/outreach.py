@@ -85,6 +85,8 @@ class ChannelOutreachSender:
         _LOGGER.info("message %s: %s%s", claimed.id, result.status, f" ({code})" if code else "")
         if result.sid:
             return SendOutcome("sent", message_id=claimed.id)
+        if result.status == "retry":
+            return SendOutcome("retry", message_id=claimed.id, reason="provider_retry")
         if result.status == "failed":
             return SendOutcome("failed", message_id=claimed.id, reason=str(code or "send_failed"))
         return SendOutcome("unknown", message_id=claimed.id, reason=result.status)
@@ -92,8 +94,8 @@ class ChannelOutreachSender:
     async def _deliver(self, message_id: int) -> SendOutcome:
         try:
             state = await self._deliverer.deliver_one(message_id)
-        except TwilioError:
-            return SendOutcome("unknown", message_id=message_id, reason="provider_unreachable")
+        except TwilioError:  # the provider cannot even be asked: wait (nothing is resent without asking)
+            return SendOutcome("retry", message_id=message_id, reason="provider_retry")
         return _outcome(state)
 
     async def reconcile(self, patient_id: str, outreach_ids: list[int], now: datetime) -> SendOutcome | None:
@@ -114,6 +116,8 @@ def _outcome(message: MessageState) -> SendOutcome:
         return SendOutcome("sent", message_id=message.id)
     if message.status == "failed":
         return SendOutcome("failed", message_id=message.id, reason=str(message.error_code or "send_failed"))
+    if message.status == "pending":  # the provider was unavailable again: try later
+        return SendOutcome("retry", message_id=message.id, reason="provider_retry")
     return SendOutcome("unknown", message_id=message.id, reason=message.status)
 
 

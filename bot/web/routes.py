@@ -639,7 +639,9 @@ async def task_action(request: web.Request, principal: Principal, form: Form | N
     assert form is not None
     try:
         if action == "show-number":  # shown on this page only, never in a URL; the view is audited
-            return await _render_task(request, principal, task_id, revealed=await _reveal(request, principal, task_id))
+            return await _render_task(
+                request, principal, task_id, revealed=await _reveal(request, principal, task_id)
+            )
         await _run_action(request, principal, action, form, task_id)
     except TaskError as exc:
         return await _render_task(request, principal, task_id, error=exc, form=form)
@@ -683,7 +685,11 @@ async def message_media(request: web.Request, principal: Principal, _form: Form 
         raise web.HTTPNotFound() from None
     async with app[SESSIONMAKER].begin() as session:
         message = await session.get(Message, message_id)
-        if message is None or message.site_id != principal.site_id or not 0 <= index < len(message.media or []):
+        if (
+            message is None
+            or message.site_id != principal.site_id
+            or not 0 <= index < len(message.media or [])
+        ):
             raise web.HTTPNotFound()
         url = str((message.media or [])[index])
         await in_session(
@@ -710,7 +716,9 @@ async def message_media(request: web.Request, principal: Principal, _form: Form 
             body = await upstream.read()
     except (aiohttp.ClientError, TimeoutError):
         return web.Response(status=502, text="The picture cannot be fetched from the provider right now.")
-    return web.Response(body=body, content_type=kind.split(";")[0], headers={"Cache-Control": "private, no-store"})
+    return web.Response(
+        body=body, content_type=kind.split(";")[0], headers={"Cache-Control": "private, no-store"}
+    )
 
 
 def _provider_url(url: str, api_base: str) -> bool:
@@ -718,7 +726,9 @@ def _provider_url(url: str, api_base: str) -> bool:
     host = (urlsplit(url).hostname or "").lower()
     if urlsplit(url).scheme not in ("http", "https") or not host:
         return False
-    return host == (urlsplit(api_base).hostname or "").lower() or host.endswith((".twilio.com", ".twiliocdn.com"))
+    return host == (urlsplit(api_base).hostname or "").lower() or host.endswith(
+        (".twilio.com", ".twiliocdn.com")
+    )
 
 
 # -- audit -----------------------------------------------------------------------------------------------
