@@ -33,7 +33,7 @@ def _tested(tree: ast.AST) -> set[str]:
             and isinstance(node.left, ast.Attribute)
             and node.left.attr == "state"
         ):
-            found |= {c.value for c in node.comparators if isinstance(c, ast.Constant)}
+            found |= {str(c.value) for c in node.comparators if isinstance(c, ast.Constant)}
     return found
 
 
