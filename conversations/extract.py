@@ -61,6 +61,11 @@ _LEFT = re.compile(
     rf"|nomas )*{_NUM} (?:more |extra )?{_UNIT}\b"
     rf"|\b(?:have|got|quedan|queda|tengo) (?:about |like |maybe |only |just |around |roughly |still |como |solo "
     rf"|nomas )*(\d+) (?:left|remaining|more)\b"
+    # A number word with "left" ("I still have ten left"), and a Spanish count at the end of its clause
+    # ("todavía me quedan como diez"): the unit is the one the reminder asked about.
+    rf"|\b(?:have|got|quedan|queda|tengo) (?:about |like |maybe |only |just |around |roughly |still |como |solo "
+    rf"|nomas )*{_NUM} (?:left|remaining)\b"
+    rf"|\b(?:quedan|queda) (?:todavia |aun |como |solo |nomas |unas |unos )*{_NUM}(?= [.,;!?]|$)"
 )
 _WEEKS_LEFT = re.compile(
     rf"\b{_NUM} (?:more )?(?:weeks?|semanas?|months?|mes|meses)(?: s)?(?: worth)?(?: of \w+)?(?: left| remaining"

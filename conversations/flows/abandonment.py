@@ -28,11 +28,13 @@ from conversations.types import (
     TaskSpec,
 )
 
-__all__ = ["FLOW", "begin", "question", "reason_category", "step", "timeout"]
+__all__ = ["FLOW", "STATES", "begin", "question", "reason_category", "step", "timeout"]
 
 _LOGGER = logging.getLogger(__name__)
 
 FLOW = "abandonment_recovery"
+# Every step this flow can open (ConversationState.state): the dialog crawl enumerates these.
+STATES: tuple[str, ...] = ("awaiting_choice", "awaiting_reason")
 CHOICE_HOURS = 48
 REASON_HOURS = 24
 

@@ -13,11 +13,13 @@ from conversations.symptoms import examples, symptoms_for
 from conversations.templates import render
 from conversations.types import Classification, ConversationState, FlowStart, PatientFacts, SignalSpec
 
-__all__ = ["FLOW", "begin", "question", "step", "timeout"]
+__all__ = ["FLOW", "STATES", "begin", "question", "step", "timeout"]
 
 _LOGGER = logging.getLogger(__name__)
 
 FLOW = "side_effect_checkin"
+# Every step this flow can open (ConversationState.state): the dialog crawl enumerates these.
+STATES: tuple[str, ...] = ("awaiting_symptoms", "awaiting_severity", "awaiting_missed")
 OPEN_HOURS = 24
 STEP_HOURS = 12
 SOURCE = "checkin"

@@ -26,11 +26,13 @@ from conversations.types import (
     TaskSpec,
 )
 
-__all__ = ["FLOW", "ROUTES", "begin", "open_financial", "question", "routes_for", "step", "timeout"]
+__all__ = ["FLOW", "STATES", "ROUTES", "begin", "open_financial", "question", "routes_for", "step", "timeout"]
 
 _LOGGER = logging.getLogger(__name__)
 
 FLOW = "copay_assistance"
+# Every step this flow can open (ConversationState.state): the dialog crawl enumerates these.
+STATES: tuple[str, ...] = ("awaiting_choice",)
 OFFER_HOURS = 48
 CONTACT_BUSINESS_HOURS = 8  # "next business day": one business day of the navigator's time
 

@@ -27,6 +27,7 @@ class FlowSpec:
         timeout: what to do when the step's ``expires_at`` passes.
         question: the current step's question, for a re-ask (None: nothing to re-ask).
         startable: whether an outreach may start it.
+        states: every step the flow can open (the module's ``STATES``).
     """
 
     name: str
@@ -35,17 +36,39 @@ class FlowSpec:
     timeout: Callable[[ConversationState, PatientFacts, datetime], Step]
     question: Callable[[ConversationState, PatientFacts], str | None]
     startable: bool = True
+    states: tuple[str, ...] = ()
 
 
 FLOWS: dict[str, FlowSpec] = {
     spec.name: spec
     for spec in (
-        FlowSpec(refill.FLOW, refill.begin, refill.step, refill.timeout, refill.question),
-        FlowSpec(checkin.FLOW, checkin.begin, checkin.step, checkin.timeout, checkin.question),
-        FlowSpec(copay.FLOW, copay.begin, copay.step, copay.timeout, copay.question),
-        FlowSpec(new_start.FLOW, new_start.begin, new_start.step, new_start.timeout, new_start.question),
         FlowSpec(
-            abandonment.FLOW, abandonment.begin, abandonment.step, abandonment.timeout, abandonment.question
+            refill.FLOW, refill.begin, refill.step, refill.timeout, refill.question, states=refill.STATES
+        ),
+        FlowSpec(
+            checkin.FLOW,
+            checkin.begin,
+            checkin.step,
+            checkin.timeout,
+            checkin.question,
+            states=checkin.STATES,
+        ),
+        FlowSpec(copay.FLOW, copay.begin, copay.step, copay.timeout, copay.question, states=copay.STATES),
+        FlowSpec(
+            new_start.FLOW,
+            new_start.begin,
+            new_start.step,
+            new_start.timeout,
+            new_start.question,
+            states=new_start.STATES,
+        ),
+        FlowSpec(
+            abandonment.FLOW,
+            abandonment.begin,
+            abandonment.step,
+            abandonment.timeout,
+            abandonment.question,
+            states=abandonment.STATES,
         ),
         FlowSpec(
             free_text.FLOW,
@@ -54,6 +77,7 @@ FLOWS: dict[str, FlowSpec] = {
             free_text.timeout,
             free_text.question,
             startable=False,
+            states=free_text.STATES,
         ),
     )
 }

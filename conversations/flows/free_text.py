@@ -20,11 +20,13 @@ from conversations.types import (
     TaskSpec,
 )
 
-__all__ = ["FLOW", "SECONDARY", "begin", "question", "respond", "secondary", "step", "timeout"]
+__all__ = ["FLOW", "STATES", "SECONDARY", "begin", "question", "respond", "secondary", "step", "timeout"]
 
 _LOGGER = logging.getLogger(__name__)
 
 FLOW = "free_text"
+# Every step this flow can open (ConversationState.state): the dialog crawl enumerates these.
+STATES: tuple[str, ...] = ("awaiting_severity",)
 SOURCE = "free_text"
 SEVERITY_HOURS = 12
 # Labels honoured as a second intent next to whatever the message's main answer was.

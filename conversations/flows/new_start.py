@@ -9,11 +9,13 @@ from conversations.flows.common import Step, choice_of, lang, new_state, site_va
 from conversations.templates import render
 from conversations.types import Classification, ConversationState, FlowStart, PatientFacts
 
-__all__ = ["FLOW", "begin", "question", "step", "timeout"]
+__all__ = ["FLOW", "STATES", "begin", "question", "step", "timeout"]
 
 _LOGGER = logging.getLogger(__name__)
 
 FLOW = "new_start"
+# Every step this flow can open (ConversationState.state): the dialog crawl enumerates these.
+STATES: tuple[str, ...] = ("awaiting_consent", "welcomed")
 CONSENT_HOURS = 72
 LISTEN_HOURS = 24
 

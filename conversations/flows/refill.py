@@ -34,6 +34,7 @@ from conversations.types import (
 
 __all__ = [
     "FLOW",
+    "STATES",
     "begin",
     "days_left_until_run_out",
     "question",
@@ -46,6 +47,8 @@ __all__ = [
 _LOGGER = logging.getLogger(__name__)
 
 FLOW = "refill_reminder"
+# Every step this flow can open (ConversationState.state): the dialog crawl enumerates these.
+STATES: tuple[str, ...] = ("awaiting_choice", "awaiting_method", "awaiting_days")
 FOLLOWUP_AFTER_HOURS = 24  # one follow-up when the reminder is not answered
 UNREACHABLE_AFTER_HOURS = 72  # total, then a refill-queue task
 STEP_HOURS = 24
