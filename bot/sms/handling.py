@@ -406,8 +406,9 @@ def _opt_in(unit: _Unit, text: _Text) -> None:
     assert text.patient is not None and text.site is not None
     changed = opt_in_phone(unit.conn, text.number, source="sms", message_id=text.message_id, now=unit.now)
     _consent_signal(unit, text, changed, "opt_in")
-    if unit.provider_confirms and _TWILIO_OPT_IN.fullmatch(text.body.strip()):
-        return  # Twilio's Advanced Opt-Out already confirmed this keyword
+    if changed and unit.provider_confirms and _TWILIO_OPT_IN.fullmatch(text.body.strip()):
+        return  # Twilio's Advanced Opt-Out confirmed this keyword for the number it had opted out
+    # Subscribed already (Twilio says nothing then), or opted in in words: the patient hears it from us.
     unit.reply(text, _consent_text(text.site, "opt_in_confirm", text.patient.language), "opt_in_confirm")
 
 
