@@ -6,7 +6,16 @@ import logging
 import string
 from collections.abc import Mapping
 
-__all__ = ["LANGUAGES", "TEMPLATES", "WEEKDAYS", "fill_custom", "language_of", "render"]
+__all__ = [
+    "CUSTOM_PLACEHOLDERS",
+    "unknown_placeholders",
+    "LANGUAGES",
+    "TEMPLATES",
+    "WEEKDAYS",
+    "fill_custom",
+    "language_of",
+    "render",
+]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -246,6 +255,21 @@ def render(key: str, language: str, **values: object) -> str:
         KeyError: unknown key, or a placeholder without a value (a programming error).
     """
     return TEMPLATES[key][language_of(language)].format_map(values)
+
+
+# What a clinic's own wording may use (``days`` and ``copay`` only where the program knows them).
+CUSTOM_PLACEHOLDERS: frozenset[str] = frozenset(
+    {"first_name", "site_name", "site_phone", "drug", "days", "copay"}
+)
+
+
+def unknown_placeholders(template: str) -> list[str]:
+    """Placeholders in a clinic template that midbot cannot fill (a malformed brace counts as ``{``)."""
+    try:
+        fields = [name for _, name, _, _ in string.Formatter().parse(template) if name is not None]
+    except ValueError:
+        return ["{"]
+    return [name for name in fields if name not in CUSTOM_PLACEHOLDERS]
 
 
 def fill_custom(template: str, values: Mapping[str, object]) -> str | None:

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import Program
 from bot.db.sitecfg import parse_hhmm
+from conversations.templates import unknown_placeholders
 from scheduler.cron import parse_cron
 
 __all__ = [
@@ -266,10 +267,26 @@ def parse_programs(text: str) -> list[ProgramSpec]:
             for e in exc.errors()
         ]
         raise ProgramFileError(errors) from None
-    duplicates = _duplicates(root, specs)
-    if duplicates:
-        raise ProgramFileError(duplicates)
+    problems = _duplicates(root, specs) + _placeholders(root, specs)
+    if problems:
+        raise ProgramFileError(problems)
     return specs
+
+
+def _placeholders(root: yaml.Node, specs: list[ProgramSpec]) -> list[ProgramError]:
+    """A template naming a placeholder midbot cannot fill would never be sent as written: an error."""
+    errors = []
+    for i, spec in enumerate(specs):
+        for language in ("en", "es"):
+            wording = getattr(spec.templates, language, None) if spec.templates else None
+            for name in unknown_placeholders(wording or ""):
+                loc = ("programs", i, "templates", language)
+                errors.append(
+                    ProgramError(
+                        _line_of(root, loc), f"templates.{language}", f"unknown placeholder {{{name}}}"
+                    )
+                )
+    return errors
 
 
 def load_programs_file(path: str | Path) -> list[ProgramSpec]:

@@ -206,3 +206,17 @@ def test_validate_flags_templates_longer_than_the_segment_limit(tmp_path) -> Non
     assert result.returncode == 0, result.stderr
     warnings = [line for line in result.stdout.splitlines() if "warning" in line]
     assert len(warnings) == 1 and "wordy" in warnings[0] and "templates.en" in warnings[0]
+
+
+def test_an_unknown_placeholder_is_an_error_with_its_line() -> None:
+    from scheduler.programs import ProgramFileError, parse_programs
+
+    text = (
+        "programs:\n  - id: r\n    kind: refill_reminder\n    trigger:\n      run_out: {days_before: [5]}\n"
+        "    templates:\n      en: 'Hi {first_nam}, time to refill. Reply 1.'\n      es: 'Hola {first_name}.'\n"
+    )
+    with pytest.raises(ProgramFileError) as info:
+        parse_programs(text)
+    assert [(e.line, e.field, e.reason) for e in info.value.errors] == [
+        (7, "templates.en", "unknown placeholder {first_nam}")
+    ]
