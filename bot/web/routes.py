@@ -649,6 +649,27 @@ async def task_action(request: web.Request, principal: Principal, form: Form | N
     raise web.HTTPSeeOther(target)
 
 
+async def _audit_view(
+    session: AsyncSession,
+    principal: Principal,
+    action: str,
+    patient_id: str | None,
+    target: str,
+    at: datetime,
+) -> None:
+    """One audit row for something a staff member looked at (invariant 5)."""
+    await in_session(
+        session,
+        audit.record,
+        actor=principal.actor,
+        action=action,
+        site_id=principal.site_id,
+        patient_id=patient_id,
+        target=target,
+        at=at,
+    )
+
+
 async def _reveal(request: web.Request, principal: Principal, task_id: int) -> str:
     """The full number behind a task (its patient's, or the sender's), with a ``phone_revealed`` audit row."""
     app = request.app
@@ -658,15 +679,8 @@ async def _reveal(request: web.Request, principal: Principal, task_id: int) -> s
         number = patient.phone if patient is not None else await _sender_of(session, task)
         if not number:
             raise TaskInvalid("this task has no phone number", "phone")
-        await in_session(
-            session,
-            audit.record,
-            actor=principal.actor,
-            action="phone_revealed",
-            site_id=principal.site_id,
-            patient_id=task.patient_id,
-            target=f"task:{task.id}",
-            at=app[CLOCK].now(),
+        await _audit_view(
+            session, principal, "phone_revealed", task.patient_id, f"task:{task.id}", app[CLOCK].now()
         )
     return number
 
@@ -692,15 +706,8 @@ async def message_media(request: web.Request, principal: Principal, _form: Form 
         ):
             raise web.HTTPNotFound()
         url = str((message.media or [])[index])
-        await in_session(
-            session,
-            audit.record,
-            actor=principal.actor,
-            action="message.media",
-            site_id=principal.site_id,
-            patient_id=message.patient_id,
-            target=f"message:{message.id}",
-            at=app[CLOCK].now(),
+        await _audit_view(
+            session, principal, "message.media", message.patient_id, f"message:{message.id}", app[CLOCK].now()
         )
     settings = app[SETTINGS]
     if not _provider_url(url, settings.twilio_api_base_url):
