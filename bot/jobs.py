@@ -154,6 +154,7 @@ def make_dispatcher(ctx: JobContext, registry: CollectorRegistry | None = None) 
         ctx.clock,
         owner=default_owner(settings.instance_name),
         batch_size=settings.dispatch_batch_size,
+        concurrency=settings.dispatch_concurrency,
         lease_seconds=settings.dispatch_lease_seconds,
         registry=registry,
         db=ctx.sms.db,

@@ -50,6 +50,7 @@ class Settings(BaseSettings):
 
     dispatch_interval_seconds: float = Field(5.0, gt=0, le=3600)
     dispatch_batch_size: int = Field(100, ge=1, le=10000)
+    dispatch_concurrency: int = Field(16, ge=1, le=256)
     dispatch_lease_seconds: int = Field(120, ge=10, le=3600)
     run_dispatcher: bool = True
     # Every periodic job's interval, when set (tests and demos); otherwise each job's own (bot.jobs.JOBS).

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import threading
 import time as _time
 from collections import defaultdict
 from collections.abc import Iterable
@@ -67,7 +66,6 @@ _T = cast(Table, Outreach.__table__)
 PENDING = ("planned", "deferred")
 MAX_BATCHES = 100_000
 # try_acquire runs on the database thread (SQLite), possibly for several dispatchers sharing a RateLimiter.
-_TOKENS = threading.Lock()
 
 
 @dataclass
@@ -148,6 +146,8 @@ class Dispatcher:
         lease_seconds: how long a claim holds before another dispatcher may take the rows over.
         registry: where the metrics live (a private registry when None).
         rate_limiter: per-sender token buckets (shared by dispatchers of one process, if several).
+        concurrency: patients of a batch whose texts are in flight at once (each patient's texts stay in order;
+            the database work is serialised by the worker, the provider calls overlap).
         db: runs the per-patient decision and the outcome bookkeeping, each one synchronous transaction;
             when None, each ``run_once`` starts one on the sessionmaker's engine and stops it at the end.
     """
@@ -163,6 +163,7 @@ class Dispatcher:
         lease_seconds: int = 120,
         registry: CollectorRegistry | None = None,
         rate_limiter: RateLimiter | None = None,
+        concurrency: int = 16,
         db: DbWorker,
     ) -> None:
         self._sm = sessionmaker
@@ -174,6 +175,9 @@ class Dispatcher:
         self._lease = timedelta(seconds=lease_seconds)
         self.metrics: SchedulerMetrics = scheduler_metrics(registry)
         self._rates = rate_limiter or RateLimiter()
+        self._concurrency = max(1, concurrency)
+        self._site_of: dict[str, str] = {}
+        self._all_sites: list[str] | None = None
         self._sites: dict[str, SiteConfig] = {}
         self._dialect = ""
         self._stopping = False
@@ -186,7 +190,7 @@ class Dispatcher:
         """Claim and process due rows in batches until none is due (``now``: act as if the clock read it)."""
         summary = DispatchSummary()
         self._idle.clear()
-        started, self._sites = _time.monotonic(), {}
+        started, self._sites, self._all_sites = _time.monotonic(), {}, None
         try:
             await self._run_batches(now, summary)
         finally:
@@ -238,14 +242,21 @@ class Dispatcher:
         by_patient: dict[str, list[_Row]] = defaultdict(list)
         for row in rows:
             by_patient[row.patient_id].append(row)
-        for patient_id, group in by_patient.items():
-            try:
-                await self._process_patient(patient_id, group, at, summary)
-            except Exception:
-                # Rows stay claimed/sending under our lease; when it expires they are retried or reconciled.
-                _LOGGER.exception(
-                    "dispatch failed for patient %s (rows %s)", patient_id, [r.id for r in group]
-                )
+        slots = asyncio.Semaphore(self._concurrency)
+
+        async def one(patient_id: str, group: list[_Row]) -> None:
+            async with slots:
+                try:
+                    await self._process_patient(patient_id, group, at, summary)
+                except Exception:
+                    # Rows stay claimed/sending under our lease; when it expires they are retried or reconciled.
+                    _LOGGER.exception(
+                        "dispatch failed for patient %s (rows %s)", patient_id, [r.id for r in group]
+                    )
+
+        async with asyncio.TaskGroup() as group:
+            for patient_id in interleave_sites(list(by_patient), self._site_of):
+                group.create_task(one(patient_id, by_patient[patient_id]))
 
     async def _process_patient(
         self, patient_id: str, rows: list[_Row], at: datetime, summary: DispatchSummary
@@ -266,23 +277,35 @@ class Dispatcher:
         async with self._sm.begin() as session:
             pg = self._is_pg(session)
             found: list[tuple[int, str]] = []
-            for query in (
+
+            async def take(query: Select[Any], limit: int) -> None:
+                if limit > 0:
+                    found.extend((r[0], r[1]) for r in await session.execute(_locked(query.limit(limit), pg)))
+
+            await take(
                 select(_T.c.id, _T.c.patient_id).where(
                     _T.c.state.in_(("claimed", "sending")), _T.c.lease_expires_at <= at
                 ),
-                select(_T.c.id, _T.c.patient_id)
-                .where(_T.c.state == "planned", _T.c.due_at <= at)
-                .order_by(_T.c.due_at, _T.c.patient_id),
-                select(_T.c.id, _T.c.patient_id)
-                .where(_T.c.state == "deferred", _T.c.due_at <= at)
-                .order_by(_T.c.due_at, _T.c.patient_id),
-            ):
-                if len(found) >= self._batch:
-                    break
-                found += [
-                    (r[0], r[1])
-                    for r in await session.execute(_locked(query.limit(self._batch - len(found)), pg))
-                ]
+                self._batch,
+            )
+            sites = await self._site_ids(session)
+            for state in ("planned", "deferred"):
+                due = (
+                    select(_T.c.id, _T.c.patient_id)
+                    .where(_T.c.state == state, _T.c.due_at <= at)
+                    .order_by(_T.c.due_at, _T.c.patient_id)
+                )
+                if len(sites) > 1:
+                    # Fair shares first, so one site's backlog does not hold another site's texts back.
+                    share = max(1, (self._batch - len(found)) // len(sites))
+                    for site_id in sites:
+                        patients = select(Patient.id).where(Patient.site_id == site_id)
+                        await take(
+                            due.where(_T.c.patient_id.in_(patients)), min(share, self._batch - len(found))
+                        )
+                if found:
+                    due = due.where(_T.c.id.not_in([i for i, _ in found]))
+                await take(due, self._batch - len(found))
             if not found:
                 return []
             ids = [i for i, _ in found]
@@ -308,6 +331,9 @@ class Dispatcher:
                     updated_at=utcnow(),
                 )
             )
+            pids = {p for _, p in found}
+            sited = await session.execute(select(Patient.id, Patient.site_id).where(Patient.id.in_(pids)))
+            self._site_of = {row[0]: row[1] for row in sited}
             # The conditional UPDATE is the claim on SQLite: keep only what it actually gave us.
             got = await session.execute(
                 select(*_ROW_COLS).where(
@@ -315,6 +341,12 @@ class Dispatcher:
                 )
             )
             return _rows(got)
+
+    async def _site_ids(self, session: AsyncSession) -> list[str]:
+        """The sites, read once per run (fair claiming takes a share of each)."""
+        if self._all_sites is None:
+            self._all_sites = list(await session.scalars(select(Site.id).order_by(Site.id)))
+        return self._all_sites
 
     def _is_pg(self, session: AsyncSession) -> bool:
         if not self._dialect:
@@ -359,7 +391,9 @@ class Dispatcher:
                 lambda conn: self._recheck_and_mark(conn, patient_id, rows, tz, cfg, at, summary),
             )
         if ready:
-            await self._send(patient_id, rows, at, summary)
+            outcome = await self._send(patient_id, rows, at, summary)
+            if outcome.status == "sent":
+                bucket.debit(outcome.segments - 1)
 
     def _decide(
         self, conn: Connection, patient_id: str, rows: list[_Row], at: datetime, summary: DispatchSummary
@@ -382,9 +416,7 @@ class Dispatcher:
             return None
         rows += self._bundle_extras(conn, patient_id, patient, rows, tz, at)
         bucket = self._rates.bucket(RateLimiter.key(cfg), cfg.send_rate)
-        with _TOKENS:
-            got_token = bucket.try_acquire()
-        ready = got_token and self._mark_sending(conn, rows, at)
+        ready = bucket.try_acquire() and self._mark_sending(conn, rows, at)
         return rows, tz, cfg, bucket, ready
 
     def _context(
@@ -619,7 +651,9 @@ class Dispatcher:
         rows[:] = mine
         return self._mark_sending(conn, rows, at)
 
-    async def _send(self, patient_id: str, rows: list[_Row], at: datetime, summary: DispatchSummary) -> None:
+    async def _send(
+        self, patient_id: str, rows: list[_Row], at: datetime, summary: DispatchSummary
+    ) -> SendOutcome:
         ids = [r.id for r in rows]
         try:
             outcome = await self._sender.send(patient_id, ids, at)
@@ -629,6 +663,7 @@ class Dispatcher:
             )
             outcome = SendOutcome("unknown", reason="sender_error")
         await self._finish(patient_id, rows, outcome, at, summary)
+        return outcome
 
     async def _finish(
         self, patient_id: str, rows: list[_Row], outcome: SendOutcome, at: datetime, summary: DispatchSummary
@@ -833,6 +868,18 @@ _CHECKS = select(
     ),
     *_count_columns(),
 )
+
+
+def interleave_sites(patient_ids: list[str], site_of: dict[str, str]) -> list[str]:
+    """Patients in round-robin order over their sites, each site's own order kept."""
+    by_site: dict[str, list[str]] = defaultdict(list)
+    for patient_id in patient_ids:
+        by_site[site_of.get(patient_id, "")].append(patient_id)
+    queues = list(by_site.values())
+    out: list[str] = []
+    for i in range(max((len(q) for q in queues), default=0)):
+        out.extend(q[i] for q in queues if i < len(q))
+    return out
 
 
 def _rx_status(statuses: dict[str, str], row: _Row) -> str | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time as _time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -100,10 +101,13 @@ def day_bounds(now: datetime, tz: ZoneInfo) -> tuple[datetime, datetime]:
 
 
 class TokenBucket:
-    """``rate`` tokens a second, at most ``burst`` saved up; one token per text.
+    """``rate`` tokens a second, at most ``burst`` saved up; one token per segment, as Twilio meters.
 
+    A send takes one token before it goes out; once its body is known to be longer, ``debit`` takes the
+    other segments, so the bucket may run into debt and later sends wait it out.
     Per process: with several dispatchers against one sender number the combined rate is up to N x rate,
     so set ``send_rate`` per replica accordingly (Twilio queues the excess rather than dropping it).
+    Thread-safe: the database worker's thread and the event loop both take tokens.
     """
 
     def __init__(
@@ -119,6 +123,7 @@ class TokenBucket:
         self._monotonic, self._sleep = monotonic, sleep
         self._tokens, self._at = self.burst, monotonic()
         self._lock = asyncio.Lock()
+        self._guard = threading.Lock()
 
     def _refill(self) -> None:
         now = self._monotonic()
@@ -127,11 +132,19 @@ class TokenBucket:
 
     def try_acquire(self) -> bool:
         """Take a token if one is there now."""
-        self._refill()
-        if self._tokens >= 1:
-            self._tokens -= 1
-            return True
-        return False
+        with self._guard:
+            self._refill()
+            if self._tokens >= 1:
+                self._tokens -= 1
+                return True
+            return False
+
+    def debit(self, tokens: float) -> None:
+        """Take ``tokens`` more (a text's extra segments), into debt if need be."""
+        if tokens > 0:
+            with self._guard:
+                self._refill()
+                self._tokens -= tokens
 
     async def acquire(self) -> None:
         """Wait for a token and take it."""

@@ -22,11 +22,13 @@ class SendOutcome:
             stored text is sent, after reconciling, on a later run until the rows' deadline).
         message_id: the stored outbound Message row, when one was written.
         reason: a provider error code ("21610", "21211") or a short word ("opted_out").
+        segments: the text's billed segments (the send rate is counted in segments, as Twilio meters it).
     """
 
     status: SendStatus
     message_id: int | None = None
     reason: str = ""
+    segments: int = 1
 
 
 class OutreachSender(Protocol):

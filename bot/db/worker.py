@@ -45,6 +45,14 @@ class Priority:
     LAST = 9  # shutdown
 
 
+_SETTLE_EVERY = 8
+
+
+def _settle_all(done: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+    for future, result, error in done:
+        _settle(future, result, error)
+
+
 def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
     if future.cancelled():
         return
@@ -108,13 +116,26 @@ class DbWorker:
         assert self._sync is not None
         conn = self._sync.connect()
         try:
+            done: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+            done_loop = loop
             while True:
-                _priority, _seq, job = self._jobs.get()
+                priority, _seq, job = self._jobs.get()
                 if job is None:
+                    if done:
+                        done_loop.call_soon_threadsafe(_settle_all, done)
                     break
                 fn, future, job_loop = job
+                if done and job_loop is not done_loop:
+                    done_loop.call_soon_threadsafe(_settle_all, done)
+                    done = []
                 result, error = self._one(conn, fn)
-                job_loop.call_soon_threadsafe(_settle, future, result, error)
+                done.append((future, result, error))
+                done_loop = job_loop
+                # Waking the event loop costs a syscall and a GIL hand-over: while more jobs are queued, settle
+                # a few finished ones at once (each was committed before it is settled); a webhook's answer at once.
+                if priority == Priority.ANSWER or len(done) >= _SETTLE_EVERY or self._jobs.empty():
+                    job_loop.call_soon_threadsafe(_settle_all, done)
+                    done = []
         finally:
             conn.close()
             self._sync.dispose()

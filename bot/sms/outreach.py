@@ -20,6 +20,7 @@ from bot.sms.statuses import drain_backlog
 from conversations import engine
 from conversations.types import FlowStart
 from integrations.twilio.errors import TwilioError
+from integrations.twilio.segments import segment_info
 from scheduler.sender import SendOutcome
 
 __all__ = ["ChannelOutreachSender"]
@@ -84,7 +85,7 @@ class ChannelOutreachSender:
         code = result.error_code
         _LOGGER.info("message %s: %s%s", claimed.id, result.status, f" ({code})" if code else "")
         if result.sid:
-            return SendOutcome("sent", message_id=claimed.id)
+            return SendOutcome("sent", message_id=claimed.id, segments=segment_info(claimed.body).segments)
         if result.status == "retry":
             return SendOutcome("retry", message_id=claimed.id, reason="provider_retry")
         if result.status == "failed":

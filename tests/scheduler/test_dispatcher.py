@@ -361,3 +361,41 @@ async def test_due_count_and_drain(sm: async_sessionmaker[AsyncSession]) -> None
     await d.drain()
     assert (await d.run_once()).claimed == 0  # a drained dispatcher claims nothing more
     assert date(2026, 11, 24) == NOON.date()
+
+
+async def test_one_sites_backlog_does_not_hold_back_another_sites_texts(
+    sm: async_sessionmaker[AsyncSession],
+) -> None:
+    async with sm.begin() as s:
+        await add_site(s, "BIG", phone="+15005550006")
+        await add_site(s, "SMALL", phone="+15005550007")
+        for i in range(40):
+            await add_patient(s, f"B{i}", site_id="BIG", phone=f"+1312555{i:04d}")
+            await add_rx(s, f"RXB{i}", f"B{i}", site_id="BIG")
+            await add_outreach(s, f"B{i}", NOON - timedelta(hours=2), rx_id=f"RXB{i}")
+        for i in range(3):
+            await add_patient(s, f"S{i}", site_id="SMALL", phone=f"+1773555{i:04d}")
+            await add_rx(s, f"RXS{i}", f"S{i}", site_id="SMALL")
+            # Due later than every one of the big site's rows: first-in-first-out would send them last.
+            await add_outreach(s, f"S{i}", NOON - timedelta(hours=1), rx_id=f"RXS{i}")
+    sender = FakeSender(sm)
+    summary = await dispatcher(sm, sender, batch_size=10).run_once()
+    assert summary.sent == 43
+    sent_order = [pid for pid, _ in sender.sends]
+    assert {"S0", "S1", "S2"} <= set(sent_order[:10])  # in the first batch, beside the big site's oldest
+
+
+async def test_the_send_rate_is_counted_in_segments(sm: async_sessionmaker[AsyncSession]) -> None:
+    fake_time = [0.0]
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        fake_time[0] += seconds
+
+    bucket = RateLimiter(monotonic=lambda: fake_time[0], sleep=sleep).bucket("+15005550006", 2.0)
+    assert bucket.try_acquire() and bucket.try_acquire()
+    bucket.debit(3)  # the second text was 4 segments long
+    assert not bucket.try_acquire()
+    await bucket.acquire()
+    assert waits == [pytest.approx(2.0)]  # 3 segments of debt plus this text's one, at 2 a second
