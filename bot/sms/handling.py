@@ -17,7 +17,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, or_, select, update
+from sqlalchemy import Connection, bindparam, func, or_, select, update
+from sqlalchemy import text as sql
 
 from bot.db.audit import SYSTEM
 from bot.db.consent import is_suppressed, opt_in_phone, opt_out_phone, suppress_number
@@ -78,6 +79,16 @@ _MESSAGES = (
     .order_by(Message.id)
 )
 _MESSAGES_FOR_UPDATE = _MESSAGES.with_for_update()
+_NUMBER_LOCK = sql("SELECT pg_advisory_xact_lock(hashtext(:key))")
+_OLDEST_UNPROCESSED = (
+    select(Message.from_number, func.min(Message.id))
+    .where(
+        Message.direction == "in",
+        Message.processed_at.is_(None),
+        Message.from_number.in_(bindparam("numbers", expanding=True)),
+    )
+    .group_by(Message.from_number)
+)
 _MARK_PROCESSED = (
     update(Message)
     .where(Message.id == bindparam("b_id"))
@@ -111,6 +122,9 @@ class BatchResult:
 
     outgoing: list[int] = field(default_factory=list)
     processed: list[int] = field(default_factory=list)
+    held: list[int] = field(
+        default_factory=list
+    )  # texts left for later: an older one of their number came first
 
 
 @dataclass
@@ -178,13 +192,15 @@ def process_batch(
 ) -> BatchResult:
     """Handle stored inbound texts (at most one per sender) in one transaction, in order."""
     lock_for_write(conn)
+    result = BatchResult()
+    if conn.dialect.name == "postgresql":
+        message_ids, result.held = _oldest_first(conn, message_ids)
     unit = _Unit(conn, now, provider_confirms_keywords)
     texts = _load(conn, message_ids)
     _find_patients(unit, texts)
     known = [t for t in texts if t.patient is not None]
     conversations = open_conversations(conn, [t.patient.id for t in known if t.patient])
     therapy = load_therapy(conn, [t.patient.id for t in known if t.patient])
-    result = BatchResult()
     for text in texts:
         conversation_id = _route(unit, text, conversations, therapy)
         text.mark = {
@@ -199,6 +215,41 @@ def process_batch(
         conn.execute(_MARK_PROCESSED, [t.mark for t in texts])
     result.outgoing = unit.outgoing
     return result
+
+
+def _oldest_first(conn: Connection, message_ids: Sequence[int]) -> tuple[list[int], list[int]]:
+    """Per-number order across replicas (PostgreSQL): lock each sender number for this transaction, then
+    handle the number's oldest unprocessed text in place of a newer one another replica's webhook stored.
+
+    Returns the texts to handle now and the ones held back (their inbox queues them again, first in line).
+    """
+    numbers: dict[int, str] = {
+        row[0]: row[1]
+        for row in conn.execute(select(Message.id, Message.from_number).where(Message.id.in_(message_ids)))
+    }
+    for number in sorted(set(numbers.values())):  # one order everywhere: no deadlock between replicas
+        conn.execute(_NUMBER_LOCK, {"key": f"inbox:{number}"})
+    oldest = {
+        row[0]: row[1]
+        for row in conn.execute(_OLDEST_UNPROCESSED, {"numbers": sorted(set(numbers.values()))})
+    }
+    now_ids: list[int] = []
+    held: list[int] = []
+    chosen: dict[str, int] = {}  # number -> the one text of it handled in this transaction
+    for message_id in message_ids:
+        sender = numbers.get(message_id)
+        if sender is None:
+            now_ids.append(message_id)  # gone: _load skips it
+            continue
+        if sender in chosen:
+            if chosen[sender] != message_id:
+                held.append(message_id)
+            continue
+        chosen[sender] = first = min(oldest.get(sender, message_id), message_id)
+        now_ids.append(first)
+        if first != message_id:
+            held.append(message_id)
+    return now_ids, held
 
 
 def _load(conn: Connection, message_ids: Sequence[int]) -> list[_Text]:

@@ -1,7 +1,8 @@
 """The inbox: what happens to a stored inbound message. Consent first, then the dialog, then people.
 
 Every inbound message ends in a reply, a dialog step or an open task (invariant 1). Messages from one
-number are handled one at a time in arrival order; replies are delivered after the unit of work commits.
+number are handled one at a time in arrival order (across replicas too, on PostgreSQL); replies are delivered
+after the unit of work commits. When a backlog forms, emergencies and consent keywords go first.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from bot.db.worker import DbWorker
 from bot.sms.batching import Pressure
 from bot.sms.delivery import Deliverer
 from bot.sms.handling import fallback, process_batch
+from conversations.classify import classify
+from conversations.keywords import consent_action
 
 __all__ = ["Inbox"]
 
@@ -64,15 +67,26 @@ class Inbox:
         self._queued: set[int] = set()  # messages waiting or in hand
         self._closing = False
         self._pending: deque[_Entry] = deque()
+        self._first: deque[_Entry] = (
+            deque()
+        )  # urgent texts (and their numbers' earlier ones), ahead of the rest
         self._unfinished = 0
         self._idle = asyncio.Event()
         self._idle.set()
         self._workers: list[asyncio.Task[None]] = []
         self._worker_count = workers
 
-    def submit(self, message_id: int, number: str | None = None) -> None:
-        """Queue a stored message for processing (a few workers; one number at a time, in order)."""
-        self._enqueue(message_id, number or f"message:{message_id}", None)
+    def submit(self, message_id: int, number: str | None = None, body: str | None = None) -> None:
+        """Queue a stored message for processing (a few workers; one number at a time, in order).
+
+        With a backlog, a ``body`` that is an emergency or a consent keyword goes to the front (after its own
+        number's earlier texts, which go with it).
+        """
+        urgent = body is not None and self._backlog() and _urgent(body)
+        self._enqueue(message_id, number or f"message:{message_id}", None, urgent=urgent)
+
+    def _backlog(self) -> bool:
+        return len(self._pending) + len(self._first) >= self._batch_size
 
     async def handle(self, message_id: int, number: str | None = None) -> None:
         """Process one stored inbound message now, after earlier ones of its number (idempotent)."""
@@ -98,16 +112,26 @@ class Inbox:
             await asyncio.wait_for(self.idle(), timeout)
         except TimeoutError:
             self._closing = True
-            _LOGGER.warning("inbox closing with %d messages left for the sweeper", len(self._pending))
+            left = len(self._pending) + len(self._first)
+            _LOGGER.warning("inbox closing with %d messages left for the sweeper", left)
             while self._workers and not all(w.done() for w in self._workers):
                 await asyncio.sleep(0.01)
-            for _message_id, _number, done in self._pending:
+            for _message_id, _number, done in (*self._first, *self._pending):
                 if done is not None and not done.done():
                     done.cancel()  # whoever waits for it is shutting down too
 
-    def _enqueue(self, message_id: int, number: str, done: asyncio.Future[None] | None) -> None:
+    def _enqueue(
+        self, message_id: int, number: str, done: asyncio.Future[None] | None, *, urgent: bool = False
+    ) -> None:
         self._queued.add(message_id)
-        self._pending.append((message_id, number, done))
+        if urgent:
+            earlier = [entry for entry in self._pending if entry[1] == number]
+            for entry in earlier:
+                self._pending.remove(entry)
+            self._first.extend(earlier)
+            self._first.append((message_id, number, done))
+        else:
+            self._pending.append((message_id, number, done))
         self._unfinished += 1
         self._idle.clear()
         self._workers = [w for w in self._workers if not w.done()]
@@ -115,22 +139,27 @@ class Inbox:
             self._workers.append(asyncio.ensure_future(self._work()))
 
     async def _work(self) -> None:
-        if self._linger and len(self._pending) < self._batch_size:
+        if self._linger and not self._backlog():
             await asyncio.sleep(self._linger)  # a few ms for company: one unit of work for several texts
         loop = asyncio.get_running_loop()
         while batch := self._take_batch():
             began = loop.time()
+            held: set[int] = set()
             try:
-                await self._run_batch([message_id for message_id, _number, _done in batch])
+                held = await self._run_batch([message_id for message_id, _number, _done in batch])
             except Exception:  # _run_batch already routes what it cannot handle to a person
                 _LOGGER.exception("inbound batch %s failed", [message_id for message_id, _n, _d in batch])
             finally:
-                for message_id, number, done in batch:
-                    self._queued.discard(message_id)
+                for entry in reversed(batch):
+                    message_id, number, done = entry
                     self._busy.discard(number)
+                    if message_id in held:  # an older text of its number went first: this one is next
+                        self._first.appendleft(entry)
+                        continue
+                    self._queued.discard(message_id)
                     if done is not None and not done.done():
                         done.set_result(None)
-                self._unfinished -= len(batch)
+                    self._unfinished -= 1
                 if self._unfinished == 0:
                     self._idle.set()
             await self._pressure.give_way(loop.time() - began)
@@ -144,7 +173,7 @@ class Inbox:
         blocked: set[str] = set()
         # While webhooks arrive, small batches: an answer's insert waits for the unit of work in hand.
         size = max(1, self._batch_size // 4) if self._pressure.active else self._batch_size
-        for entry in self._pending:
+        for entry in (*self._first, *self._pending):
             number = entry[1]
             if number in blocked:
                 continue
@@ -155,23 +184,29 @@ class Inbox:
             if len(batch) >= size:
                 break
         for entry in batch:
-            self._pending.remove(entry)
+            if entry in self._first:
+                self._first.remove(entry)
+            else:
+                self._pending.remove(entry)
             self._busy.add(entry[1])
         return batch
 
-    async def _run_batch(self, message_ids: list[int]) -> None:
-        """The batch in one unit of work; if that fails, each text in one of its own, in order."""
+    async def _run_batch(self, message_ids: list[int]) -> set[int]:
+        """The batch in one unit of work; if that fails, each text in one of its own, in order.
+
+        Returns the texts held back because an older text of their number (stored by another replica) went
+        first in their place.
+        """
         try:
-            await self._process(message_ids)
+            return await self._process(message_ids)
         except Exception as exc:
             _LOGGER.warning(
                 "inbound batch %s failed (%s); handling its texts one by one", message_ids, type(exc).__name__
             )
-        else:
-            return
+        held: set[int] = set()
         for message_id in message_ids:
             try:
-                await self._process([message_id])
+                held |= await self._process([message_id])
             except Exception as exc:
                 # Stored messages are never dropped: if understanding it failed, a person gets it. The log
                 # names the message id and the error's type only (an error's text may quote the message).
@@ -184,14 +219,16 @@ class Inbox:
                 outgoing = await self._db.run(fallback, message_id, self._clock.now())
                 if outgoing:
                     self._spawn(self._deliverer.deliver(outgoing))
+        return held
 
-    async def _process(self, message_ids: list[int]) -> None:
+    async def _process(self, message_ids: list[int]) -> set[int]:
         now, confirms = self._clock.now(), self._provider_confirms
         result = await self._db.run(
             lambda conn: process_batch(conn, message_ids, now, provider_confirms_keywords=confirms)
         )
         if result.outgoing:
             self._spawn(self._deliverer.deliver(result.outgoing))
+        return set(result.held)
 
     async def sweep(self, older_than: timedelta = timedelta(seconds=30)) -> int:
         """Process inbound messages a crash left unprocessed; returns how many were found."""
@@ -213,3 +250,10 @@ class Inbox:
             if message_id not in self._queued:  # one the workers have not reached yet is left to them
                 await self.handle(message_id)
         return len(inbound)
+
+
+def _urgent(body: str) -> bool:
+    """An emergency or a consent keyword: handled ahead of a backlog (the rules alone; about 0.1 ms)."""
+    if consent_action(body) is not None:
+        return True
+    return classify(body).intent == "emergency"

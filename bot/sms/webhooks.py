@@ -118,7 +118,7 @@ async def inbound(request: web.Request) -> web.Response:
         _LOGGER.info("inbound %s is a replay; already stored", sid)
         return _twiml()
     # Stored durably: answer Twilio now; the inbox works on it right after, in arrival order per number.
-    request.app[INBOX].submit(message_id, sender)
+    request.app[INBOX].submit(message_id, sender, body)
     return _twiml()
 
 
