@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     twilio_api_base_url: str = "https://api.twilio.com"
     twilio_timeout_seconds: float = Field(10.0, gt=0, le=120)
     twilio_max_retries: int = Field(4, ge=0, le=10)
+    # Transient provider failures in a row that open the circuit, and its first cool-down (doubling to 5 min).
+    twilio_breaker_threshold: int = Field(5, ge=1, le=1000)
+    twilio_breaker_cooldown_seconds: float = Field(10.0, gt=0, le=600)
     twilio_validate_signatures: bool = True
     # Twilio's Advanced Opt-Out answers STOP/START itself; midbot then skips its own START confirmation.
     twilio_advanced_opt_out: bool = True

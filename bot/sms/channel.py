@@ -20,6 +20,7 @@ from bot.db.contact import is_wrong_number
 from bot.db.models import Message, Patient, Site
 from bot.db.sitecfg import SiteConfig, site_config
 from bot.settings import Settings
+from bot.sms.breaker import Breaker
 from integrations.twilio.client import TwilioClient
 from integrations.twilio.errors import PermanentSendError, TransientSendError, UnknownOutcomeError
 from integrations.twilio.segments import segment_info
@@ -193,6 +194,11 @@ class Channel:
         self._settings = settings
         self._clock = clock
         self._client = client
+        self.breaker = Breaker(
+            clock,
+            threshold=settings.twilio_breaker_threshold,
+            cooldown=settings.twilio_breaker_cooldown_seconds,
+        )
 
     @property
     def status_callback(self) -> str:
@@ -208,6 +214,8 @@ class Channel:
             site: the sending site (its number or Messaging Service); None to send from ``from_number``.
             from_number: the message's stored sender, used when there is no site.
         """
+        if not self.breaker.allow():  # an outage: wait it out without calling (the text stays pending)
+            return SendResult("retry", error="provider circuit open")
         sender = _sender_of(site, from_number)
         try:
             sent = await self._client.send(
@@ -218,11 +226,15 @@ class Channel:
                 status_callback=self.status_callback,
             )
         except PermanentSendError as exc:
+            self.breaker.success()
             return SendResult("failed", error_code=exc.code, error=str(exc)[:300])
         except TransientSendError as exc:  # 429, 5xx, refused: not sent; it stays pending and is retried
+            self.breaker.failure()
             return SendResult("retry", error=str(exc)[:300])
         except UnknownOutcomeError:
+            self.breaker.failure()
             return SendResult("unknown")
+        self.breaker.success()
         return SendResult(sent.status or "queued", sid=sent.sid)
 
     async def find_sent(self, *, to: str, body: str, created_at: datetime) -> SendResult | None:
@@ -233,6 +245,8 @@ class Channel:
         """
         # The provider stamps messages with its own (real) clock, while ours may be shifted (`--now` in tests
         # and checks): look back as far as the message's age on our clock, measured from the real time.
+        if self.breaker.is_open:
+            raise TransientSendError("provider circuit open")
         age = max(timedelta(0), self._clock.now() - created_at)
         since = utcnow() - age - timedelta(minutes=10)
         found = await self._client.find_sent(to=to, body=body, since=since)

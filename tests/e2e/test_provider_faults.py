@@ -141,3 +141,27 @@ async def test_outreach_past_its_deadline_ends_provider_unavailable(
             texts = list(await session.scalars(select(Message.status).where(Message.direction == "out")))
         assert (row.state, row.reason) == ("expired", "provider_unavailable")
         assert texts == ["expired"] and await _bodies(stack, PHONES[0]) == []
+
+
+async def test_an_open_circuit_spares_the_provider_during_an_outage(
+    tmp_path: Path, stack_clock: FixedClock
+) -> None:
+    async with running_stack(
+        tmp_path, stack_clock, twilio_max_retries=0, twilio_breaker_threshold=3
+    ) as stack:
+        for n, phone in enumerate(PHONES):
+            await add_patient(stack, f"P{n}", phone)
+        await _fault(stack, status=503, count=1000)
+        for phone in PHONES:
+            await stack.text(phone, "can I take it with food?")
+        for _ in range(3):  # the retry job inside the cool-down: no call at all
+            await run_job(stack.app[JOB_CONTEXT], "delivery-retry")
+        async with stack.http.get(f"{stack.sim_url}/simulator/faults") as response:
+            calls = 1000 - len((await response.json())["faults"])
+        assert calls == 3  # ten replies, three calls: the circuit opened after the third failure
+        await _clear(stack)
+        for minutes in (1, 3):
+            stack.clock.advance(minutes=minutes)
+            await run_job(stack.app[JOB_CONTEXT], "delivery-retry")
+        for phone in PHONES:
+            assert len(await _bodies(stack, phone)) == 1, phone
