@@ -7,6 +7,7 @@ import logging
 
 from aiohttp import web
 from multidict import MultiDictProxy
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.keys import CLOCK, INBOUND_STORE, INBOX, SETTINGS, STATUS_WRITER
 from bot.sms.statuses import StatusUpdate
@@ -96,24 +97,28 @@ async def inbound(request: web.Request) -> web.Response:
     body = clean.text(str(form.get("Body", "")), _MAX_BODY)
     to_number = clean.text(str(form.get("To", "")), _MAX_NUMBER)
     segments = clean.count(str(form.get("NumSegments", "1") or "1"), 1, 100, 1)
-    message_id = await request.app[INBOUND_STORE].store(
-        {
-            "direction": "in",
-            "kind": "inbound",
-            "provider_sid": sid,
-            "from_number": sender,
-            "to_number": to_number,
-            "body": body,
-            "num_media": len(media),
-            "media": media,
-            "status": "received",
-            "segments": segments,
-            "cleaned": clean.cleaned,
-            "encoding": "",
-            "attempts": 0,
-            "created_at": now,
-        }
-    )
+    values = {
+        "direction": "in",
+        "kind": "inbound",
+        "provider_sid": sid,
+        "from_number": sender,
+        "to_number": to_number,
+        "body": body,
+        "num_media": len(media),
+        "media": media,
+        "status": "received",
+        "segments": segments,
+        "cleaned": clean.cleaned,
+        "encoding": "",
+        "attempts": 0,
+        "created_at": now,
+    }
+    try:
+        message_id = await request.app[INBOUND_STORE].store(values)
+    except (SQLAlchemyError, OSError) as exc:
+        # Not stored (the database is down or restarting): a non-2xx answer, so nothing is taken as received.
+        _LOGGER.warning("inbound %s not stored (%s); asking for a retry", sid, type(exc).__name__)
+        return _unavailable()
     if message_id is None:
         _LOGGER.info("inbound %s is a replay; already stored", sid)
         return _twiml()
@@ -138,5 +143,16 @@ async def status(request: web.Request) -> web.Response:
     code_text = str(form.get("ErrorCode") or "")
     code = int(code_text) if code_text.isascii() and code_text.isdigit() and len(code_text) <= 9 else None
     # Answered once the batch holding this callback is committed (or kept for a sid we do not know yet).
-    await request.app[STATUS_WRITER].apply(StatusUpdate(sid, new_status, code, request.app[CLOCK].now()))
+    try:
+        await request.app[STATUS_WRITER].apply(StatusUpdate(sid, new_status, code, request.app[CLOCK].now()))
+    except (SQLAlchemyError, OSError) as exc:
+        # Not stored (the database is down or restarting): a non-2xx answer makes Twilio send it again.
+        _LOGGER.warning("status callback for %s not stored (%s); asking for a retry", sid, type(exc).__name__)
+        return _unavailable()
     return web.Response(status=204)
+
+
+def _unavailable() -> web.Response:
+    return web.json_response(
+        {"error": "the store is unavailable; send this again later"}, status=503, headers={"Retry-After": "5"}
+    )
