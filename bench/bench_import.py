@@ -1,4 +1,11 @@
-"""Benchmark: `midbot import fills` of 100,000 rows into SQLite; target ≤ 30 s. Run: python bench/bench_import.py."""
+"""Benchmark: `midbot import fills` of 100,000 rows into SQLite; target ≤ 30 s. Run: python bench/bench_import.py.
+
+With ``--beside-webhook``: the import runs beside bench_webhook.py's open loop against a running `midbot serve`
+on the same SQLite file (SQLite has one writer at a time): first one import of ``--fills`` rows (default
+300,000, with re-planning), then two imports at once; the webhook's p50/p99/max during each, and, side by
+side in the same run, without an import. Targets: webhook p99 < 1 s during the import, both concurrent
+imports complete (exit 0), no webhook errors.
+"""
 
 from __future__ import annotations
 
@@ -124,9 +131,17 @@ def report(label: str, secs: float) -> None:
 
 def main_bench() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--fills", type=int, default=100_000)
+    parser.add_argument("--fills", type=int, default=None, help="rows (100,000; 300,000 with --beside-webhook)")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--beside-webhook", action="store_true", help="import while webhooks arrive")
+    parser.add_argument("--rate", type=float, default=50.0, help="webhooks a second (--beside-webhook)")
+    parser.add_argument("--max-seconds", type=float, default=300.0, help="bound of each phase")
     args = parser.parse_args()
+    if args.beside_webhook:
+        from bench_beside import beside_webhook
+
+        return beside_webhook(args.fills or 300_000, args.rate, args.max_seconds, args.seed, generate)
+    args.fills = args.fills or 100_000
     build_parser()  # imports of every command module are start-up, not the import itself
     with tempfile.TemporaryDirectory() as tmp:
         url = f"sqlite+aiosqlite:///{tmp}/bench.db"

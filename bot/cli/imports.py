@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import importlib
 import importlib.util
 import json
 import logging
 import sys
-from collections.abc import Awaitable, Callable, Sequence
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -157,18 +159,54 @@ class _Progress:
             sys.stderr.flush()
 
 
+REPLAN_CHUNK = 500  # patients per re-planning transaction
+
+
 async def _replan(
-    sessionmaker: async_sessionmaker[AsyncSession], patient_ids: set[str], now: datetime
-) -> object | None:  # wired by lead
-    """Re-plan outreach for the imported patients, once the planner provides ``replan``."""
+    sessionmaker: async_sessionmaker[AsyncSession], patient_ids: set[str], now: datetime, pause: _Pause
+) -> object | None:
+    """Re-plan outreach for the imported patients, a few hundred per transaction (each one short)."""
     if importlib.util.find_spec("scheduler.planner") is None:
         return None
-    replan = getattr(importlib.import_module("scheduler.planner"), "replan", None)
+    planner = importlib.import_module("scheduler.planner")
+    replan = getattr(planner, "replan", None)
     if replan is None:
         return None
-    async with sessionmaker.begin() as session:
-        summary: object = await replan(session, patient_ids=patient_ids, now=now)
-    return summary
+    total: dict[str, int] = {}
+    ordered = sorted(patient_ids)
+    for start in range(0, len(ordered), REPLAN_CHUNK):
+        async with pause.timed(), sessionmaker.begin() as session:
+            part = await replan(session, patient_ids=set(ordered[start : start + REPLAN_CHUNK]), now=now)
+        for key, count in part.as_dict().items():
+            total[key] = total.get(key, 0) + int(count)
+    return _PlanTotals(total)
+
+
+@dataclass(frozen=True)
+class _PlanTotals:
+    """The re-planning counts summed over its transactions."""
+
+    counts: dict[str, int]
+
+    def as_dict(self) -> dict[str, int]:
+        """``{"planned": N, "cancelled": N, "unchanged": N}``."""
+        return dict(self.counts)
+
+
+class _Pause:
+    """On SQLite, after each write transaction a pause about half as long as it held the lock, so the
+    webhook (another process on the same file) gets the lock between chunks instead of waiting out a whole
+    import (SQLite has one writer at a time); PostgreSQL needs none."""
+
+    def __init__(self, sqlite: bool) -> None:
+        self.sqlite = sqlite
+
+    @contextlib.asynccontextmanager
+    async def timed(self) -> AsyncIterator[None]:
+        began = time.monotonic()
+        yield
+        if self.sqlite:
+            await asyncio.sleep(min(0.05, max(0.005, (time.monotonic() - began) / 2)))
 
 
 async def _store(
@@ -182,14 +220,15 @@ async def _store(
 ) -> tuple[ImportResult, object | None]:
     result = ImportResult()
     summary = None
+    pause = _Pause(settings.database_url.startswith("sqlite"))
     async with open_store(settings) as (_engine, sessionmaker):
         for start in range(0, len(rows), BATCH_SIZE):
             stop = start + BATCH_SIZE
-            async with sessionmaker.begin() as session:
+            async with pause.timed(), sessionmaker.begin() as session:
                 result.merge(await kind.run(session, rows[start:stop], numbers[start:stop], now))
             progress.advance(len(rows[start:stop]))
         if replan and result.affected_patient_ids:
-            summary = await _replan(sessionmaker, result.affected_patient_ids, now)
+            summary = await _replan(sessionmaker, result.affected_patient_ids, now, pause)
     return result, summary
 
 

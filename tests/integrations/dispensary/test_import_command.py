@@ -274,3 +274,31 @@ def test_three_bad_rows_among_a_thousand(db: str, tmp_path: Path, capsys: pytest
     assert len(_rows(db, Fill)) == 997
     code, again, errors = _run(capsys, "fills", path)
     assert again is not None and (again["created"], again["updated"], again["unchanged"]) == (0, 0, 997)
+
+
+def test_two_imports_at_once_into_one_sqlite_file_both_complete(db: str, tmp_path: Path) -> None:
+    """SQLite has one writer: imports commit in short chunks and pause between them, so neither times out
+    (at this size a guard; bench_import.py --beside-webhook runs it at 300,000 rows beside live webhooks)."""
+    import os
+    import subprocess
+
+    header = "prescription_id,patient_id,drug,therapy_class,payer_type,status,written_on\n"
+    rx_rows = "".join(f"RX{i},P1,capecitabine,,commercial,active,2026-01-02\n" for i in range(200))
+    _csv(tmp_path, "p.csv", PATIENTS)
+    assert main(["import", "patients", str(tmp_path / "p.csv"), "--no-replan"]) == 0
+    assert main(["import", "prescriptions", _csv(tmp_path, "rx.csv", header + rx_rows), "--no-replan"]) == 0
+    fills_header = "fill_id,prescription_id,dispensed_on,days_supply,quantity,copay\n"
+    files = []
+    for prefix in ("A", "B"):
+        rows = "".join(f"{prefix}{i},RX{i % 200},2026-{1 + i % 9:02d}-03,30,60,1.00\n" for i in range(6000))
+        files.append(_csv(tmp_path, f"{prefix}.csv", fills_header + rows))
+    env = {**os.environ, "MIDBOT_DATABASE_URL": db}
+    runs = [
+        subprocess.Popen([sys.executable, "-m", "bot", "import", "fills", path], env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+        for path in files
+    ]
+    outcomes = [(run.wait(timeout=240), run.communicate()) for run in runs]
+    assert [code for code, _ in outcomes] == [0, 0], [err.decode()[-400:] for _, (_, err) in outcomes]
+    for _code, (out, _err) in outcomes:
+        assert json.loads(out.decode().strip().splitlines()[-1])["created"] == 6000
