@@ -122,7 +122,7 @@ async def _phases(
         )
         pair_results = [
             _finish(p, workdir / f"import-{name}.log", started)
-            for p, name in zip(pair, ("fills_a", "fills_b"))
+            for p, name in zip(pair, ("fills_a", "fills_b"), strict=True)
         ]
     return {
         "webhook_alone": alone.summary(),
