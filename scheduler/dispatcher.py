@@ -65,7 +65,6 @@ _LOGGER = logging.getLogger(__name__)
 _T = cast(Table, Outreach.__table__)
 PENDING = ("planned", "deferred")
 MAX_BATCHES = 100_000
-# try_acquire runs on the database thread (SQLite), possibly for several dispatchers sharing a RateLimiter.
 
 
 @dataclass

@@ -51,7 +51,7 @@ class Breaker:
 
     def success(self) -> None:
         """The provider answered (even with a permanent error): close."""
-        if self._failures >= self.threshold - 1 and self._cooldown > self._base:
+        if self._cooldown > self._base:  # it had opened (each opening doubles the next cool-down)
             _LOGGER.info("provider answers again: circuit closed")
         self._failures = 0
         self._cooldown = self._base

@@ -44,6 +44,7 @@ class Claimed:
     patient_id: str | None
     site: Site | None
     created_at: datetime | None = None
+    segments: int = 1  # as stored with the text (the dispatcher's send rate counts segments)
 
 
 @dataclass(frozen=True, slots=True)

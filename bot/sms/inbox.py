@@ -67,9 +67,8 @@ class Inbox:
         self._queued: set[int] = set()  # messages waiting or in hand
         self._closing = False
         self._pending: deque[_Entry] = deque()
-        self._first: deque[_Entry] = (
-            deque()
-        )  # urgent texts (and their numbers' earlier ones), ahead of the rest
+        # Urgent texts (and their numbers' earlier ones), ahead of the rest.
+        self._first: deque[_Entry] = deque()
         self._unfinished = 0
         self._idle = asyncio.Event()
         self._idle.set()

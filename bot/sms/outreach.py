@@ -20,7 +20,6 @@ from bot.sms.statuses import drain_backlog
 from conversations import engine
 from conversations.types import FlowStart
 from integrations.twilio.errors import TwilioError
-from integrations.twilio.segments import segment_info
 from scheduler.sender import SendOutcome
 
 __all__ = ["ChannelOutreachSender"]
@@ -85,7 +84,7 @@ class ChannelOutreachSender:
         code = result.error_code
         _LOGGER.info("message %s: %s%s", claimed.id, result.status, f" ({code})" if code else "")
         if result.sid:
-            return SendOutcome("sent", message_id=claimed.id, segments=segment_info(claimed.body).segments)
+            return SendOutcome("sent", message_id=claimed.id, segments=claimed.segments)
         if result.status == "retry":
             return SendOutcome("retry", message_id=claimed.id, reason="provider_retry")
         if result.status == "failed":
@@ -198,7 +197,11 @@ def _prepare_sync(
     values.update(patient_id=patient_id, conversation_id=conversation_id, attempts=1)
     message_id = conn.execute(_INSERT_MESSAGE, values).scalar_one()
     conn.execute(_LINK_ROWS, {"ids": [r.id for r in rows], "mid": message_id})
-    return Claimed(message_id, patient.phone, str(values["from_number"]), body, patient_id, site)
+    segments = values["segments"]
+    assert isinstance(segments, int)
+    return Claimed(
+        message_id, patient.phone, str(values["from_number"]), body, patient_id, site, segments=segments
+    )
 
 
 def _flow_start(row: Any, spec: dict[str, Any], fills: list[Fill], first_contact: bool) -> FlowStart:
