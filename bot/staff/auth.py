@@ -29,6 +29,7 @@ __all__ = [
     "LOGIN_CSRF_COOKIE",
     "MIN_PASSWORD_LENGTH",
     "QUEUES",
+    "RECORD_EDITORS",
     "ROLES",
     "ROLE_QUEUES",
     "SESSION_COOKIE",
@@ -73,6 +74,8 @@ ROLE_QUEUES: dict[str, tuple[str, ...]] = {
 }
 # Only these may close an urgent clinical task (a technician may work it, not resolve it).
 URGENT_RESOLVERS = frozenset({"pharmacist", "integration"})
+# Only these change the dispensary record (imports, patient and fill edits); every other role only reads it.
+RECORD_EDITORS = frozenset({"clinic_admin", "pharmacist", "integration"})
 
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 1024
@@ -149,6 +152,11 @@ class Principal:
         if queue == "urgent_clinical":
             return self.role in URGENT_RESOLVERS
         return self.can_work(queue)
+
+    @property
+    def can_edit_records(self) -> bool:
+        """Clinic admins, pharmacists and API tokens may change patients, prescriptions and fills."""
+        return self.role in RECORD_EDITORS
 
     @property
     def can_read_audit(self) -> bool:
