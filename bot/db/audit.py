@@ -188,8 +188,11 @@ def csv_cell(value: object) -> str:
     """A CSV cell a spreadsheet shows as text: one starting like a formula gets a leading ``'`` (OWASP).
 
     Spreadsheets run cells that start with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return as
-    formulas (CSV injection); every CSV export writes its cells through this.
+    formulas (CSV injection); every CSV export writes its text cells through this. Python numbers are
+    written as they are.
     """
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)  # a number (even a negative one) is never run as a formula: keep it a number
     text = "" if value is None else str(value)
     return "'" + text if text.startswith(_FORMULA_STARTS) else text
 
