@@ -150,9 +150,17 @@ def _enum_text(value: Any) -> Any:
 
 
 class _In(BaseModel):
-    """Base of the import rows: unknown fields rejected, text stripped, immutable."""
+    """Base of the import rows: unknown fields rejected, text stripped, immutable, no NUL characters."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        # PostgreSQL cannot store NUL in text; refusing it here keeps one bad cell from failing its batch.
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("contains a NUL character")
+        return value
 
 
 class PatientIn(_In):
@@ -250,7 +258,7 @@ class FillIn(_In):
     prescription_id: str = Field(min_length=1, max_length=64)
     dispensed_on: date
     days_supply: int = Field(ge=1, le=365)
-    quantity: float | None = Field(None, ge=0)  # None: keep (new: 0)
+    quantity: float | None = Field(None, ge=0, le=1_000_000, allow_inf_nan=False)  # None: keep (new: 0)
     copay: Decimal | None = Field(None, ge=0, le=1_000_000)  # dollars; None: keep (new: 0)
 
     _dates = field_validator("dispensed_on", mode="before")(_date_value)
