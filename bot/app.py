@@ -68,11 +68,20 @@ async def request_id_middleware(request: web.Request, handler: Handler) -> web.S
 
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """Turn unexpected errors into a JSON 500 without a traceback in the body; HTTP errors pass."""
+    """Turn unexpected errors into a JSON 500 without a traceback in the body; HTTP errors pass.
+
+    Two client errors that aiohttp raises while a handler reads the body are answered as such: a body over
+    ``client_max_size`` (413) and one that is not UTF-8 (400), both as JSON naming ``body``.
+    """
     try:
         return await handler(request)
+    except web.HTTPRequestEntityTooLarge as exc:
+        return web.json_response({"error": exc.text or "the body is too large", "field": "body"}, status=413)
     except web.HTTPException:
         raise
+    except UnicodeDecodeError:
+        # Raised by reading a request's form or text (the app reads no other text in a handler).
+        return web.json_response({"error": "the body is not valid UTF-8", "field": "body"}, status=400)
     except Exception:
         _LOGGER.exception("unhandled error on %s %s", request.method, request.path)
         return web.json_response({"error": "internal error", "request_id": REQUEST_ID.get()}, status=500)

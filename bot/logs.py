@@ -5,16 +5,63 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import re
 import sys
 from datetime import UTC, datetime
+from typing import Any
 
-__all__ = ["REQUEST_ID", "configure_logging"]
+__all__ = ["REQUEST_ID", "JsonFormatter", "TextFormatter", "configure_logging", "redact", "redact_exception"]
 
 REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
 
 
-class JsonFormatter(logging.Formatter):
+# PostgreSQL's DETAIL of a failed write quotes the row or key ("Failing row contains (…, +1312…, <body>)",
+# "Key (phone)=(…) already exists"): the values hide_parameters keeps out of SQLAlchemy's message come back
+# through the driver's exception text. The DETAIL runs to the next line that is traceback structure.
+_DETAIL = re.compile(
+    r"^DETAIL:.*?(?=^(?:Traceback|  File |\[SQL|\(Background|HINT:|The above exception|During handling|\S+Error\b)|\Z)",
+    re.MULTILINE | re.DOTALL,
+)
+_REDACTED = "DETAIL:  [redacted: PostgreSQL quotes row values here]\n"
+
+
+def redact(text: str) -> str:
+    """Drop the parts of an error text that quote stored values (PostgreSQL's DETAIL); ids stay."""
+    return _DETAIL.sub(_REDACTED, text) if "DETAIL:" in text else text
+
+
+def _chain(exc: BaseException | None) -> list[BaseException]:
+    seen: list[BaseException] = []
+    while exc is not None and not any(exc is s for s in seen):
+        seen.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return seen
+
+
+def redact_exception(text: str, exc: BaseException | None) -> str:
+    """``text`` (a formatted traceback of ``exc``) without the DETAIL of any exception in its chain.
+
+    Each exception's own text is cut at its DETAIL, however the quoted values read (line breaks included);
+    the pattern-based ``redact`` then catches what no exception object accounts for.
+    """
+    for one in _chain(exc):
+        try:
+            message = str(one)
+        except Exception:  # an exception whose __str__ fails is shown by traceback as such
+            continue
+        head, found, _rest = message.partition("\nDETAIL:")
+        if found:
+            text = text.replace(message, head + "\n" + _REDACTED.rstrip("\n"))
+    return redact(text)
+
+
+class _Redacting(logging.Formatter):
+    def formatException(self, ei: Any) -> str:  # noqa: N802 (logging's name)
+        return redact_exception(super().formatException(ei), ei[1] if ei else None)
+
+
+class JsonFormatter(_Redacting):
     """Render a record as one JSON object; extra= fields (ids only, never PHI) are kept."""
 
     def format(self, record: logging.LogRecord) -> str:
@@ -22,7 +69,7 @@ class JsonFormatter(logging.Formatter):
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname,
             "logger": record.name,
-            "msg": record.getMessage(),
+            "msg": redact(record.getMessage()),
             "request_id": REQUEST_ID.get(),
         }
         for key, value in record.__dict__.items():
@@ -33,12 +80,12 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(data, default=str)
 
 
-class TextFormatter(logging.Formatter):
+class TextFormatter(_Redacting):
     """A terminal-friendly line with the request id."""
 
     def format(self, record: logging.LogRecord) -> str:
         stamp = datetime.fromtimestamp(record.created).strftime("%H:%M:%S")
-        line = f"{stamp} {record.levelname:<7} {record.name}: {record.getMessage()}"
+        line = f"{stamp} {record.levelname:<7} {record.name}: {redact(record.getMessage())}"
         rid = REQUEST_ID.get()
         if rid != "-":
             line += f" [req {rid}]"

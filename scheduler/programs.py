@@ -242,6 +242,46 @@ def _duplicates(root: yaml.Node, specs: list[ProgramSpec]) -> list[ProgramError]
     return errors
 
 
+# A programs file is a list of small mappings: a few levels deep and a few hundred nodes. Far beyond that is
+# not a mistake but an attack on the parser (deep nesting, or aliases that expand a billion times).
+_MAX_DEPTH = 32
+_MAX_NODES = 100_000
+
+
+def _check_shape(root: yaml.Node | None) -> None:
+    """Raise ProgramFileError when the document nests deeper than _MAX_DEPTH or, with its aliases expanded,
+    holds more than _MAX_NODES nodes (walked without recursion; an alias is a node shared by reference)."""
+    if root is None:
+        return
+    sizes: dict[int, int] = {}
+    stack: list[tuple[yaml.Node, int, bool]] = [(root, 1, False)]
+    while stack:
+        node, depth, done = stack.pop()
+        if depth > _MAX_DEPTH:
+            raise ProgramFileError(
+                [ProgramError(node.start_mark.line + 1, "yaml", f"nested deeper than {_MAX_DEPTH} levels")]
+            )
+        children = _children(node)
+        if done or not children:
+            sizes[id(node)] = 1 + sum(sizes[id(child)] for child in children)
+            if sizes[id(node)] > _MAX_NODES:
+                reason = f"more than {_MAX_NODES} values once its aliases are expanded"
+                raise ProgramFileError([ProgramError(1, "yaml", reason)])
+            continue
+        if id(node) in sizes:
+            continue
+        stack.append((node, depth, True))
+        stack.extend((child, depth + 1, False) for child in children if id(child) not in sizes)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.MappingNode):
+        return [part for pair in node.value for part in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
 def parse_programs(text: str) -> list[ProgramSpec]:
     """Validate a programs YAML document.
 
@@ -250,11 +290,18 @@ def parse_programs(text: str) -> list[ProgramSpec]:
     """
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
+        _check_shape(root)
         data = yaml.safe_load(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark else 1
         raise ProgramFileError([ProgramError(line, "yaml", str(exc.problem or exc))]) from None
+    except yaml.reader.ReaderError as exc:  # a character YAML does not allow (NUL, other controls)
+        line = text.count("\n", 0, max(exc.position, 0)) + 1
+        reason = f"character #x{exc.character:04x} is not allowed in YAML"
+        raise ProgramFileError([ProgramError(line, "yaml", reason)]) from None
+    except RecursionError:  # nested past the parser's stack: deeper than _MAX_DEPTH anyway
+        raise ProgramFileError([ProgramError(1, "yaml", f"nested deeper than {_MAX_DEPTH} levels")]) from None
     if root is None or not isinstance(data, dict):
         raise ProgramFileError(
             [ProgramError(1, "programs", "the file must hold a mapping with a 'programs' list")]
@@ -292,10 +339,15 @@ def _placeholders(root: yaml.Node, specs: list[ProgramSpec]) -> list[ProgramErro
 def load_programs_file(path: str | Path) -> list[ProgramSpec]:
     """Read and validate a programs file; raises ProgramFileError (line 0 when the file cannot be read)."""
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
-        raise ProgramFileError([ProgramError(0, "file", f"cannot read: {reason}")]) from None
+        raw = Path(path).read_bytes()
+    except OSError as exc:
+        raise ProgramFileError([ProgramError(0, "file", f"cannot read: {exc.strerror or exc}")]) from None
+    try:
+        text = raw.decode("utf-8-sig")  # a byte-order mark some editors write is fine
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        reason = f"not UTF-8 (byte 0x{raw[exc.start]:02x}); save the file as UTF-8"
+        raise ProgramFileError([ProgramError(line, "file", reason)]) from None
     return parse_programs(text)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 from collections.abc import AsyncIterator
@@ -108,3 +109,33 @@ def settings(sqlite_url: str) -> Settings:
         run_dispatcher=False,
         log_format="text",
     )
+
+
+# -- PHI log scan ---------------------------------------------------------------------------------------------
+# Every log record of the session (at INFO and above, as production logs) and the subprocess output tests hand
+# in are scanned at the end; any phone number, seeded name, drug name or message body fails the session.
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    from tests import phi
+
+    phi.install()
+    root = logging.getLogger()
+    if root.level > logging.INFO or root.level == logging.NOTSET:
+        root.setLevel(logging.INFO)
+    # SQLAlchemy logs every statement when its logger is enabled for INFO (echo); that is not ours to scan.
+    logging.getLogger("sqlalchemy").setLevel(logging.WARNING)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    from tests import phi
+
+    if os.environ.get("MIDBOT_TEST_PHI_SCAN", "1") == "0":
+        return
+    found = phi.violations()
+    if found:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        lines = [f"PHI log scan: {len(found)} log line(s) hold PHI (ids only in logs):", *found[:50]]
+        if reporter is not None:
+            reporter.write_line("\n".join(lines), red=True)
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

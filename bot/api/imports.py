@@ -13,6 +13,7 @@ from pydantic import BaseModel
 
 from bot.api.routes import ApiCall, ApiRoute, add_api_route
 from bot.db.records import (
+    Editor,
     FillIn,
     ImportResult,
     PatientIn,
@@ -97,7 +98,13 @@ def _route(kind: str, model: type[BaseModel], importer: Any) -> ApiRoute:
     async def handler(call: ApiCall) -> ImportOut:
         good, numbers, issues = validate_rows(model, _items(call.payload))  # type: ignore[arg-type]
         async with call.sessionmaker.begin() as session:
-            result = await importer(session, good, site_scope=call.principal.site_id, row_numbers=numbers)
+            result = await importer(
+                session,
+                good,
+                site_scope=call.principal.site_id,
+                row_numbers=numbers,
+                editor=_editor(call, "api"),
+            )
         return await _finish(call, result, issues)
 
     return ApiRoute(
@@ -108,7 +115,12 @@ def _route(kind: str, model: type[BaseModel], importer: Any) -> ApiRoute:
         f"Import {kind} (one object or a list; same fields as the CSV columns)",
         response=ImportOut,
         tag="imports",
+        edits_records=True,
     )
+
+
+def _editor(call: ApiCall, source: str) -> Editor:
+    return Editor(call.principal.actor, source, call.now)
 
 
 async def _fhir(call: ApiCall) -> web.StreamResponse | ImportOut:
@@ -122,14 +134,16 @@ async def _fhir(call: ApiCall) -> web.StreamResponse | ImportOut:
             content_type="application/fhir+json",
         )
     total = ImportResult()
-    scope = call.principal.site_id
+    scope, editor = call.principal.site_id, _editor(call, "fhir")
     async with call.sessionmaker.begin() as session:
         results = [
-            await import_patients(session, rows.patients, site_scope=scope) if rows.patients else None,
-            await import_prescriptions(session, rows.prescriptions, site_scope=scope)
+            await import_patients(session, rows.patients, site_scope=scope, editor=editor)
+            if rows.patients
+            else None,
+            await import_prescriptions(session, rows.prescriptions, site_scope=scope, editor=editor)
             if rows.prescriptions
             else None,
-            await import_fills(session, rows.fills, site_scope=scope) if rows.fills else None,
+            await import_fills(session, rows.fills, site_scope=scope, editor=editor) if rows.fills else None,
         ]
         for result in results:
             if result is not None:
@@ -158,5 +172,6 @@ def setup_imports(app: web.Application) -> None:
             "OperationOutcome",
             response=ImportOut,
             tag="imports",
+            edits_records=True,
         ),
     )

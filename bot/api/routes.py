@@ -60,6 +60,8 @@ __all__ = ["PREFIX", "ROUTES", "ApiCall", "ApiRoute", "QueryParam", "add_api_rou
 _LOGGER = logging.getLogger(__name__)
 PREFIX = "/api/v1"
 _UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# No request body of ours nests deeper than a FHIR Bundle (about 8); deeper is an attack on the parsers.
+MAX_JSON_DEPTH = 32
 _PATH_PARAM = re.compile(r"{(\w+)}")
 
 
@@ -102,6 +104,7 @@ class ApiRoute:
     query: tuple[QueryParam, ...] = ()
     tag: str = "tasks"
     audit_only: bool = False  # clinic admins and API tokens only
+    edits_records: bool = False  # changes patients, prescriptions or fills: Principal.can_edit_records only
     path_types: dict[str, str] = field(default_factory=dict)  # path param -> JSON type (default integer)
 
 
@@ -132,9 +135,27 @@ async def _parse_body(request: web.Request, route: ApiRoute) -> tuple[BaseModel 
         try:
             payload = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
-            raise TaskInvalid("the body is not valid JSON") from None
+            raise TaskInvalid("the body is not valid JSON", "body") from None
+        except RecursionError:  # nested past the parser's stack
+            raise TaskInvalid(f"the body is nested deeper than {MAX_JSON_DEPTH} levels", "body") from None
+        if _depth_over(payload, MAX_JSON_DEPTH):
+            raise TaskInvalid(f"the body is nested deeper than {MAX_JSON_DEPTH} levels", "body")
     model = route.body.model_validate(payload) if route.body is not None else None
     return model, payload
+
+
+def _depth_over(value: Any, limit: int) -> bool:
+    """True when arrays and objects nest deeper than ``limit`` (checked without recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item if isinstance(item, list) else ()
+        for child in children:
+            if isinstance(child, dict | list):
+                if depth + 1 > limit:
+                    return True
+                stack.append((child, depth + 1))
+    return False
 
 
 async def _authenticate(request: web.Request) -> Principal | web.Response:
@@ -159,6 +180,8 @@ def _endpoint(route: ApiRoute) -> Callable[[web.Request], Awaitable[web.StreamRe
             return principal
         if route.audit_only and not principal.can_read_audit:
             return _error(403, "only clinic admins and API tokens may read this")
+        if route.edits_records and not principal.can_edit_records:
+            return _error(403, "only clinic admins, pharmacists and API tokens may change the record")
         try:
             body, payload = await _parse_body(request, route) if request.method in _UNSAFE else (None, None)
             call = ApiCall(

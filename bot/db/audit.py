@@ -6,7 +6,8 @@ import csv
 import io
 import logging
 from collections.abc import Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, func, insert, select
@@ -15,7 +16,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.db.base import utcnow
 from bot.db.models import AuditEvent
 
-__all__ = ["CSV_COLUMNS", "SYSTEM", "event_to_dict", "events_csv", "list_events", "record"]
+__all__ = [
+    "CSV_COLUMNS",
+    "SYSTEM",
+    "RecordChange",
+    "csv_cell",
+    "event_to_dict",
+    "events_csv",
+    "list_events",
+    "record",
+    "record_changes",
+]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -62,6 +73,70 @@ def record(
     _LOGGER.debug("audit %s %s %s", actor, action, target)
 
 
+@dataclass(frozen=True, slots=True)
+class RecordChange:
+    """One created or changed row of the dispensary record, for its audit event.
+
+    Attributes:
+        kind: ``patient``, ``prescription`` or ``fill`` (the action is ``KIND.create`` or ``KIND.update``).
+        key: the row's id.
+        site_id: the tenant it belongs to.
+        patient_id: the patient whose record it is.
+        before: the changed fields' stored values (None for a new row).
+        after: the changed fields' new values (every given field for a new row).
+    """
+
+    kind: str
+    key: str
+    site_id: str | None
+    patient_id: str | None
+    before: dict[str, Any] | None
+    after: dict[str, Any]
+
+
+def _plain(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v.isoformat() if isinstance(v, date) else v for k, v in sorted(values.items())}
+
+
+def record_changes(
+    conn: Connection, changes: Sequence[RecordChange], *, actor: str, source: str, at: datetime | None = None
+) -> None:
+    """Write one audit row per created or changed record row, with its fields before and after.
+
+    The record's values are the point of this trail (who changed a patient's phone, from what to what), so
+    unlike other events these details hold them; the audit trail is read by clinic admins only and is
+    never logged.
+
+    Args:
+        conn: the unit of work's connection (the rows commit with the change they record).
+        changes: what changed.
+        actor: ``user:ID`` or ``token:ID``.
+        source: the way in: ``api``, ``fhir``, ``web``.
+        at: when (the app clock); defaults to now.
+    """
+    if not changes:
+        return
+    when = at or utcnow()
+    rows = [
+        {
+            "at": when,
+            "actor": actor[:200],
+            "site_id": change.site_id,
+            "action": f"{change.kind}.{'create' if change.before is None else 'update'}",
+            "patient_id": change.patient_id,
+            "target": f"{change.kind}:{change.key}"[:100],
+            "detail": {
+                "source": source,
+                "before": _plain(change.before or {}),
+                "after": _plain(change.after),
+            },
+        }
+        for change in changes
+    ]
+    conn.execute(_INSERT, rows)
+    _LOGGER.debug("audit %s: %d record changes", actor, len(rows))
+
+
 async def list_events(
     session: AsyncSession,
     *,
@@ -106,10 +181,20 @@ def event_to_dict(event: AuditEvent) -> dict[str, Any]:
     }
 
 
-def _cell(value: object) -> str:
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> str:
+    """A CSV cell a spreadsheet shows as text: one starting like a formula gets a leading ``'`` (OWASP).
+
+    Spreadsheets run cells that start with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return as
+    formulas (CSV injection); every CSV export writes its text cells through this. Python numbers are
+    written as they are.
+    """
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return str(value)  # a number (even a negative one) is never run as a formula: keep it a number
     text = "" if value is None else str(value)
-    # Spreadsheets run cells that start with these as formulas (CSV injection).
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
 
 
 def events_csv(events: Sequence[AuditEvent]) -> str:
@@ -120,5 +205,5 @@ def events_csv(events: Sequence[AuditEvent]) -> str:
     for event in events:
         row = event_to_dict(event)
         row["detail"] = ";".join(f"{k}={v}" for k, v in sorted((event.detail or {}).items()))
-        writer.writerow([_cell(row[column]) for column in CSV_COLUMNS])
+        writer.writerow([csv_cell(row[column]) for column in CSV_COLUMNS])
     return out.getvalue()

@@ -29,6 +29,7 @@ from sqlalchemy import Insert, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.db.audit import RecordChange, record_changes
 from bot.db.base import utcnow
 from bot.db.consent import apply_number_suppression
 from bot.db.models import Fill, Patient, Prescription, PrescriptionEvent, Site
@@ -38,6 +39,7 @@ __all__ = [
     "BATCH_SIZE",
     "PAYER_TYPES",
     "PRESCRIPTION_STATUSES",
+    "Editor",
     "FillIn",
     "ImportIssue",
     "ImportResult",
@@ -148,9 +150,17 @@ def _enum_text(value: Any) -> Any:
 
 
 class _In(BaseModel):
-    """Base of the import rows: unknown fields rejected, text stripped, immutable."""
+    """Base of the import rows: unknown fields rejected, text stripped, immutable, no NUL characters."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True, frozen=True)
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        # PostgreSQL cannot store NUL in text; refusing it here keeps one bad cell from failing its batch.
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("contains a NUL character")
+        return value
 
 
 class PatientIn(_In):
@@ -248,7 +258,7 @@ class FillIn(_In):
     prescription_id: str = Field(min_length=1, max_length=64)
     dispensed_on: date
     days_supply: int = Field(ge=1, le=365)
-    quantity: float | None = Field(None, ge=0)  # None: keep (new: 0)
+    quantity: float | None = Field(None, ge=0, le=1_000_000, allow_inf_nan=False)  # None: keep (new: 0)
     copay: Decimal | None = Field(None, ge=0, le=1_000_000)  # dollars; None: keep (new: 0)
 
     _dates = field_validator("dispensed_on", mode="before")(_date_value)
@@ -321,6 +331,21 @@ class ImportIssue:
     reason: str
 
 
+@dataclass(frozen=True, slots=True)
+class Editor:
+    """Who changes the record through an import, so every change is audited (CLI imports pass none).
+
+    Attributes:
+        actor: ``user:ID`` or ``token:ID``.
+        source: the way in (``api``, ``fhir``, ``web``).
+        at: when (the app clock).
+    """
+
+    actor: str
+    source: str
+    at: datetime
+
+
 @dataclass(slots=True)
 class ImportResult:
     """Counts of an import, its rejected rows, and the patients whose outreach must be re-planned."""
@@ -376,6 +401,8 @@ class _Batch:
     state: _State
     inserts: dict[str, dict[str, Any]] = field(default_factory=dict)
     updates: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # (id, changed fields before or None for a new row, after) for the audit trail
+    changes: list[tuple[str, dict[str, Any] | None, dict[str, Any]]] = field(default_factory=list)
 
     def apply(self, key: str, values: dict[str, Any], defaults: dict[str, Any], result: ImportResult) -> str:
         """Record a row; returns "created", "updated" or "unchanged"."""
@@ -385,6 +412,7 @@ class _Batch:
             row.update((k, v) for k, v in values.items() if v is not None or k not in defaults)
             self.inserts[key] = row
             self.state[key] = row
+            self.changes.append((key, None, {k: v for k, v in row.items() if k != "id"}))
             result.created += 1
             return "created"
         changed = {
@@ -393,13 +421,29 @@ class _Batch:
         if not changed:
             result.unchanged += 1
             return "unchanged"
+        self.changes.append((key, {k: current.get(k) for k in changed}, dict(changed)))
         current.update(changed)
         if key not in self.inserts:
             self.updates.setdefault(key, {"id": key}).update(changed)
         result.updated += 1
         return "updated"
 
-    async def flush(self, session: AsyncSession, model: type[Any]) -> None:
+    async def flush(
+        self,
+        session: AsyncSession,
+        model: type[Any],
+        editor: Editor | None = None,
+        owner: Callable[[str, dict[str, Any]], tuple[str | None, str | None]] | None = None,
+    ) -> None:
+        """Write the batch; with an editor, one audit event per changed row (``owner``: its site, patient)."""
+        if editor is not None and owner is not None and self.changes:
+            audited = [
+                RecordChange(model.__tablename__, key, *owner(key, self.state[key]), before, after)
+                for key, before, after in self.changes
+            ]
+            await in_session(
+                session, record_changes, audited, actor=editor.actor, source=editor.source, at=editor.at
+            )
         if self.inserts:
             await session.execute(insert(model), list(self.inserts.values()))
         if self.updates:
@@ -458,6 +502,7 @@ async def import_patients(
     *,
     site_scope: str | None = None,
     row_numbers: Sequence[int] | None = None,
+    editor: Editor | None = None,
 ) -> ImportResult:
     """Create or update patients by the source system's ``patient_id``.
 
@@ -466,6 +511,8 @@ async def import_patients(
         rows: validated patient rows.
         site_scope: when set (an API token's site), rows of any other site are rejected as not found.
         row_numbers: the row number to report for each row (default: 1-based position in ``rows``).
+        editor: the staff user or token making the change; each changed row is audited with its
+            fields before and after.
 
     Returns:
         Counts, per-row errors (``site_id: not found``) and the created or updated patient ids.
@@ -484,7 +531,7 @@ async def import_patients(
                 values = row.model_dump(exclude={"patient_id"})
                 if pending.apply(row.patient_id, values, _PATIENT_DEFAULTS, result) != "unchanged":
                     result.affected_patient_ids.add(row.patient_id)
-        await pending.flush(session, Patient)
+        await pending.flush(session, Patient, editor, lambda key, row: (row["site_id"], key))
         # A number that opted out before its patient was on file (or given this number) stays opted out.
         ids = [row.patient_id for _number, row in batch if row.patient_id in result.affected_patient_ids]
         await in_session(session, apply_number_suppression, ids, utcnow())
@@ -508,6 +555,7 @@ async def import_prescriptions(
     site_scope: str | None = None,
     row_numbers: Sequence[int] | None = None,
     now: datetime | None = None,
+    editor: Editor | None = None,
 ) -> ImportResult:
     """Create or update prescriptions by ``prescription_id``; status changes record a PrescriptionEvent.
 
@@ -521,6 +569,7 @@ async def import_prescriptions(
         site_scope: when set, a patient or prescription of another site is rejected as not found.
         row_numbers: the row number to report for each row.
         now: when the change is recorded (default: the system clock).
+        editor: the staff user or token making the change (each changed row is audited).
     """
     at = now or utcnow()
     result = ImportResult()
@@ -549,7 +598,9 @@ async def import_prescriptions(
             status = pending.state[row.prescription_id]["status"]
             if before is None or before["status"] != status:
                 _status_event(events, pending, row.prescription_id, status, before, at)
-        await pending.flush(session, Prescription)
+        await pending.flush(
+            session, Prescription, editor, lambda _key, row: (row["site_id"], row["patient_id"])
+        )
     await _insert_events(session, list(events.values()))
     _LOGGER.info("prescriptions imported: %s, %d status events", result.summary(), len(events))
     return result
@@ -593,6 +644,7 @@ async def import_fills(
     *,
     site_scope: str | None = None,
     row_numbers: Sequence[int] | None = None,
+    editor: Editor | None = None,
 ) -> ImportResult:
     """Create or update fills by ``fill_id``; the prescription must exist (and be in scope).
 
@@ -601,6 +653,7 @@ async def import_fills(
         rows: validated fill rows.
         site_scope: when set, a prescription or fill of another site is rejected as not found.
         row_numbers: the row number to report for each row.
+        editor: the staff user or token making the change (each changed row is audited).
     """
     result = ImportResult()
     for batch in _chunks(_numbered(rows, row_numbers)):
@@ -630,9 +683,19 @@ async def import_fills(
                 result.affected_patient_ids.add(rx["patient_id"])
                 if old_rx is not None:
                     result.affected_patient_ids.add(old_rx["patient_id"])
-        await pending.flush(session, Fill)
+        await pending.flush(session, Fill, editor, _fill_owner(prescriptions))
     _LOGGER.info("fills imported: %s", result.summary())
     return result
+
+
+def _fill_owner(
+    prescriptions: _State,
+) -> Callable[[str, dict[str, Any]], tuple[str | None, str | None]]:
+    def owner(_key: str, row: dict[str, Any]) -> tuple[str | None, str | None]:
+        rx = prescriptions.get(row["prescription_id"], {})
+        return rx.get("site_id"), rx.get("patient_id")
+
+    return owner
 
 
 def validate_rows(

@@ -28,7 +28,8 @@ async def _signed_form(request: web.Request) -> MultiDictProxy[str]:
     """Read the form and check X-Twilio-Signature against the public URL Twilio signed; 403 otherwise."""
     settings = request.app[SETTINGS]
     form = await request.post()
-    params = {k: str(v) for k, v in form.items()}
+    # Every (name, value) pair: Twilio signs all values of a repeated field, not only the last.
+    params = [(k, str(v)) for k, v in form.items()]
     url = f"{settings.public_base_url}{request.path_qs}"
     signature = request.headers.get("X-Twilio-Signature")
     if settings.twilio_validate_signatures and not validate_signature(

@@ -6,8 +6,10 @@ import asyncio
 import hashlib
 import hmac
 import logging
+import math
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal, TypeVar
@@ -17,18 +19,24 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from zxcvbn import zxcvbn
 
 from bot.clock import utcnow
+from bot.db import audit
 from bot.db.models import ApiToken, LoginAttempt, Site, StaffSession, StaffUser
+from bot.db.unit import in_session
 from bot.keys import CLOCK, SESSIONMAKER, SETTINGS
 
 __all__ = [
-    "ADDRESS_THROTTLE_LIMIT",
+    "ADDRESS_MAX_DELAY",
+    "ADDRESS_SLOWDOWN_AFTER",
     "CSRF_FIELD",
     "CSRF_HEADER",
     "LOGIN_CSRF_COOKIE",
     "MIN_PASSWORD_LENGTH",
+    "MIN_PASSWORD_SCORE",
     "QUEUES",
+    "RECORD_EDITORS",
     "ROLES",
     "ROLE_QUEUES",
     "SESSION_COOKIE",
@@ -38,6 +46,7 @@ __all__ = [
     "BadCredentials",
     "LoginThrottled",
     "Principal",
+    "address_delay",
     "authenticate_password",
     "check_password_policy",
     "clear_session_cookie",
@@ -73,14 +82,22 @@ ROLE_QUEUES: dict[str, tuple[str, ...]] = {
 }
 # Only these may close an urgent clinical task (a technician may work it, not resolve it).
 URGENT_RESOLVERS = frozenset({"pharmacist", "integration"})
+# Only these change the dispensary record (imports, patient and fill edits); every other role only reads it.
+RECORD_EDITORS = frozenset({"clinic_admin", "pharmacist", "integration"})
 
 MIN_PASSWORD_LENGTH = 12
 MAX_PASSWORD_LENGTH = 1024
-THROTTLE_LIMIT = 5  # failed sign-ins for one email in the window
-# From one address: higher, because a clinic's staff often share one NAT address and one person's typos
-# should not lock out the whole pharmacy; still stops password spraying across many emails.
-ADDRESS_THROTTLE_LIMIT = 20
+# zxcvbn score (0-4) a password needs: 3 is "safely unguessable" (about 10^8 guesses or more) in its terms.
+MIN_PASSWORD_SCORE = 3
+_ZXCVBN_MAX = 72  # zxcvbn refuses longer input
+THROTTLE_LIMIT = 5  # failed sign-ins for one email in the window lock that account until the window passes
 THROTTLE_WINDOW = timedelta(minutes=15)
+# One address is slowed down, never locked: a clinic's staff often share one NAT address, and one person's
+# typos must not lock out the whole pharmacy. After this many failures from it in the window, each next
+# attempt must wait 1 s, 2 s, 4 s ... (at most ADDRESS_MAX_DELAY) after the last failure, which still
+# turns password spraying across many emails into a crawl.
+ADDRESS_SLOWDOWN_AFTER = 10
+ADDRESS_MAX_DELAY = timedelta(seconds=60)
 SESSION_COOKIE = "midbot_session"
 LOGIN_CSRF_COOKIE = "midbot_login_csrf"
 CSRF_FIELD = "csrf_token"
@@ -102,7 +119,17 @@ class AuthInputError(ValueError):
 
 
 class LoginThrottled(Exception):
-    """Too many failed sign-ins for this email or from this address in the window."""
+    """Too many failed sign-ins: this account is locked for the window, or this address must wait.
+
+    Attributes:
+        scope: ``account`` (THROTTLE_LIMIT failures for the email) or ``address`` (slowed down).
+        retry_after: whole seconds until an attempt is looked at again.
+    """
+
+    def __init__(self, scope: Literal["account", "address"], retry_after: int) -> None:
+        super().__init__(f"sign-in throttled ({scope}); retry after {retry_after} s")
+        self.scope = scope
+        self.retry_after = retry_after
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +178,11 @@ class Principal:
         return self.can_work(queue)
 
     @property
+    def can_edit_records(self) -> bool:
+        """Clinic admins, pharmacists and API tokens may change patients, prescriptions and fills."""
+        return self.role in RECORD_EDITORS
+
+    @property
     def can_read_audit(self) -> bool:
         """Clinic admins and API tokens read the audit trail and the signal feed."""
         return self.role in ("clinic_admin", "integration")
@@ -159,12 +191,24 @@ class Principal:
 # -- passwords -------------------------------------------------------------------------------------------
 
 
-def check_password_policy(password: str) -> None:
-    """Raise AuthInputError when the password is too short or too long."""
+def check_password_policy(password: str, user_inputs: Sequence[str] = ()) -> None:
+    """Raise AuthInputError when the password is too short, too long, or common or easy to guess.
+
+    Guessability is zxcvbn's estimate, offline: its bundled lists of breached passwords, words and names,
+    plus keyboard patterns, dates, repeats and l33t spellings (``P@ssw0rd2026!`` is caught, where a plain
+    list would miss it). ``user_inputs`` (the email, the name, the site) count as known to an attacker.
+    """
     if len(password) < MIN_PASSWORD_LENGTH:
         raise AuthInputError("password", f"must be at least {MIN_PASSWORD_LENGTH} characters")
     if len(password) > MAX_PASSWORD_LENGTH:
         raise AuthInputError("password", f"must be at most {MAX_PASSWORD_LENGTH} characters")
+    # zxcvbn's cost grows with length: the first characters decide (a strong prefix is a strong password).
+    words = [value.lower() for value in user_inputs if value]
+    inputs = [*words, *(part for word in words for part in re.split(r"[@.\s_-]+", word) if len(part) > 2)]
+    estimate = zxcvbn(password[:_ZXCVBN_MAX], user_inputs=inputs)
+    if estimate["score"] < MIN_PASSWORD_SCORE:
+        hint = estimate["feedback"]["warning"] or "add more words or characters that do not follow a pattern"
+        raise AuthInputError("password", f"is too common or easy to guess ({hint.rstrip('.').lower()})")
 
 
 def hash_password(password: str) -> str:
@@ -217,12 +261,12 @@ async def create_user(
         raise AuthInputError("role", f"must be one of {', '.join(ROLES)}")
     if not _EMAIL.match(email):
         raise AuthInputError("email", f"not an email address: {email!r}")
-    check_password_policy(password)
     if await session.get(Site, site_id) is None:
         raise AuthInputError("site", f"no site {site_id!r} (add it with `midbot sites add`)")
     existing = await session.scalar(select(StaffUser).where(StaffUser.email == email))
     if existing is not None and not update:
         raise AuthInputError("email", f"a user {email} already exists (use --update to change it)")
+    check_password_policy(password, (email, name, site_id))
     password_hash = await asyncio.to_thread(hash_password, password)
     if existing is not None:
         existing.site_id, existing.role, existing.password_hash = site_id, role, password_hash
@@ -248,51 +292,106 @@ async def create_user(
 # -- sign-in and throttling ------------------------------------------------------------------------------
 
 
-async def _recent_failures(
-    session: AsyncSession, *, email: str, remote: str, now: datetime
-) -> tuple[int, int]:
+@dataclass(frozen=True, slots=True)
+class _Failures:
+    by_email: int
+    by_remote: int
+    first_by_email: datetime | None
+    last_by_remote: datetime | None
+
+
+async def _recent_failures(session: AsyncSession, *, email: str, remote: str, now: datetime) -> _Failures:
     since = now - THROTTLE_WINDOW
-    by_email = await session.scalar(
-        select(func.count(LoginAttempt.id)).where(
-            LoginAttempt.email == email, LoginAttempt.created_at > since
+    recent = LoginAttempt.created_at > since
+    by_email, first = (
+        await session.execute(
+            select(func.count(LoginAttempt.id), func.min(LoginAttempt.created_at)).where(
+                LoginAttempt.email == email, recent
+            )
         )
-    )
-    by_remote = 0
+    ).one()
+    by_remote, last = 0, None
     if remote:
-        by_remote = (
-            await session.scalar(
-                select(func.count(LoginAttempt.id)).where(
-                    LoginAttempt.remote == remote, LoginAttempt.created_at > since
+        by_remote, last = (
+            await session.execute(
+                select(func.count(LoginAttempt.id), func.max(LoginAttempt.created_at)).where(
+                    LoginAttempt.remote == remote, recent
                 )
             )
-            or 0
-        )
-    return by_email or 0, by_remote
+        ).one()
+    return _Failures(by_email or 0, by_remote or 0, first, last)
+
+
+def address_delay(failures: int) -> timedelta:
+    """How long an address must wait after its last failure, having failed ``failures`` times in the window."""
+    if failures < ADDRESS_SLOWDOWN_AFTER:
+        return timedelta(0)
+    return min(ADDRESS_MAX_DELAY, timedelta(seconds=2 ** min(failures - ADDRESS_SLOWDOWN_AFTER, 16)))
+
+
+def _throttle(failures: _Failures, now: datetime) -> LoginThrottled | None:
+    if failures.by_email >= THROTTLE_LIMIT and failures.first_by_email is not None:
+        unlock = failures.first_by_email + THROTTLE_WINDOW
+        return LoginThrottled("account", max(1, math.ceil((unlock - now).total_seconds())))
+    if failures.last_by_remote is not None:
+        wait = failures.last_by_remote + address_delay(failures.by_remote) - now
+        if wait > timedelta(0):
+            return LoginThrottled("address", max(1, math.ceil(wait.total_seconds())))
+    return None
+
+
+async def _audit_failure(
+    session: AsyncSession, user: StaffUser | None, *, reason: str, remote: str, now: datetime
+) -> None:
+    # Written for the user's site (the admin sees attempts on their staff); an unknown email has no site.
+    await in_session(
+        session,
+        audit.record,
+        actor=f"user:{user.id}" if user else "anonymous",
+        action="staff.login_failed",
+        site_id=user.site_id if user else None,
+        target=f"staff_user:{user.id}" if user else "",
+        detail={"reason": reason, "remote": remote},
+        at=now,
+    )
 
 
 async def authenticate_password(
     session: AsyncSession, *, email: str, password: str, remote: str, now: datetime
 ) -> StaffUser | None:
-    """Check an email and password, recording a failure for throttling.
+    """Check an email and password; a failure is recorded for throttling and as a ``staff.login_failed`` audit
+    event (reason ``wrong_password``, ``unknown_email``, ``account_locked`` or ``address_slowed``).
 
     Returns:
         The active StaffUser, or None when the email or password is wrong.
 
     Raises:
-        LoginThrottled: THROTTLE_LIMIT failures for this email, or ADDRESS_THROTTLE_LIMIT from this
-            address, within THROTTLE_WINDOW; raised before the password is looked at, so the right one is
-            refused too.
+        LoginThrottled: THROTTLE_LIMIT failures for this email within THROTTLE_WINDOW (the account is locked
+            until the oldest of them leaves the window), or this address has failed ADDRESS_SLOWDOWN_AFTER
+            times or more and its delay since the last failure has not passed. Raised before the password is
+            looked at, so the right one is refused too. The caller commits, so the audit event is kept.
     """
     email = normalise_email(email)[:200]
     remote = (remote or "")[:64]
-    by_email, by_remote = await _recent_failures(session, email=email, remote=remote, now=now)
-    if by_email >= THROTTLE_LIMIT or by_remote >= ADDRESS_THROTTLE_LIMIT:
-        _LOGGER.warning("sign-in throttled (failures: email %d, address %d)", by_email, by_remote)
-        raise LoginThrottled()
+    failures = await _recent_failures(session, email=email, remote=remote, now=now)
     user = await session.scalar(select(StaffUser).where(StaffUser.email == email, StaffUser.active.is_(True)))
+    throttled = _throttle(failures, now)
+    if throttled is not None:
+        _LOGGER.warning(
+            "sign-in throttled (%s; failures: email %d, address %d)",
+            throttled.scope,
+            failures.by_email,
+            failures.by_remote,
+        )
+        reason = "account_locked" if throttled.scope == "account" else "address_slowed"
+        await _audit_failure(session, user, reason=reason, remote=remote, now=now)
+        raise throttled
     ok = await asyncio.to_thread(verify_password, user.password_hash if user else _DUMMY_HASH, password)
     if user is None or not ok:
         session.add(LoginAttempt(email=email, remote=remote, created_at=now))
+        await _audit_failure(
+            session, user, reason="wrong_password" if user else "unknown_email", remote=remote, now=now
+        )
         _LOGGER.info("sign-in failed (user %s)", user.id if user else "unknown")
         return None
     await session.execute(delete(LoginAttempt).where(LoginAttempt.email == email))

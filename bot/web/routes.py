@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -243,6 +244,25 @@ def _login_form(
     return response
 
 
+def _throttled_form(
+    request: web.Request, throttled: LoginThrottled, *, email: str, next_path: str
+) -> web.Response:
+    if throttled.scope == "account":
+        minutes = math.ceil(throttled.retry_after / 60)
+        message = (
+            f"Too many failed sign-in attempts for this account. Wait {minutes} minute"
+            f"{'s' if minutes != 1 else ''} and try again, or ask your clinic admin."
+        )
+    else:
+        message = (
+            "Too many failed sign-in attempts from this network. "
+            f"Wait {throttled.retry_after} seconds and try again."
+        )
+    response = _login_form(request, error=message, status=429, email=email, next_path=next_path)
+    response.headers["Retry-After"] = str(throttled.retry_after)
+    return response
+
+
 async def login_page(request: web.Request) -> web.StreamResponse:
     """GET /login: the sign-in form (or straight to the queues when already signed in)."""
     if await principal_from_request(request, allow_token=False) is not None:
@@ -273,14 +293,15 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
         )
     app = request.app
     now = app[CLOCK].now()
-    throttled, cookie = False, None
+    throttled: LoginThrottled | None = None
+    cookie = None
     async with app[SESSIONMAKER].begin() as session:
         try:
             user = await authenticate_password(
                 session, email=email, password=password, remote=request.remote or "", now=now
             )
-        except LoginThrottled:
-            throttled, user = True, None
+        except LoginThrottled as exc:  # caught inside the transaction, so its audit event commits
+            throttled, user = exc, None
         if user is not None:
             cookie, _row = await start_session(
                 session, user, now=now, max_age_minutes=app[SETTINGS].session_max_age_minutes
@@ -293,9 +314,8 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
                 site_id=user.site_id,
                 at=now,
             )
-    if throttled:
-        message = "Too many failed sign-in attempts. Wait 15 minutes and try again, or ask your clinic admin."
-        return _login_form(request, error=message, status=429, email=email, next_path=next_path)
+    if throttled is not None:
+        return _throttled_form(request, throttled, email=email, next_path=next_path)
     if cookie is None:
         return _login_form(
             request,

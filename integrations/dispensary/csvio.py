@@ -99,7 +99,10 @@ def parse_map(spec: str | None, known: Collection[str]) -> dict[str, str]:
 
 def _load_text(path: Path) -> str:
     try:
-        return path.read_text(encoding="utf-8-sig")
+        # newline="": line endings untranslated, so a carriage return quoted inside a cell stays in that cell
+        # (the csv module does its own line splitting) instead of turning into a line feed.
+        with path.open(encoding="utf-8-sig", newline="") as handle:
+            return handle.read()
     except FileNotFoundError:
         raise CsvFileError(f"{path}: no such file") from None
     except IsADirectoryError:

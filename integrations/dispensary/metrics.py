@@ -32,6 +32,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.clock import utcnow
+from bot.db.audit import csv_cell
 from bot.db.models import (
     ConsentEvent,
     Fill,
@@ -530,30 +531,14 @@ CSV_FIELDS = (
 )
 
 
-def _cell(value: object) -> str:
-    return "" if value is None else str(value)
-
-
 def metrics_csv(rows: Sequence[Metric], *, site_id: str = "", month: str = "") -> str:
-    """Metrics as CSV text with a header row (empty cells for missing values)."""
+    """Metrics as CSV text with a header row (empty cells for missing values, formula-like text neutralised)."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(CSV_FIELDS)
     for m in rows:
-        writer.writerow(
-            [
-                site_id,
-                month,
-                m.key,
-                m.label,
-                _cell(m.value),
-                m.unit,
-                _cell(m.benchmark),
-                m.better,
-                m.n,
-                m.benchmark_label,
-            ]
-        )
+        cells = (site_id, month, m.key, m.label, m.value, m.unit, m.benchmark, m.better, m.n, m.benchmark_label)
+        writer.writerow([csv_cell(cell) for cell in cells])  # formula-like text neutralised (OWASP)
     return out.getvalue()
 
 

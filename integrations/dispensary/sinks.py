@@ -41,6 +41,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock, SystemClock
+from bot.db.audit import csv_cell
 from bot.db.models import DeadLetter, Signal, SinkCursor
 from bot.db.signals import signal_to_dict, signals_since
 from integrations.fhir.client import FhirError, FhirSink
@@ -552,7 +553,7 @@ class ExportReport:
 def _csv_row(signal: dict[str, Any]) -> list[str]:
     row = dict(signal)
     row["value"] = json.dumps(row["value"], sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return ["" if row[name] is None else str(row[name]) for name in EXPORT_FIELDS]
+    return [csv_cell(row[name]) for name in EXPORT_FIELDS]  # formula-like text neutralised (OWASP)
 
 
 async def export_signals(

@@ -44,13 +44,17 @@ def sign(auth_token: str, url: str, params: Params) -> str:
     return str(RequestValidator(auth_token).compute_signature(url, _multi(params)))
 
 
-def validate_signature(auth_token: str, url: str, params: Params, signature: str | None) -> bool:
+def validate_signature(
+    auth_token: str, url: str, params: Params | Iterable[tuple[str, str]], signature: str | None
+) -> bool:
     """Check an X-Twilio-Signature header against the request, in constant time.
 
     Args:
         auth_token: the account's auth token.
         url: the full URL Twilio was configured to call (the public one, not the one behind a proxy).
-        params: the POST form parameters as received (a list value for a repeated parameter).
+        params: the POST form parameters as received: a mapping (a list value for a repeated parameter)
+            or every (name, value) pair in order. Twilio signs every value of a repeated parameter, so
+            none may be dropped here.
         signature: the header value, or None when the header was missing.
 
     Returns:
@@ -58,7 +62,8 @@ def validate_signature(auth_token: str, url: str, params: Params, signature: str
     """
     if not signature:
         return False
-    valid = bool(RequestValidator(auth_token).validate(url, _multi(params), signature))
+    flat = _multi(params)
+    valid = bool(RequestValidator(auth_token).validate(url, flat, signature))
     if not valid:
-        _LOGGER.debug("twilio signature mismatch (%d params)", len(params))
+        _LOGGER.debug("twilio signature mismatch (%d params)", len(flat))
     return valid

@@ -17,6 +17,7 @@ from bot.db.migrate import upgrade
 from bot.db.models import Fill, Outreach, Patient, Prescription, Site
 from bot.db.session import make_engine, make_sessionmaker
 from integrations.twilio.simulator.app import SimulatorConfig, start_simulator
+from tests import phi
 from tests.e2e.conftest import ACCOUNT, AUTH_TOKEN
 
 ROWS = int(os.environ.get("MIDBOT_TEST_REPLICA_ROWS", "5000"))
@@ -190,6 +191,8 @@ async def test_three_dispatchers_one_killed_each_row_sent_exactly_once(
             if states["sent"] + states["failed"] + states["expired"] >= ROWS:
                 break
             await asyncio.sleep(0.5)
+        for log in logs:  # the session's PHI log scan covers the dispatchers' stderr too
+            phi.scan_output(log.read_text(errors="replace"), f"dispatch subprocess {log.name}")
         assert states["sent"] == ROWS, (states, [log.read_text()[-2000:] for log in logs])
         async with __import__("aiohttp").ClientSession() as http:
             async with http.get(f"{sim_url}/simulator/messages") as response:

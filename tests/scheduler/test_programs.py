@@ -83,12 +83,49 @@ programs:
 
 def test_unreadable_files_are_reported_not_raised(tmp_path: Path) -> None:
     latin1 = tmp_path / "latin1.yaml"
-    latin1.write_bytes("programs: [] # café".encode("latin-1"))
-    for path in (latin1, tmp_path / "missing.yaml"):
-        with pytest.raises(ProgramFileError) as caught:
-            load_programs_file(path)
-        assert [(e.line, e.field) for e in caught.value.errors] == [(0, "file")]
-        assert caught.value.errors[0].reason.startswith("cannot read: ")
+    latin1.write_bytes("programs:\n  [] # café".encode("latin-1"))
+    with pytest.raises(ProgramFileError) as caught:
+        load_programs_file(latin1)
+    assert [(e.line, e.field, e.reason) for e in caught.value.errors] == [
+        (2, "file", "not UTF-8 (byte 0xe9); save the file as UTF-8")
+    ]
+    with pytest.raises(ProgramFileError) as caught:
+        load_programs_file(tmp_path / "missing.yaml")
+    assert [(e.line, e.field) for e in caught.value.errors] == [(0, "file")]
+    assert caught.value.errors[0].reason.startswith("cannot read: ")
+    bom = tmp_path / "bom.yaml"
+    bom.write_bytes(b"\xef\xbb\xbfprograms: []\n")
+    assert load_programs_file(bom) == []
+
+
+def _billion_laughs() -> str:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, 9)]
+    return "\n".join([*lines, "programs: *a8", ""])
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "reason"),
+    [
+        ("programs: " + "[" * 100_000 + "]" * 100_000, 1, "nested deeper than 32 levels"),
+        ("programs:\n" + "".join("  " * n + "- \n" for n in range(1, 40)), 0, "nested deeper than 32 levels"),
+        (_billion_laughs(), 1, "more than 100000 values once its aliases are expanded"),
+        ("programs: []\n# nul \x00\n", 2, "character #x0000 is not allowed in YAML"),
+    ],
+    ids=["deep-flow", "deep-block", "billion-laughs", "nul"],
+)
+def test_hostile_yaml_is_one_named_error_on_the_cli(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], text: str, line: int, reason: str
+) -> None:
+    from bot.cli import main
+
+    path = tmp_path / "hostile.yaml"
+    path.write_text(text, encoding="utf-8")
+    assert main(["programs", "validate", str(path)]) == 1
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 1 and out[0].endswith(f": yaml: {reason}"), out
+    if line:
+        assert out[0] == f"{path}:{line}: yaml: {reason}"
 
 
 def test_trigger_needs_exactly_one_kind_and_required_fields_point_at_their_parent() -> None:

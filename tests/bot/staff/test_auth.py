@@ -15,16 +15,19 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.cli import main
 from bot.clock import FixedClock
-from bot.db.models import ApiToken, LoginAttempt, Site, StaffSession, StaffUser
+from bot.db.models import ApiToken, AuditEvent, LoginAttempt, Site, StaffSession, StaffUser
 from bot.db.session import make_sessionmaker
 from bot.keys import SESSIONMAKER
 from bot.settings import Settings
 from bot.staff.auth import (
-    ADDRESS_THROTTLE_LIMIT,
+    ADDRESS_MAX_DELAY,
+    ADDRESS_SLOWDOWN_AFTER,
     THROTTLE_LIMIT,
     AuthInputError,
     LoginThrottled,
+    address_delay,
     authenticate_password,
+    check_password_policy,
     create_api_token,
     create_user,
     hash_password,
@@ -37,6 +40,25 @@ from tests.bot.support import PASSWORD, build_app, csrf_of, email, migrate, seed
 async def _site(engine: AsyncEngine) -> None:
     async with make_sessionmaker(engine).begin() as session:
         session.add(Site(id="north", name="North", phone="+13125550100", time_zone="America/Chicago"))
+
+
+@pytest.mark.parametrize(
+    "password",
+    ["password1234", "Password123!", "P@ssw0rd2026!", "iloveyou1234", "1234567890123", "aaaaaaaaaaaaaaaa",
+     "letmein12345", "northnorth12"],
+)  # fmt: skip
+def test_common_or_guessable_passwords_are_refused(password: str) -> None:
+    with pytest.raises(AuthInputError, match="too common or easy to guess") as caught:
+        check_password_policy(password, ("rph@north.example", "", "north"))
+    assert caught.value.field == "password"
+
+
+@pytest.mark.parametrize(
+    "password", ["correct-horse-battery-staple", "yodel-marmot-fennel", "Xk9#mQ2!vL7@pR4"]
+)
+def test_long_unguessable_passwords_pass(password: str) -> None:
+    check_password_policy(password, ("rph@north.example",))
+    check_password_policy(password + "x" * 900)  # long ones are judged by their first characters, quickly
 
 
 def test_passwords_are_argon2_hashes() -> None:
@@ -64,7 +86,7 @@ async def test_create_user_rejects_bad_input(
         "site_id": "north",
         "email": "rph@north.example",
         "role": "pharmacist",
-        "password": "x" * 12,
+        "password": "xk9-lantern-quarry",
     } | kwargs
     async with make_sessionmaker(engine).begin() as session:
         with pytest.raises(AuthInputError) as caught:
@@ -81,7 +103,7 @@ async def test_an_existing_email_needs_update(engine: AsyncEngine, clock: FixedC
             site_id="north",
             email="RPh@North.example ",
             role="technician",
-            password="x" * 12,
+            password="xk9-lantern-quarry",
             now=clock.now(),
         )
         assert created and user.email == "rph@north.example"
@@ -93,11 +115,12 @@ async def test_an_existing_email_needs_update(engine: AsyncEngine, clock: FixedC
     async with maker.begin() as session:
         with pytest.raises(AuthInputError, match="already exists"):
             await create_user(session, site_id="north", email="rph@north.example", role="pharmacist",
-                              password="y" * 12, now=clock.now())  # fmt: skip
+                              password="yodel-marmot-fennel", now=clock.now())  # fmt: skip
     async with maker.begin() as session:
         user, created = await create_user(session, site_id="north", email="rph@north.example", role="pharmacist",
-                                          password="y" * 12, now=clock.now(), update=True)  # fmt: skip
-        assert not created and user.role == "pharmacist" and verify_password(user.password_hash, "y" * 12)
+                                          password="yodel-marmot-fennel", now=clock.now(), update=True)  # fmt: skip
+        assert not created and user.role == "pharmacist"
+        assert verify_password(user.password_hash, "yodel-marmot-fennel")
     async with maker() as session:
         assert list(await session.scalars(select(StaffSession))) == []  # sessions ended on change
 
@@ -116,16 +139,22 @@ async def test_throttling_by_email_and_by_address(engine: AsyncEngine, clock: Fi
             )
 
     async def attempt(mail: str, password: str, remote: str) -> object:
+        # As the sign-in page does: a throttled attempt still commits its audit event.
         async with maker.begin() as session:
-            return await authenticate_password(
-                session, email=mail, password=password, remote=remote, now=clock.now()
-            )
+            try:
+                return await authenticate_password(
+                    session, email=mail, password=password, remote=remote, now=clock.now()
+                )
+            except LoginThrottled as exc:
+                throttled = exc
+        raise throttled
 
     assert await attempt("rph@north.example", PASSWORD, "10.0.0.1") is not None
     for n in range(THROTTLE_LIMIT):
         assert await attempt("RPh@north.example", f"wrong {n}", f"10.0.1.{n}") is None
-    with pytest.raises(LoginThrottled):
+    with pytest.raises(LoginThrottled) as locked:
         await attempt("rph@north.example", PASSWORD, "10.0.2.1")  # the right password, still refused
+    assert locked.value.scope == "account" and locked.value.retry_after == 15 * 60
     clock.advance(minutes=16)
     assert await attempt("rph@north.example", PASSWORD, "10.0.2.1") is not None
     async with maker() as session:
@@ -134,12 +163,51 @@ async def test_throttling_by_email_and_by_address(engine: AsyncEngine, clock: Fi
             == []
         )
 
-    # One address failing for many emails (each under its own limit) is throttled at ADDRESS_THROTTLE_LIMIT.
-    for n in range(ADDRESS_THROTTLE_LIMIT):
+    # One address failing for many emails (each under its own limit) is slowed down, never locked: after
+    # ADDRESS_SLOWDOWN_AFTER failures each attempt must wait longer after the last one (1 s, 2 s, 4 s ...).
+    for n in range(ADDRESS_SLOWDOWN_AFTER):
         assert await attempt(f"tech{n % 5}@north.example", "whatever-pass", "10.9.9.9") is None
-    with pytest.raises(LoginThrottled):
+    with pytest.raises(LoginThrottled) as slowed:
         await attempt("rph@north.example", PASSWORD, "10.9.9.9")
-    assert await attempt("rph@north.example", PASSWORD, "10.0.3.3") is not None
+    assert slowed.value.scope == "address" and slowed.value.retry_after == 1
+    assert await attempt("rph@north.example", PASSWORD, "10.0.3.3") is not None  # other addresses: no wait
+    clock.advance(seconds=1)
+    assert await attempt("tech0@north.example", "wrong again", "10.9.9.9") is None  # 11 failures: wait 2 s
+    clock.advance(seconds=1)
+    with pytest.raises(LoginThrottled) as slowed:
+        await attempt("rph@north.example", PASSWORD, "10.9.9.9")
+    assert slowed.value.retry_after == 1
+    clock.advance(seconds=1)
+    assert await attempt("rph@north.example", PASSWORD, "10.9.9.9") is not None  # the whole NAT is not locked
+    async with maker() as session:
+        failed = list(
+            await session.scalars(select(AuditEvent).where(AuditEvent.action == "staff.login_failed"))
+        )
+    reasons = [e.detail["reason"] for e in failed]
+    assert reasons.count("wrong_password") == THROTTLE_LIMIT + ADDRESS_SLOWDOWN_AFTER + 1
+    assert reasons.count("account_locked") == 1 and reasons.count("address_slowed") == 2
+    assert all(e.site_id == "north" and e.actor.startswith("user:") for e in failed)
+    assert {e.detail["remote"] for e in failed if e.detail["reason"] == "address_slowed"} == {"10.9.9.9"}
+
+
+def test_address_delay_doubles_up_to_its_cap() -> None:
+    delays = [address_delay(n).total_seconds() for n in range(ADDRESS_SLOWDOWN_AFTER + 12)]
+    assert delays[:ADDRESS_SLOWDOWN_AFTER] == [0] * ADDRESS_SLOWDOWN_AFTER
+    assert delays[ADDRESS_SLOWDOWN_AFTER : ADDRESS_SLOWDOWN_AFTER + 4] == [1, 2, 4, 8]
+    assert max(delays) == ADDRESS_MAX_DELAY.total_seconds() == delays[-1]
+    assert address_delay(10**6) == ADDRESS_MAX_DELAY
+
+
+async def test_an_unknown_email_is_audited_without_a_site(engine: AsyncEngine, clock: FixedClock) -> None:
+    await _site(engine)
+    maker = make_sessionmaker(engine)
+    async with maker.begin() as session:
+        assert await authenticate_password(session, email="nobody@north.example", password="x" * 12,
+                                           remote="10.1.1.1", now=clock.now()) is None  # fmt: skip
+    async with maker() as session:
+        [event] = list(await session.scalars(select(AuditEvent)))
+    assert (event.action, event.actor, event.site_id) == ("staff.login_failed", "anonymous", None)
+    assert event.detail == {"reason": "unknown_email", "remote": "10.1.1.1"}
 
 
 async def test_tokens_are_stored_hashed_and_revocable(engine: AsyncEngine, clock: FixedClock) -> None:
@@ -173,8 +241,8 @@ async def test_wrong_password_five_times_then_429_even_with_the_right_one(web_cl
         data={"email": email("pharmacist"), "password": PASSWORD, "csrf_token": csrf},
         allow_redirects=False,
     )
-    assert right.status == 429
-    assert "Too many failed sign-in attempts" in await right.text()
+    assert right.status == 429 and right.headers["Retry-After"] == "900"
+    assert "Too many failed sign-in attempts for this account. Wait 15 minutes" in await right.text()
     assert "midbot_session" not in {c.key for c in client.session.cookie_jar}
 
 
@@ -301,6 +369,10 @@ def test_cli_users_create(
     assert err.count("\n") == 1 and "at least 12" in err and "Traceback" not in err
     assert run_cli(monkeypatch, base, "") == 1
     assert "password" in capsys.readouterr().err
+    for common in ("Password123!", "P@ssw0rd2026!", "qwertyuiop12", "rph@north.example1"):
+        assert run_cli(monkeypatch, base, common + "\n") == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "password: is too common or easy to guess" in err, err
 
     assert run_cli(monkeypatch, base, PASSWORD + "\nignored second line\n") == 0
     assert "created user" in capsys.readouterr().out

@@ -173,3 +173,36 @@ def test_compute_and_metrics(cli_env: str, capsys: pytest.CaptureFixture) -> Non
     assert main(["metrics", "--format", "csv", "--now", "2026-12-01T05:30:00Z"]) == 0
     months = {(r["site_id"], r["month"]) for r in csv.DictReader(io.StringIO(capsys.readouterr().out))}
     assert months == {("s1", "2026-11"), ("s2", "2026-12")}  # New York has reached December, Chicago not
+
+
+def test_export_csv_neutralises_formula_cells(cli_env: str, capsys: pytest.CaptureFixture) -> None:
+    """OWASP CSV injection: a source id like ``=HYPERLINK(...)`` is written as text, not as a formula."""
+    from bot.db.models import Patient
+    from tests.store import record_signal
+
+    from .conftest import T0
+
+    async def seed() -> None:
+        engine = make_engine(cli_env)
+        try:
+            await upgrade(engine)
+            maker = make_sessionmaker(engine)
+            async with maker.begin() as session:
+                await seed_people(session)
+                for n, pid in enumerate(['=HYPERLINK("http://x.example","a")', "+1", "-2", "@SUM(1)", "\tA"]):
+                    session.add(Patient(id=pid, site_id="s1", first_name="F", last_name="L",
+                                        phone=f"+1555111{n:04d}"))  # fmt: skip
+                    await session.flush()
+                    await record_signal(session, patient_id=pid, site_id="s1", kind="refill_confirmed",
+                                        source="patient", occurred_at=T0, created_at=T0, value={"n": -n},
+                                        dedupe_key=f"f:{n}")  # fmt: skip
+        finally:
+            await engine.dispose()
+
+    asyncio.run(seed())
+    assert main(["signals", "export", "--format", "csv"]) == 0
+    out, _ = capsys.readouterr()
+    table = list(csv.DictReader(io.StringIO(out)))
+    assert [r["patient_id"] for r in table] == ["'=HYPERLINK(\"http://x.example\",\"a\")", "'+1", "'-2",
+                                                 "'@SUM(1)", "'\tA"]  # fmt: skip
+    assert all(not cell.startswith(("=", "+", "-", "@", "\t", "\r")) for r in table for cell in r.values())
