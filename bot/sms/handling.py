@@ -31,6 +31,7 @@ from bot.sms.dialogs import apply_decision, facts_from, load_therapy, open_conve
 from conversations import consent_texts as templates
 from conversations import engine
 from conversations.classify import classify
+from conversations.ensemble import CLARIFY_BELOW
 from conversations.keywords import consent_action
 from conversations.types import Decision, PatientFacts, Reply
 
@@ -265,6 +266,10 @@ def _route(unit: _Unit, text: _Text, conversations: dict[str, Any], therapy: dic
     conversation = conversations.get(patient.id)
     decision = engine.handle(state_of(conversation), text.body, facts, unit.now)
     emergency = any(reply.kind == "emergency" for reply in decision.replies)
+    if action is None and not emergency and _revokes(decision):
+        # A request in words to stop the texts, read with confidence: honoured at once like STOP (FCC 2024).
+        _opt_out(unit, text)
+        return conversation.id if conversation else None
     handoff = unit.conn.execute(
         _HANDOFF, {"patient_id": patient.id, "since": unit.now - HANDOFF_IDLE}
     ).first()
@@ -289,6 +294,12 @@ def _route(unit: _Unit, text: _Text, conversations: dict[str, Any], therapy: dic
     unit.outgoing.extend(applied.outgoing)
     _follow_answers(unit, text, decision, facts, conversation)
     return applied.conversation_id
+
+
+def _revokes(decision: Decision) -> bool:
+    """The classifier read an opt-out as the text's main meaning and is sure enough to act on it."""
+    cls = decision.classification
+    return cls is not None and cls.intent == "opt_out" and cls.confidence >= CLARIFY_BELOW
 
 
 def _one_reply(decision: Decision) -> Decision:
