@@ -53,7 +53,13 @@ FROZEN_LIST = REPO_DATA / "frozen" / "frozen_sha256.txt"
 SHARED_TRAIN = ("intents_train_en.jsonl", "intents_train_es.jsonl")
 SHARED_DEV = "intents_dev.jsonl"
 # The project's own labelled sets that training reads (fresh/*.jsonl only once their first run is recorded).
-REPO_SETS = ("intents_extra.jsonl", "intents_holdout_*.jsonl", "intents_emergency_*.jsonl", "fresh/*.jsonl")
+REPO_SETS = (
+    "intents_extra.jsonl",
+    "intents_holdout_*.jsonl",
+    "intents_emergency_*.jsonl",
+    "intents_variety_*.jsonl",
+    "fresh/*.jsonl",
+)
 FROZEN_PERCENT = 20
 MIN_DF = 2
 C_PRIMARY = float(os.environ.get("MIDBOT_TRAIN_C", "20"))
