@@ -77,7 +77,8 @@ class Options:
     # rule_kept_at (measured out of fold: train --compare).
     override_needs: float = 0.4
     rule_kept_at: float = 0.05
-    quieted_emergency_at: float = 0.6  # the model's emergency threshold when the rules read a negation
+    quieted_emergency_at: float = 0.6
+    below_fever_emergency_at: float = 0.95  # the same when the rules read a temperature below the threshold  # the model's emergency threshold when the rules read a negation
     dialog_safety: bool = True  # conversations.flows.safety on every result
 
 
@@ -132,15 +133,11 @@ def _primary(rules: RuleResult, pred: ModelPrediction, options: Options) -> tupl
     model_at = options.model_emergency_at
     temperature = rules.result.values.get("temperature_f")
     counted = "days_left" in rules.result.values  # "38 pills left": a number the rules read as a count
-    if (
-        rules.quieted
-        or counted
-        or _denied_alarm(rules)
-        or (isinstance(temperature, float) and temperature < FEVER_THRESHOLD_F)
-    ):
-        model_at = max(
-            model_at, options.quieted_emergency_at
-        )  # the rules read "no blood", "100.2": not alarm
+    if rules.quieted or counted or _denied_alarm(rules):
+        model_at = max(model_at, options.quieted_emergency_at)  # the rules read "no blood": not alarm
+    if isinstance(temperature, float) and temperature < FEVER_THRESHOLD_F:
+        # a reading below the threshold is a side effect (LABELS.md); only another red flag makes it more
+        model_at = max(model_at, options.below_fever_emergency_at)
     if "emergency" in found and options.rule_emergency_wins or pred.primary["emergency"] >= model_at:
         return "emergency", max(
             pred.calibrated["emergency"], _RULE_CERTAINTY if "emergency" in found else 0.0

@@ -86,6 +86,7 @@ _DENIAL = re.compile(
 # Unaccented "si" opening a clause with a verb or "no" is "if" ("si no mejora les aviso"), never a yes.
 _CONDITIONAL = re.compile(r"^si (?:no|ya|me|se|le|te|es|esta|sigue|empeora|mejora|tengo|tiene|hay|vuelve)\b")
 _ANSWER_CONTEXTS = frozenset({"yes_no", "refill_reminder", "copay_offer"})
+_PATTERN_CERTAINTY = 0.9  # as ensemble._RULE_CERTAINTY
 
 
 def _ordered(labels: set[str]) -> tuple[str, tuple[str, ...]]:
@@ -135,7 +136,17 @@ def guard_text(cls: Classification, norm: Normalized, context: str | None) -> Cl
     if intent == cls.intent and also == cls.also and symptoms == cls.symptoms and values == cls.values:
         return cls
     severity = cls.severity if "side_effect" in (intent, *also) else None
-    return replace(cls, intent=intent, also=also, symptoms=symptoms, values=values, severity=severity)
+    # a primary label set by one of these patterns is as sure as the rules' own safety net
+    confidence = cls.confidence if intent == cls.intent else max(cls.confidence, _PATTERN_CERTAINTY)
+    return replace(
+        cls,
+        intent=intent,
+        also=also,
+        symptoms=symptoms,
+        values=values,
+        severity=severity,
+        confidence=confidence,
+    )
 
 
 def guard(cls: Classification, context: str | None = None) -> Classification:

@@ -1,15 +1,19 @@
 """Issue 14 dialog-level safety through the running app (signed webhook → real app → simulator), English and
 Spanish: a refused answer is never a yes, an opt-out or emergency inside an answer wins over the question's
-choices, a question about stopping a medicine is a question, and a denied symptom records no symptom."""
+choices, a question about stopping a medicine is a question, a denied symptom records no symptom; a topic-scoped opt-out
+stops only that program."""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
-from bot.db.models import Patient, Signal, Task
-from bot.keys import MESSAGING
+from bot.db.models import Outreach, Patient, ProgramOptOut, Signal, Task
+from bot.jobs import make_dispatcher
+from bot.keys import JOB_CONTEXT, MESSAGING
 from conversations.types import FlowStart
 from tests.dialogs import start_flow
 from tests.e2e.conftest import Stack, add_patient, running_stack
@@ -105,3 +109,63 @@ async def test_dialog_safety_cases_through_the_running_app(tmp_path, stack_clock
         assert not problems, "\n".join(problems)
         for patient in patients:  # every text got one reply at most
             assert len(await stack.received(patient.phone)) <= 2
+
+
+async def _add_outreach(stack: Stack, patient: Patient, kind: str, step: str, due: datetime) -> int:
+    async with stack.sessionmaker.begin() as session:
+        row = Outreach(
+            idempotency_key=f"{patient.id}:{kind}:{step}:{due.isoformat()}",
+            patient_id=patient.id,
+            prescription_id=f"RX-{patient.id}",
+            program_id=f"{kind}-test",
+            kind=kind,
+            step=step,
+            due_at=due,
+            deadline_at=due + timedelta(hours=24),
+        )
+        session.add(row)
+        await session.flush()
+        return row.id
+
+
+async def _outreach_states(stack: Stack, ids: list[int]) -> list[tuple[str, str]]:
+    async with stack.sessionmaker() as session:
+        rows = {r.id: r for r in await session.scalars(select(Outreach).where(Outreach.id.in_(ids)))}
+        return [(rows[i].state, rows[i].reason) for i in ids]
+
+
+@pytest.mark.parametrize(
+    ("language", "text"),
+    [("en", "stop sending me the copay stuff"), ("es", "ya no me manden lo del copago por favor")],
+)
+async def test_a_topic_scoped_opt_out_stops_that_program_only(tmp_path, stack_clock, language, text) -> None:  # type: ignore[no-untyped-def]
+    async with running_stack(tmp_path, stack_clock) as stack:
+        patient = await add_patient(stack, "C1", "+13125554001", language)
+        now = stack.clock.now()
+        copay = await _add_outreach(
+            stack, patient, "copay_assistance", "first_fill-3", now + timedelta(days=1)
+        )
+        refill = await _add_outreach(stack, patient, "refill_reminder", "run_out-5", now + timedelta(days=3))
+        await stack.text(patient.phone, text)
+        outcome = await _outcome(stack, patient)
+        assert not outcome["opted_out"]  # the other texts keep coming
+        assert await _outreach_states(stack, [copay, refill]) == [
+            ("cancelled", "opted_out_program"),
+            ("planned", ""),
+        ]
+        reply = outcome["received"][-1]
+        assert ("STOP" in reply) if language == "en" else ("ALTO" in reply)
+        # A copay row planned later is skipped by the dispatcher; the refill reminder is not touched.
+        later = await _add_outreach(
+            stack, patient, "copay_assistance", "first_fill-7", now + timedelta(days=2)
+        )
+        stack.clock.set(now + timedelta(days=2, minutes=1))
+        summary = await make_dispatcher(stack.app[JOB_CONTEXT]).run_once()
+        assert (summary.sent, summary.cancelled) == (0, 1)
+        assert await _outreach_states(stack, [later, refill]) == [
+            ("cancelled", "opted_out_program"),
+            ("planned", ""),
+        ]
+        # Opting in again (START) undoes the program's opt-out.
+        await stack.text(patient.phone, "START")
+        assert await stack.count(ProgramOptOut, ProgramOptOut.patient_id == patient.id) == 0
