@@ -46,9 +46,14 @@ _OPT_OUT = re.compile(
     r"|\bno (?:me |nos |le )?(?:escriban|textee|texteen) (?:mas|nada|otra vez)\b"
     r"|\bno (?:me |nos |le )?(?:manden|envien) (?:mas )?(?:mensajes|textos)\b"
     r"|\bdejen de (?:mandar|escribir|enviar|textear)\w*\b"
+    r"|^no (?:more )?(?:texts|text messages|messages|textos|mensajes)(?: (?:[.,!]|please|pls|ever|again|thanks"
+    r"|thank you|period|at all|por favor|nunca|gracias))*$"
+    r"|\bno quiero que (?:me |nos |le )?(?:contacten|escriban|texteen|escriba)\b"
+    r"|\bno quiero que (?:me |nos |le )?(?:manden|envien|mande)\w* (?:mas )?(?:mensajes|textos|recordatorios)\b"
 )
 _KEEP_SENDING = re.compile(
     r"\b(?:dont|do not|never) stop\b|\bno (?:paren|dejen) de (?:mandar|enviar|escribir)"
+    r"|\bno quiero que (?:paren|dejen) de\b|\b(?:dont|do not) want (?:you|them|y all|yall) to stop\b"
 )
 _OPT_IN = re.compile(
     r"\b(?:you |u )?(?:can|may|could) (?:start )?(?:text|message|write|contact)\w* (?:me|us) again\b"
