@@ -6,7 +6,16 @@ CTIA asks a HELP reply to name the program and business, give a phone number, th
 
 from __future__ import annotations
 
-__all__ = ["TEXTS", "render"]
+__all__ = ["TEXTS", "TOPICS", "render"]
+
+# How a program-scoped opt-out names what stops (conversations.scope kinds), per language.
+TOPICS: dict[str, dict[str, str]] = {
+    "copay_assistance": {"en": "copay help", "es": "ayuda con el copago"},
+    "side_effect_checkin": {"en": "check-in", "es": "como se siente"},
+    "refill_reminder": {"en": "refill reminder", "es": "recordatorios de resurtido"},
+    "new_start": {"en": "welcome", "es": "bienvenida"},
+    "abandonment_recovery": {"en": "pickup reminder", "es": "recordatorios para recoger su medicina"},
+}
 
 TEXTS: dict[str, dict[str, str]] = {
     "opt_out_confirm": {
@@ -14,6 +23,12 @@ TEXTS: dict[str, dict[str, str]] = {
         "Questions? Call {site_phone}.",
         "es": "{site_name}: Ya no recibira mas mensajes de nosotros. Responda START para volver a recibirlos. "
         "¿Preguntas? Llame al {site_phone}.",
+    },
+    "opt_out_program_confirm": {
+        "en": "{site_name}: OK, no more {topic} texts. You will still get your other pharmacy texts. "
+        "To stop all texts, reply STOP.",
+        "es": "{site_name}: Listo, ya no le mandaremos mensajes sobre {topic}. Seguira recibiendo los demas "
+        "mensajes de la farmacia. Para no recibir ninguno, responda ALTO.",
     },
     "opt_in_confirm": {
         "en": "{site_name}: You are subscribed again to pharmacy texts. Reply HELP for help, STOP to opt out.",

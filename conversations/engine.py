@@ -8,6 +8,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
+from conversations.ensemble import CLARIFY_BELOW
 from conversations.flows import free_text, refill
 from conversations.flows.common import Step, ack_sentence, lang, med_values, site_values, therapy_for
 from conversations.flows.dispatch import FLOWS, FlowSpec
@@ -42,6 +43,8 @@ _ANSWERS: dict[str | None, frozenset[str]] = {
 }
 
 
+# Answers that move a dialog on (refill it, cancel the reminders): never taken on a guess (ensemble.CLARIFY_BELOW).
+_GUESSABLE = frozenset({"confirm", "decline"})
 _THANKS = ("Thank you! ", "Thank you. ", "¡Gracias! ", "Gracias. ")
 _THANKS_ALONE = frozenset({"Thank you", "Gracias", "¡Gracias"})
 _THANKS_START = ("Thank you", "Gracias", "¡Gracias")
@@ -129,6 +132,8 @@ def handle(
         return _decision(emergency(cls, facts, state), cls)
     if state is None or spec is None:
         return _decision(free_text.respond(cls, facts, now), cls)
+    if _unsure_answer(cls):
+        return _decision(_unusable(state, spec, _without_answer(cls), facts, now), cls)
     result = spec.step(state, cls, facts, now)
     if result is None:
         return _decision(_unusable(state, spec, cls, facts, now), cls)
@@ -151,6 +156,17 @@ def on_timeout(state: ConversationState, facts: PatientFacts, now: datetime) -> 
 
 
 # -- helpers -------------------------------------------------------------------------------------------
+
+
+def _unsure_answer(cls: Classification) -> bool:
+    """A yes or a no the classifier is not sure of: the dialog asks again or hands it to a person."""
+    return bool(set(cls.labels) & _GUESSABLE) and cls.confidence < CLARIFY_BELOW
+
+
+def _without_answer(cls: Classification) -> Classification:
+    """The classification with its yes/no removed: what is left (a question, a symptom) is still acted on."""
+    rest = tuple(label for label in cls.labels if label not in _GUESSABLE)
+    return replace(cls, intent=rest[0] if rest else "unknown", also=rest[1:])
 
 
 def _startable(name: str) -> FlowSpec:

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 
 from conversations.flows.safety import guard_text
 from conversations.lexicons.emergency import FEVER_THRESHOLD_F
-from conversations.model import IntentModel, ModelPrediction, features
+from conversations.model import IntentModel, ModelPrediction, text_features, word_grams
 from conversations.normalize import Normalized
 from conversations.severity import stated_severity
 from conversations.types import PRIMARY_ORDER, Classification
@@ -73,7 +73,12 @@ class Options:
     # "unknown" instead of a guess (garbage such as markup scored 0.29 for side_effect).
     unknown_needs: float = 0.35
     short_unknown_needs: float = 0.9  # the same, for texts of a few words ("1" with no question open)
-    quieted_emergency_at: float = 0.6  # the model's emergency threshold when the rules read a negation
+    # Below this the model does not override the rules' primary label, unless it gives that label less than
+    # rule_kept_at (measured out of fold: train --compare).
+    override_needs: float = 0.4
+    rule_kept_at: float = 0.05
+    quieted_emergency_at: float = 0.6
+    below_fever_emergency_at: float = 0.95  # the same when the rules read a temperature below the threshold  # the model's emergency threshold when the rules read a negation
     dialog_safety: bool = True  # conversations.flows.safety on every result
 
 
@@ -95,16 +100,20 @@ _RULE_CERTAINTY = 0.9
 _RULE_RANK = {label: i for i, label in enumerate(PRIMARY_ORDER)}
 
 
-def feature_list(rules: RuleResult) -> list[str]:
-    """The model's features of a text, from what the rules' pass found."""
+def _rule_features(rules: RuleResult) -> list[str]:
     result = rules.result
     labels = result.labels if result.intent != "unknown" else ()
-    return features(rules.words, rules.context, labels, result.severity, rules.norm.question)
+    return text_features(rules.words, rules.context, labels, result.severity, rules.norm.question)
+
+
+def feature_list(rules: RuleResult) -> list[str]:
+    """The model's features of a text, from what the rules' pass found (character grams included)."""
+    return [gram for word in rules.words for gram in word_grams(word)] + _rule_features(rules)
 
 
 def predict(rules: RuleResult, model: IntentModel) -> ModelPrediction:
     """The model's reading of a text the rules have seen."""
-    return model.predict(feature_list(rules))
+    return model.predict(rules.words, _rule_features(rules))
 
 
 def _denied_alarm(rules: RuleResult) -> bool:
@@ -124,15 +133,11 @@ def _primary(rules: RuleResult, pred: ModelPrediction, options: Options) -> tupl
     model_at = options.model_emergency_at
     temperature = rules.result.values.get("temperature_f")
     counted = "days_left" in rules.result.values  # "38 pills left": a number the rules read as a count
-    if (
-        rules.quieted
-        or counted
-        or _denied_alarm(rules)
-        or (isinstance(temperature, float) and temperature < FEVER_THRESHOLD_F)
-    ):
-        model_at = max(
-            model_at, options.quieted_emergency_at
-        )  # the rules read "no blood", "100.2": not alarm
+    if rules.quieted or counted or _denied_alarm(rules):
+        model_at = max(model_at, options.quieted_emergency_at)  # the rules read "no blood": not alarm
+    if isinstance(temperature, float) and temperature < FEVER_THRESHOLD_F:
+        # a reading below the threshold is a side effect (LABELS.md); only another red flag makes it more
+        model_at = max(model_at, options.below_fever_emergency_at)
     if "emergency" in found and options.rule_emergency_wins or pred.primary["emergency"] >= model_at:
         return "emergency", max(
             pred.calibrated["emergency"], _RULE_CERTAINTY if "emergency" in found else 0.0
@@ -203,6 +208,14 @@ def _combine(rules: RuleResult, model: IntentModel | None, options: Options) -> 
     needs = options.unknown_needs if len(rules.words) > _SHORT else options.short_unknown_needs
     if result.intent == "unknown" and primary not in _SAFETY and confidence < needs:
         return replace(result, confidence=round(min(result.confidence, 1.0 - confidence), 3))
+    if (
+        result.intent not in ("unknown", primary)
+        and primary not in _SAFETY
+        and confidence < options.override_needs
+        and pred.calibrated[result.intent] >= options.rule_kept_at
+    ):
+        # the model is unsure and does not rule out what the rules read: the rules' reading stands
+        primary, confidence = result.intent, min(confidence, pred.calibrated[result.intent])
     denied = rules.quieted or _denied_alarm(rules)
     if denied and primary == "side_effect" and "side_effect" not in result.labels:
         return result  # the rules read the symptom as denied ("no blood in it"): no symptom is invented

@@ -177,6 +177,40 @@ def _unit_after(tokens: tuple[str, ...], index: int) -> str | None:
     return None
 
 
+_ONES = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9,
+         "zero": 0, "oh": 0, "uno": 1, "un": 1, "dos": 2, "tres": 3, "cuatro": 4, "cinco": 5, "seis": 6,
+         "siete": 7, "ocho": 8, "nueve": 9, "cero": 0}  # fmt: skip
+_ONE = "|".join(_ONES)
+_DECIMAL = rf"(?: (?:point|punto|con) ({_ONE})| y (medio))?"
+# Temperatures said in words, as voice-to-text writes them: "a hundred and two", "one oh one point five",
+# "ninety nine point five", "treinta y ocho y medio", "cuarenta". Read only next to a temperature word.
+_SPOKEN_TEMPERATURES = (
+    (re.compile(rf"\b(?:a |one )?hundred(?: and)? ({_ONE})\b{_DECIMAL}"), 100.0),
+    (re.compile(rf"\bone (?:oh|o|zero) ({_ONE})\b{_DECIMAL}"), 100.0),
+    (re.compile(rf"\bninety ({_ONE})\b{_DECIMAL}"), 90.0),
+    (re.compile(rf"\btreinta y ({_ONE})\b{_DECIMAL}"), 30.0),
+    (re.compile(rf"\bcuarenta(?: y ({_ONE}))?\b{_DECIMAL}"), 40.0),
+)
+
+
+def _spoken_temperature(norm: Normalized) -> float | None:
+    """The highest temperature said in words (°F or °C as said), when a temperature word is in the text."""
+    if not _TEMP_CUES.intersection(norm.tokens):
+        return None
+    best: float | None = None
+    for pattern, base in _SPOKEN_TEMPERATURES:
+        for match in pattern.finditer(norm.text):
+            ones, tenth, half = match.groups()
+            value = (
+                base
+                + (_ONES[ones] if ones else 0)
+                + (_ONES[tenth] / 10 if tenth else 0)
+                + (0.5 if half else 0)
+            )
+            best = value if best is None else max(best, value)
+    return best
+
+
 def temperature_f(norm: Normalized) -> float | None:
     """The highest body temperature stated, in °F (a Celsius value, 35-43, is converted); None if none.
 
@@ -201,6 +235,10 @@ def temperature_f(norm: Normalized) -> float | None:
         elif not 93.0 <= value <= 110.0:
             continue
         best = value if best is None else max(best, value)
+    if (spoken := _spoken_temperature(norm)) is not None:
+        spoken = spoken * 9 / 5 + 32 if 35.0 <= spoken <= 43.0 else spoken
+        if 93.0 <= spoken <= 110.0:
+            best = spoken if best is None else max(best, spoken)
     return round(best, 1) if best is not None else None
 
 

@@ -171,12 +171,24 @@ def fix_word(word: str) -> str:
     if (plain := _undiminish(word)) is not None:
         return plain
     limit = 1 if len(word) < 8 else 2
-    found = process.extractOne(
-        word, _TARGETS_BY_INITIAL.get(word[0], ()), scorer=OSA.distance, score_cutoff=limit
-    )
-    if not found or (len(word) > 6 and fuzz.ratio(word, found[0]) < _MIN_RATIO):
-        return word  # "visiting" is two edits from "vomiting" but a different word
-    return str(found[0])
+    for candidate in (word, *_sound_alike(word)):
+        if candidate in _VOCABULARY:
+            return candidate
+        found = process.extractOne(
+            candidate, _TARGETS_BY_INITIAL.get(candidate[0], ()), scorer=OSA.distance, score_cutoff=limit
+        )
+        if found and (len(word) <= 6 or fuzz.ratio(candidate, found[0]) >= _MIN_RATIO):
+            return str(found[0])
+    return word  # "visiting" is two edits from "vomiting" but a different word
+
+
+def _sound_alike(word: str) -> tuple[str, ...]:
+    """Spellings that sound the same in Spanish, for a word the lexicons do not know: b and v swapped at the
+    start ("bomite"), a silent h left out ("ospital", "emorragia")."""
+    first = word[0]
+    if first in "bv":
+        return (("v" if first == "b" else "b") + word[1:],)
+    return ("h" + word,) if first in "aeiou" else ()
 
 
 def normalize(text: str) -> Normalized:

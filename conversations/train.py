@@ -53,7 +53,13 @@ FROZEN_LIST = REPO_DATA / "frozen" / "frozen_sha256.txt"
 SHARED_TRAIN = ("intents_train_en.jsonl", "intents_train_es.jsonl")
 SHARED_DEV = "intents_dev.jsonl"
 # The project's own labelled sets that training reads (fresh/*.jsonl only once their first run is recorded).
-REPO_SETS = ("intents_extra.jsonl", "intents_holdout_*.jsonl", "intents_emergency_*.jsonl", "fresh/*.jsonl")
+REPO_SETS = (
+    "intents_extra.jsonl",
+    "intents_holdout_*.jsonl",
+    "intents_emergency_*.jsonl",
+    "intents_variety_*.jsonl",
+    "fresh/*.jsonl",
+)
 FROZEN_PERCENT = 20
 MIN_DF = 2
 C_PRIMARY = float(os.environ.get("MIDBOT_TRAIN_C", "20"))
@@ -126,18 +132,21 @@ def _rules(records: Sequence[dict[str, Any]]) -> list[ensemble.RuleResult]:
 
 
 def _matrix(feature_lists: Sequence[list[str]], vocabulary: dict[str, int]) -> Any:
-    """Rows as IntentModel.scores builds them: each feature group L2-normalised, then weighted."""
+    """Rows as IntentModel.scores builds them: counts, each group scaled by 1/sqrt(its known count), weighted."""
     from scipy.sparse import csr_matrix  # type: ignore[import-untyped,import-not-found,unused-ignore]
 
     rows, cols, vals = [], [], []
     for i, feats in enumerate(feature_lists):
-        known = sorted({vocabulary[f] for f in feats if f in vocabulary})
-        groups = [feature_group(f) for f in feats if f in vocabulary]
-        by_index = {vocabulary[f]: feature_group(f) for f in feats if f in vocabulary}
-        counts = Counter(groups)
-        rows += [i] * len(known)
-        cols += known
-        vals += [GROUP_WEIGHTS[by_index[k]] / math.sqrt(counts[by_index[k]]) for k in known]
+        counts = Counter(vocabulary[f] for f in feats if f in vocabulary)
+        groups = Counter()  # type: Counter[int]
+        group_of = {k: feature_group(f) for f in feats if (k := vocabulary.get(f)) is not None}
+        for k, n in counts.items():
+            groups[group_of[k]] += n
+        for k in sorted(counts):
+            rows.append(i)
+            cols.append(k)
+            group = group_of[k]
+            vals.append(GROUP_WEIGHTS[group] * counts[k] / math.sqrt(groups[group]))
     return csr_matrix((vals, (rows, cols)), shape=(len(feature_lists), len(vocabulary)), dtype=np.float64)
 
 
@@ -284,6 +293,10 @@ def _variants() -> list[tuple[str, ensemble.Options]]:
         ("ensemble, unknown needs 0.3/0.9", replace(base, unknown_needs=0.3, short_unknown_needs=0.9)),
         ("ensemble, unknown needs 0.0/0.7", replace(base, unknown_needs=0.0, short_unknown_needs=0.7)),
         ("ensemble, unknown needs 0.0/0.0", replace(base, unknown_needs=0.0, short_unknown_needs=0.0)),
+        ("ensemble, override needs 0.3", replace(base, override_needs=0.3)),
+        ("ensemble, override needs 0.4", replace(base, override_needs=0.4)),
+        ("ensemble, override needs 0.5", replace(base, override_needs=0.5)),
+        ("ensemble, override needs 0.6", replace(base, override_needs=0.6)),
         ("ensemble, model opt-out at 0.6", replace(base, model_opt_out_at=0.6)),
         ("ensemble, model opt-out at 0.5", replace(base, model_opt_out_at=0.5)),
     ]

@@ -41,6 +41,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock, utcnow
+from bot.db.consent import opted_out_programs
 from bot.db.models import Conversation, Message, Outreach, Patient, Prescription, Site
 from bot.db.sitecfg import SiteConfig, site_config
 from bot.db.worker import DbWorker, Priority
@@ -96,6 +97,7 @@ class _Row:
     due_at: datetime
     deadline_at: datetime
     bundled_into: int | None = None
+    kind: str = ""
 
     @property
     def event_step(self) -> bool:
@@ -111,6 +113,7 @@ _ROW_COLS = (
     _T.c.due_at,
     _T.c.deadline_at,
     _T.c.bundled_into,
+    _T.c.kind,
 )
 
 
@@ -127,6 +130,7 @@ class _Patient:
     site_id: str
     time_zone: str | None
     wrong_number: bool = False  # the person at the number said it is not the patient's
+    stopped_kinds: frozenset[str] = frozenset()  # program kinds the patient asked to stop
 
 
 # A decision that leads to a text: its rows (lead first), zone, site, rate bucket, and whether it is marked.
@@ -426,7 +430,12 @@ class Dispatcher:
             return None
         wrong = bool(row.phone) and (row.deliverability or {}).get("wrong_number") == row.phone
         patient = _Patient(
-            row.opted_out_at is not None, bool(row.sms_consent), row.site_id, row.time_zone, wrong
+            row.opted_out_at is not None,
+            bool(row.sms_consent),
+            row.site_id,
+            row.time_zone,
+            wrong,
+            opted_out_programs(conn, patient_id),
         )
         rx_ids = {r.prescription_id for r in rows if r.prescription_id}
         statuses: dict[str, str] = {}
@@ -453,6 +462,7 @@ class Dispatcher:
             verdict = row_verdict(
                 opted_out=patient.opted_out,
                 wrong_number=patient.wrong_number,
+                program_stopped=row.kind in patient.stopped_kinds,
                 sms_consent=patient.sms_consent,
                 rx_status=_rx_status(statuses, row),
                 event_step=row.event_step,
@@ -541,6 +551,7 @@ class Dispatcher:
             if row_verdict(
                 opted_out=patient.opted_out,
                 wrong_number=patient.wrong_number,
+                program_stopped=r.kind in patient.stopped_kinds,
                 sms_consent=patient.sms_consent,
                 rx_status=_rx_status(statuses, r),
                 event_step=r.event_step,

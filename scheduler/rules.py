@@ -48,11 +48,14 @@ def row_verdict(
     deadline_at: datetime,
     now: datetime,
     wrong_number: bool = False,
+    program_stopped: bool = False,
 ) -> Verdict | None:
-    """Row checks, in order: consent, the number is the patient's, prescription still current, deadline.
-    None: the row may go on."""
+    """Row checks, in order: consent (all texts, then this program's kind), the number is the patient's,
+    prescription still current, deadline. None: the row may go on."""
     if opted_out:
         return Verdict("cancel", "opted_out")
+    if program_stopped:
+        return Verdict("cancel", "opted_out_program")
     if wrong_number:
         return Verdict("cancel", "wrong_number")
     if not sms_consent:

@@ -9,7 +9,7 @@ from datetime import datetime
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from bot.db.models import ConsentEvent, Conversation, Outreach, Patient, PhoneSuppression
+from bot.db.models import ConsentEvent, Conversation, Outreach, Patient, PhoneSuppression, ProgramOptOut
 from bot.db.unit import load_patients
 from bot.db.vocabulary import CONSENT_CHANGES
 
@@ -17,6 +17,8 @@ __all__ = [
     "add_consent_event",
     "apply_number_suppression",
     "is_suppressed",
+    "opt_out_program",
+    "opted_out_programs",
     "opt_in_phone",
     "opt_out_phone",
     "set_detailed_consent",
@@ -50,6 +52,10 @@ def add_consent_event(
     )
 
 
+_PROGRAM_OPT_OUT = {
+    name: dialect.insert(ProgramOptOut).on_conflict_do_nothing(index_elements=["patient_id", "kind"])
+    for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))
+}
 _SUPPRESSION = {
     name: dialect.insert(PhoneSuppression).on_conflict_do_nothing(index_elements=["phone"])
     for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))
@@ -124,6 +130,47 @@ def opt_out_phone(
     return changed
 
 
+def opt_out_program(
+    conn: Connection, patient: Patient, kind: str, *, source: str, message_id: int | None, now: datetime
+) -> bool:
+    """Stop one program kind's texts to this patient ("stop sending me the copay stuff"): the pending outreach
+    of that kind is cancelled and the dispatcher skips it from now on; the patient stays subscribed to the rest.
+    Records the consent change (``opt_out`` with the kind in its source). True when it was not stopped before."""
+    row = {
+        "patient_id": patient.id,
+        "kind": kind,
+        "opted_out_at": now,
+        "source": source[:30],
+        "message_id": message_id,
+    }
+    changed = bool(conn.execute(_PROGRAM_OPT_OUT[conn.dialect.name], row).rowcount)
+    conn.execute(
+        update(Outreach)
+        .where(
+            Outreach.patient_id == patient.id,
+            Outreach.kind == kind,
+            Outreach.state.in_(_PENDING_OUTREACH),
+        )
+        .values(state="cancelled", reason="opted_out_program", updated_at=now)
+    )
+    if changed:
+        add_consent_event(
+            conn,
+            patient_id=patient.id,
+            change="opt_out",
+            source=f"program:{kind}"[:30],
+            message_id=message_id,
+            now=now,
+        )
+    return changed
+
+
+def opted_out_programs(conn: Connection, patient_id: str) -> frozenset[str]:
+    """The program kinds this patient asked to stop."""
+    rows = conn.execute(select(ProgramOptOut.kind).where(ProgramOptOut.patient_id == patient_id))
+    return frozenset(rows.scalars())
+
+
 def opt_in_phone(
     conn: Connection, phone: str, *, source: str, message_id: int | None, now: datetime
 ) -> list[Patient]:
@@ -131,6 +178,8 @@ def opt_in_phone(
     and the number's suppression; returns the patients whose consent changed."""
     conn.execute(delete(PhoneSuppression).where(PhoneSuppression.phone == phone))
     patients = load_patients(conn, "phone", [phone], lock=conn.dialect.name == "postgresql")
+    if patients:  # opting in undoes the program-scoped opt-outs as well
+        conn.execute(delete(ProgramOptOut).where(ProgramOptOut.patient_id.in_([p.id for p in patients])))
     changed = [p for p in patients if p.opted_out_at is not None]
     for patient in changed:
         patient.opted_out_at = None

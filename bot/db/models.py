@@ -37,6 +37,7 @@ __all__ = [
     "PrescriptionEvent",
     "ProviderStatus",
     "Program",
+    "ProgramOptOut",
     "Signal",
     "SinkCursor",
     "Site",
@@ -317,6 +318,18 @@ class PhoneSuppression(Base):
 
     __tablename__ = "phone_suppression"
     phone: Mapped[str] = mapped_column(String(20), primary_key=True)
+    opted_out_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    source: Mapped[str] = mapped_column(String(30))
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("message.id"))
+
+
+class ProgramOptOut(Base):
+    """A patient who asked to stop one kind of text ("stop sending me the copay stuff"): the dispatcher skips
+    that program kind's outreach for them until they opt in again; everything else still goes out."""
+
+    __tablename__ = "program_opt_out"
+    patient_id: Mapped[str] = mapped_column(ForeignKey("patient.id"), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40), primary_key=True)
     opted_out_at: Mapped[datetime] = mapped_column(UTCDateTime)
     source: Mapped[str] = mapped_column(String(30))
     message_id: Mapped[int | None] = mapped_column(ForeignKey("message.id"))

@@ -21,7 +21,7 @@ from sqlalchemy import Connection, bindparam, func, or_, select, update
 from sqlalchemy import text as sql
 
 from bot.db.audit import SYSTEM
-from bot.db.consent import is_suppressed, opt_in_phone, opt_out_phone, suppress_number
+from bot.db.consent import is_suppressed, opt_in_phone, opt_out_phone, opt_out_program, suppress_number
 from bot.db.contact import cancel_outreach, mark_wrong_number
 from bot.db.models import Message, Patient, Site, Task
 from bot.db.signals import record_signal
@@ -32,7 +32,10 @@ from bot.sms.dialogs import apply_decision, facts_from, load_therapy, open_conve
 from conversations import consent_texts as templates
 from conversations import engine
 from conversations.classify import classify
+from conversations.ensemble import CLARIFY_BELOW
 from conversations.keywords import consent_action
+from conversations.normalize import normalize
+from conversations.scope import optout_scope
 from conversations.types import Decision, PatientFacts, Reply
 
 __all__ = ["BatchResult", "fallback", "process_batch"]
@@ -297,7 +300,11 @@ def _route(unit: _Unit, text: _Text, conversations: dict[str, Any], therapy: dic
         return None
     action = consent_action(text.body, opted_out=patient.opted_out_at is not None)
     if action == "opt_out":
-        _opt_out(unit, text)
+        scope = _program_scope(text.body)
+        if scope is not None:  # "stop the refill reminders": that program only, and how to stop all
+            _opt_out_program(unit, text, scope)
+        else:
+            _opt_out(unit, text)
         return None
     if action == "opt_in":
         _opt_in(unit, text)
@@ -316,6 +323,14 @@ def _route(unit: _Unit, text: _Text, conversations: dict[str, Any], therapy: dic
     conversation = conversations.get(patient.id)
     decision = engine.handle(state_of(conversation), text.body, facts, unit.now)
     emergency = any(reply.kind == "emergency" for reply in decision.replies)
+    if action is None and not emergency and _revokes(decision):
+        # A request in words to stop the texts, read with confidence: honoured at once like STOP (FCC 2024);
+        # one kind of text named ("stop sending me the copay stuff") stops only that program.
+        if (scope := _program_scope(text.body)) is not None:
+            _opt_out_program(unit, text, scope)
+        else:
+            _opt_out(unit, text)
+        return conversation.id if conversation else None
     handoff = unit.conn.execute(
         _HANDOFF, {"patient_id": patient.id, "since": unit.now - HANDOFF_IDLE}
     ).first()
@@ -340,6 +355,21 @@ def _route(unit: _Unit, text: _Text, conversations: dict[str, Any], therapy: dic
     unit.outgoing.extend(applied.outgoing)
     _follow_answers(unit, text, decision, facts, conversation)
     return applied.conversation_id
+
+
+def _program_scope(body: str) -> str | None:
+    """The program kind a worded opt-out names ("stop sending me the copay stuff"), if the site can scope it;
+    a bare keyword (STOP, ALTO) is never scoped."""
+    if _TWILIO_OPT_OUT.fullmatch(body.strip()):
+        return None
+    scope = optout_scope(normalize(body))
+    return scope if scope in templates.TOPICS else None
+
+
+def _revokes(decision: Decision) -> bool:
+    """The classifier read an opt-out as the text's main meaning and is sure enough to act on it."""
+    cls = decision.classification
+    return cls is not None and cls.intent == "opt_out" and cls.confidence >= CLARIFY_BELOW
 
 
 def _one_reply(decision: Decision) -> Decision:
@@ -451,6 +481,18 @@ def _opt_out(unit: _Unit, text: _Text) -> None:
     if unit.provider_confirms and _TWILIO_OPT_OUT.fullmatch(text.body.strip()):
         return  # Twilio's Advanced Opt-Out already confirmed this keyword
     unit.reply(text, _consent_text(text.site, "opt_out_confirm", text.patient.language), "opt_out_confirm")
+
+
+def _opt_out_program(unit: _Unit, text: _Text, kind: str) -> None:
+    """Stop one program kind for the patient; the reply says what stops and how to stop everything."""
+    assert text.patient is not None and text.site is not None
+    opt_out_program(unit.conn, text.patient, kind, source="sms", message_id=text.message_id, now=unit.now)
+    language = text.patient.language
+    topic = templates.TOPICS[kind].get(language, templates.TOPICS[kind]["en"])
+    body = templates.render(
+        "opt_out_program_confirm", language, site_name=text.site.name, site_phone=text.site.phone, topic=topic
+    )
+    unit.reply(text, body, "reply")
 
 
 def _opt_in(unit: _Unit, text: _Text) -> None:

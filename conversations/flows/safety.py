@@ -46,9 +46,14 @@ _OPT_OUT = re.compile(
     r"|\bno (?:me |nos |le )?(?:escriban|textee|texteen) (?:mas|nada|otra vez)\b"
     r"|\bno (?:me |nos |le )?(?:manden|envien) (?:mas )?(?:mensajes|textos)\b"
     r"|\bdejen de (?:mandar|escribir|enviar|textear)\w*\b"
+    r"|^no (?:more )?(?:texts|text messages|messages|textos|mensajes)(?: (?:[.,!]|please|pls|ever|again|thanks"
+    r"|thank you|period|at all|por favor|nunca|gracias))*$"
+    r"|\bno quiero que (?:me |nos |le )?(?:contacten|escriban|texteen|escriba)\b"
+    r"|\bno quiero que (?:me |nos |le )?(?:manden|envien|mande)\w* (?:mas )?(?:mensajes|textos|recordatorios)\b"
 )
 _KEEP_SENDING = re.compile(
     r"\b(?:dont|do not|never) stop\b|\bno (?:paren|dejen) de (?:mandar|enviar|escribir)"
+    r"|\bno quiero que (?:paren|dejen) de\b|\b(?:dont|do not) want (?:you|them|y all|yall) to stop\b"
 )
 _OPT_IN = re.compile(
     r"\b(?:you |u )?(?:can|may|could) (?:start )?(?:text|message|write|contact)\w* (?:me|us) again\b"
@@ -86,6 +91,7 @@ _DENIAL = re.compile(
 # Unaccented "si" opening a clause with a verb or "no" is "if" ("si no mejora les aviso"), never a yes.
 _CONDITIONAL = re.compile(r"^si (?:no|ya|me|se|le|te|es|esta|sigue|empeora|mejora|tengo|tiene|hay|vuelve)\b")
 _ANSWER_CONTEXTS = frozenset({"yes_no", "refill_reminder", "copay_offer"})
+_PATTERN_CERTAINTY = 0.9  # as ensemble._RULE_CERTAINTY
 
 
 def _ordered(labels: set[str]) -> tuple[str, tuple[str, ...]]:
@@ -135,7 +141,17 @@ def guard_text(cls: Classification, norm: Normalized, context: str | None) -> Cl
     if intent == cls.intent and also == cls.also and symptoms == cls.symptoms and values == cls.values:
         return cls
     severity = cls.severity if "side_effect" in (intent, *also) else None
-    return replace(cls, intent=intent, also=also, symptoms=symptoms, values=values, severity=severity)
+    # a primary label set by one of these patterns is as sure as the rules' own safety net
+    confidence = cls.confidence if intent == cls.intent else max(cls.confidence, _PATTERN_CERTAINTY)
+    return replace(
+        cls,
+        intent=intent,
+        also=also,
+        symptoms=symptoms,
+        values=values,
+        severity=severity,
+        confidence=confidence,
+    )
 
 
 def guard(cls: Classification, context: str | None = None) -> Classification:

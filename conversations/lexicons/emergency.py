@@ -168,7 +168,12 @@ EMERGENCY_PATTERNS: tuple[tuple[str, str], ...] = (
         r"\b(?:no|nunca) (?:le |me |se le |se me |nos )?(?:deja|dejaba|para|paraba) de sangrar\b"
         r"|\bno (?:se )?(?:le |me )?(?:para|paraba|detiene|quita) (?:la |el )?(?:sangre|sangrado|hemorragia)\b"
         r"|\b(?:wont|will not|doesnt|does not|cant|cannot|can not|couldnt) (?:get (?:it|him|her) to )?stop"
-        r" (?:the )?bleed\w*\b|\bbleeding (?:wont|will not|doesnt|does not|just wont) stop\b",
+        r" (?:the )?bleed\w*\b|\bbleeding (?:wont|will not|doesnt|does not|just wont) stop\b"
+        # bleeding, then a few words on, that it cannot be stopped ("still bleeding, cant get it to stop")
+        r"|\bbleed\w*(?: \S+){0,6} (?:cant|cannot|can not|couldnt|wont|will not) (?:get (?:it|him|her) to "
+        r"|make (?:it|him|her) )?stop\b"
+        r"|\bsangr\w*(?: \S+){0,6} (?:y )?no (?:puedo|podemos|pude|se|le|me)(?: \w+)? (?:parar\w*|detener\w*"
+        r"|para|detiene|quita)\b",
     ),
     (
         "chest_pain",

@@ -216,3 +216,29 @@ def test_conversations_stays_pure() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+@pytest.mark.parametrize("intent", ["confirm", "decline"])
+def test_an_unsure_yes_or_no_is_asked_again_then_handed_to_a_person(intent: str) -> None:
+    """Below CLARIFY_BELOW a yes/no moves nothing: one clarifying re-ask, then a task for a person."""
+
+    def unsure(text: str, context: str | None) -> Classification:
+        return Classification(text=text, intent=intent, confidence=engine.CLARIFY_BELOW - 0.01)
+
+    start = engine.start([REFILL], facts(), MONDAY_OPEN)
+    assert start.next_state is not None
+    again = engine.handle(start.next_state, "yeah i guess", facts(), MONDAY_OPEN, unsure)
+    assert not again.tasks and not again.signals and again.next_state is not None
+    assert again.next_state.state == start.next_state.state
+    person = engine.handle(again.next_state, "yeah i guess", facts(), MONDAY_OPEN, unsure)
+    assert [t.kind for t in person.tasks] == ["unrecognized_reply"] and not person.signals
+    assert person.next_state is None
+
+
+def test_a_sure_yes_is_taken() -> None:
+    def sure(text: str, context: str | None) -> Classification:
+        return Classification(text=text, intent="confirm", confidence=engine.CLARIFY_BELOW)
+
+    start = engine.start([REFILL], facts(site=site(offers_delivery=False)), MONDAY_OPEN)
+    done = engine.handle(start.next_state, "yes", facts(site=site(offers_delivery=False)), MONDAY_OPEN, sure)
+    assert [s.kind for s in done.signals] == ["refill_confirmed"]

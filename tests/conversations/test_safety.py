@@ -137,3 +137,35 @@ def test_severity_reaches_the_classification() -> None:
     result = classify("diarrhea 7 times today")
     assert result.intent == "side_effect" and result.severity == "severe"
     assert classify("no puedo comer, tengo llagas en la boca").severity == "severe"
+
+
+@pytest.mark.parametrize(
+    ("text", "reading", "emergency"),
+    [
+        ("temp is a hundred and two", 102.0, True),
+        ("her temperature is one oh one point five", 101.5, True),
+        ("my temperature was ninety nine point five", 99.5, False),
+        ("treinta y ocho y medio de temperatura", 101.3, True),
+        ("tiene treinta y siete de temperatura", 98.6, False),
+        ("cuarenta grados de calentura", 104.0, True),
+    ],
+)
+def test_a_temperature_said_in_words_is_read_against_the_threshold(
+    text: str, reading: float, emergency: bool
+) -> None:
+    result = classify(text, "checkin_open")
+    assert result.values.get("temperature_f") == reading
+    assert (result.intent == "emergency") is emergency
+
+
+@pytest.mark.parametrize(
+    ("word", "plain"), [("bomite", "vomite"), ("bomitando", "vomitando"), ("ospital", "hospital")]
+)
+def test_spanish_sound_alike_spellings_are_read_as_the_plain_word(word: str, plain: str) -> None:
+    from conversations.normalize import fix_word
+
+    assert fix_word(word) == plain
+
+
+def test_phonetic_vomiting_blood_is_an_emergency() -> None:
+    assert classify("bomite sangre hace rato").intent == "emergency"

@@ -1,0 +1,171 @@
+"""Issue 14 dialog-level safety through the running app (signed webhook → real app → simulator), English and
+Spanish: a refused answer is never a yes, an opt-out or emergency inside an answer wins over the question's
+choices, a question about stopping a medicine is a question, a denied symptom records no symptom; a topic-scoped opt-out
+stops only that program."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from bot.db.models import Outreach, Patient, ProgramOptOut, Signal, Task
+from bot.jobs import make_dispatcher
+from bot.keys import JOB_CONTEXT, MESSAGING
+from conversations.types import FlowStart
+from tests.dialogs import start_flow
+from tests.e2e.conftest import Stack, add_patient, running_stack
+
+_YES_EFFECTS = frozenset({"refill_confirmed"})
+
+
+async def _start(stack: Stack, patient: Patient, flow: str) -> None:
+    sms, now = stack.app[MESSAGING], stack.clock.now()
+    begin = FlowStart(flow=flow, prescription_id=f"RX-{patient.id}", params={})
+    message_id = await sms.db.run(start_flow, patient.id, begin, now)
+    assert message_id is not None
+    await sms.deliverer.deliver_one(message_id)
+
+
+async def _outcome(stack: Stack, patient: Patient) -> dict[str, Any]:
+    """What one patient's texts came to: signal kinds, task queues, opted out, texts received."""
+    async with stack.sessionmaker() as session:
+        signals = list(await session.scalars(select(Signal.kind).where(Signal.patient_id == patient.id)))
+        tasks = list(await session.scalars(select(Task.queue).where(Task.patient_id == patient.id)))
+        row = await session.get(Patient, patient.id, populate_existing=True)
+    received = [m["body"] for m in await stack.received(patient.phone)]
+    return {
+        "signals": signals,
+        "tasks": tasks,
+        "opted_out": row is not None and row.opted_out_at is not None,
+        "received": received,
+    }
+
+
+# (flow, language, the patient's answer, what must hold)
+_CASES: list[tuple[str, str, str, str]] = [
+    # a negated or refused answer is never a confirm
+    ("refill_reminder", "en", "no I don't want it this month", "declined"),
+    ("refill_reminder", "es", "no quiero el refill este mes", "declined"),
+    ("refill_reminder", "en", "yes... actually no, don't send it, I have plenty", "declined"),
+    ("refill_reminder", "en", "don't send any more", "opted_out"),
+    ("refill_reminder", "es", "ya no me manden mensajes", "opted_out"),
+    # an opt-out or an emergency inside a longer answer wins over the open question's choices
+    ("refill_reminder", "en", "1 but stop texting me", "opted_out"),
+    ("refill_reminder", "es", "si pero ya no me manden mensajes por favor", "opted_out"),
+    ("refill_reminder", "en", "1, also my chest hurts and I can't breathe", "emergency"),
+    ("refill_reminder", "es", "1 pero tengo dolor de pecho y me falta el aire", "emergency"),
+    ("copay_assistance", "en", "2 and please stop sending me these messages", "opted_out"),
+    # a question about stopping a medicine is a question, not a symptom report
+    ("side_effect_checkin", "en", "should I stop taking it while I'm on antibiotics?", "question"),
+    ("side_effect_checkin", "es", "¿puedo dejar de tomarla mientras tomo antibiótico?", "question"),
+    # a follow-up that denies a symptom records no symptom
+    (
+        "side_effect_checkin",
+        "en",
+        "no, I was just asking about the mouth sores, I don't have them",
+        "no_symptom",
+    ),
+    ("side_effect_checkin", "es", "no, solo preguntaba por las llagas, no las tengo", "no_symptom"),
+]
+
+
+def _check(case: tuple[str, str, str, str], outcome: dict[str, Any]) -> list[str]:
+    """The ways an outcome breaks the case's rule (empty: it holds)."""
+    _, _, text, expect = case
+    signals, tasks = set(outcome["signals"]), outcome["tasks"]
+    problems = []
+    if signals & _YES_EFFECTS or "refill" in tasks:
+        problems.append(f"taken as a yes: {signals} {tasks}")
+    if expect == "declined" and outcome["opted_out"]:
+        problems.append("a decline opted the patient out")
+    if expect == "opted_out" and not outcome["opted_out"]:
+        problems.append("the opt-out was not honoured")
+    if expect == "emergency" and ("urgent_clinical" not in tasks or "911" not in outcome["received"][-1]):
+        problems.append(f"no emergency handling: {tasks}")
+    if expect in ("question", "no_symptom") and "side_effect" in signals:
+        problems.append("a symptom signal was recorded")
+    if expect == "question" and not tasks:
+        problems.append("the question reached no one")
+    if expect != "opted_out" and outcome["opted_out"]:
+        problems.append("opted out")
+    return [f"{text!r}: {p}" for p in problems]
+
+
+async def test_dialog_safety_cases_through_the_running_app(tmp_path, stack_clock) -> None:  # type: ignore[no-untyped-def]
+    async with running_stack(tmp_path, stack_clock) as stack:
+        patients = []
+        for i, case in enumerate(_CASES):
+            patient = await add_patient(stack, f"D{i}", f"+1312555{2000 + i:04d}", case[1])
+            await _start(stack, patient, case[0])
+            assert len(await stack.wait_received(patient.phone, 1)) == 1
+            patients.append(patient)
+        for patient, case in zip(patients, _CASES, strict=True):
+            await stack.text(patient.phone, case[2])
+        problems = [p for patient, case in zip(patients, _CASES, strict=True)
+                    for p in _check(case, await _outcome(stack, patient))]  # fmt: skip
+        assert not problems, "\n".join(problems)
+        for patient in patients:  # every text got one reply at most
+            assert len(await stack.received(patient.phone)) <= 2
+
+
+async def _add_outreach(stack: Stack, patient: Patient, kind: str, step: str, due: datetime) -> int:
+    async with stack.sessionmaker.begin() as session:
+        row = Outreach(
+            idempotency_key=f"{patient.id}:{kind}:{step}:{due.isoformat()}",
+            patient_id=patient.id,
+            prescription_id=f"RX-{patient.id}",
+            program_id=f"{kind}-test",
+            kind=kind,
+            step=step,
+            due_at=due,
+            deadline_at=due + timedelta(hours=24),
+        )
+        session.add(row)
+        await session.flush()
+        return row.id
+
+
+async def _outreach_states(stack: Stack, ids: list[int]) -> list[tuple[str, str]]:
+    async with stack.sessionmaker() as session:
+        rows = {r.id: r for r in await session.scalars(select(Outreach).where(Outreach.id.in_(ids)))}
+        return [(rows[i].state, rows[i].reason) for i in ids]
+
+
+@pytest.mark.parametrize(
+    ("language", "text"),
+    [("en", "stop sending me the copay stuff"), ("es", "ya no me manden lo del copago por favor")],
+)
+async def test_a_topic_scoped_opt_out_stops_that_program_only(tmp_path, stack_clock, language, text) -> None:  # type: ignore[no-untyped-def]
+    async with running_stack(tmp_path, stack_clock) as stack:
+        patient = await add_patient(stack, "C1", "+13125554001", language)
+        now = stack.clock.now()
+        copay = await _add_outreach(
+            stack, patient, "copay_assistance", "first_fill-3", now + timedelta(days=1)
+        )
+        refill = await _add_outreach(stack, patient, "refill_reminder", "run_out-5", now + timedelta(days=3))
+        await stack.text(patient.phone, text)
+        outcome = await _outcome(stack, patient)
+        assert not outcome["opted_out"]  # the other texts keep coming
+        assert await _outreach_states(stack, [copay, refill]) == [
+            ("cancelled", "opted_out_program"),
+            ("planned", ""),
+        ]
+        reply = outcome["received"][-1]
+        assert ("STOP" in reply) if language == "en" else ("ALTO" in reply)
+        # A copay row planned later is skipped by the dispatcher; the refill reminder is not touched.
+        later = await _add_outreach(
+            stack, patient, "copay_assistance", "first_fill-7", now + timedelta(days=2)
+        )
+        stack.clock.set(now + timedelta(days=2, minutes=1))
+        summary = await make_dispatcher(stack.app[JOB_CONTEXT]).run_once()
+        assert (summary.sent, summary.cancelled) == (0, 1)
+        assert await _outreach_states(stack, [later, refill]) == [
+            ("cancelled", "opted_out_program"),
+            ("planned", ""),
+        ]
+        # Opting in again (START) undoes the program's opt-out.
+        await stack.text(patient.phone, "START")
+        assert await stack.count(ProgramOptOut, ProgramOptOut.patient_id == patient.id) == 0
