@@ -30,6 +30,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.base import utcnow
+from bot.db import identity
 from bot.db.consent import apply_number_suppression
 from bot.db.models import Fill, Patient, Prescription, PrescriptionEvent, Site
 from bot.db.unit import in_session
@@ -330,6 +331,7 @@ class ImportResult:
     unchanged: int = 0
     errors: list[ImportIssue] = field(default_factory=list)
     affected_patient_ids: set[str] = field(default_factory=set)
+    stored: dict[int, tuple[str, str]] = field(default_factory=dict)  # row -> (created|updated|unchanged, store id)
 
     def merge(self, other: ImportResult) -> None:
         """Add another result's counts, errors and affected patients to this one."""
@@ -338,6 +340,7 @@ class ImportResult:
         self.unchanged += other.unchanged
         self.errors.extend(other.errors)
         self.affected_patient_ids |= other.affected_patient_ids
+        self.stored.update(other.stored)
 
     def summary(self) -> dict[str, int]:
         """Counts for a JSON summary line."""
@@ -458,14 +461,16 @@ async def import_patients(
     *,
     site_scope: str | None = None,
     row_numbers: Sequence[int] | None = None,
+    store_ids: bool = False,
 ) -> ImportResult:
-    """Create or update patients by the source system's ``patient_id``.
+    """Create or update patients by the source system's ``patient_id`` (the site's own id system).
 
     Args:
         session: an open session; the caller commits.
         rows: validated patient rows.
         site_scope: when set (an API token's site), rows of any other site are rejected as not found.
         row_numbers: the row number to report for each row (default: 1-based position in ``rows``).
+        store_ids: the ids are already store ids (resolved by ``bot.db.identity``, as FHIR does).
 
     Returns:
         Counts, per-row errors (``site_id: not found``) and the created or updated patient ids.
@@ -473,6 +478,8 @@ async def import_patients(
     result = ImportResult()
     for batch in _chunks(_numbered(rows, row_numbers)):
         sites = await _load(session, Site, (), (r.site_id for _, r in batch))
+        if not store_ids:
+            batch = await _patient_store_ids(session, batch, sites, site_scope)
         pending = _Batch(await _load(session, Patient, _PATIENT_COLUMNS, (r.patient_id for _, r in batch)))
         for number, row in batch:
             existing = pending.state.get(row.patient_id)
@@ -482,7 +489,9 @@ async def import_patients(
                 result.errors.append(ImportIssue(number, "patient_id", "not found"))
             else:
                 values = row.model_dump(exclude={"patient_id"})
-                if pending.apply(row.patient_id, values, _PATIENT_DEFAULTS, result) != "unchanged":
+                outcome = pending.apply(row.patient_id, values, _PATIENT_DEFAULTS, result)
+                result.stored[number] = (outcome, row.patient_id)
+                if outcome != "unchanged":
                     result.affected_patient_ids.add(row.patient_id)
         await pending.flush(session, Patient)
         # A number that opted out before its patient was on file (or given this number) stays opted out.
@@ -508,6 +517,7 @@ async def import_prescriptions(
     site_scope: str | None = None,
     row_numbers: Sequence[int] | None = None,
     now: datetime | None = None,
+    store_ids: bool = False,
 ) -> ImportResult:
     """Create or update prescriptions by ``prescription_id``; status changes record a PrescriptionEvent.
 
@@ -521,11 +531,14 @@ async def import_prescriptions(
         site_scope: when set, a patient or prescription of another site is rejected as not found.
         row_numbers: the row number to report for each row.
         now: when the change is recorded (default: the system clock).
+        store_ids: the ids are already store ids.
     """
     at = now or utcnow()
     result = ImportResult()
     events: dict[tuple[str, str], dict[str, Any]] = {}
     for batch in _chunks(_numbered(rows, row_numbers)):
+        if not store_ids:
+            batch = await _rx_store_ids(session, batch, site_scope, result)
         patients = await _load(session, Patient, ("site_id",), (r.patient_id for _, r in batch))
         pending = _Batch(
             await _load(session, Prescription, _RX_COLUMNS, (r.prescription_id for _, r in batch))
@@ -541,7 +554,9 @@ async def import_prescriptions(
                 continue
             before = dict(existing) if existing is not None else None
             values = {**row.model_dump(exclude={"prescription_id"}), "site_id": patient["site_id"]}
-            if pending.apply(row.prescription_id, values, _RX_DEFAULTS, result) == "unchanged":
+            outcome = pending.apply(row.prescription_id, values, _RX_DEFAULTS, result)
+            result.stored[number] = (outcome, row.prescription_id)
+            if outcome == "unchanged":
                 continue
             result.affected_patient_ids.add(row.patient_id)
             if before is not None and before["patient_id"] != row.patient_id:
@@ -593,6 +608,7 @@ async def import_fills(
     *,
     site_scope: str | None = None,
     row_numbers: Sequence[int] | None = None,
+    store_ids: bool = False,
 ) -> ImportResult:
     """Create or update fills by ``fill_id``; the prescription must exist (and be in scope).
 
@@ -601,9 +617,12 @@ async def import_fills(
         rows: validated fill rows.
         site_scope: when set, a prescription or fill of another site is rejected as not found.
         row_numbers: the row number to report for each row.
+        store_ids: the ids are already store ids.
     """
     result = ImportResult()
     for batch in _chunks(_numbered(rows, row_numbers)):
+        if not store_ids:
+            batch = await _fill_store_ids(session, batch, site_scope, result)
         pending = _Batch(await _load(session, Fill, _FILL_COLUMNS, (r.fill_id for _, r in batch)))
         rx_ids = {r.prescription_id for _, r in batch} | {
             s["prescription_id"] for s in pending.state.values()
@@ -626,13 +645,99 @@ async def import_fills(
                 "quantity": row.quantity,
                 "copay_cents": row.copay_cents,
             }
-            if pending.apply(row.fill_id, values, _FILL_DEFAULTS, result) != "unchanged":
+            outcome = pending.apply(row.fill_id, values, _FILL_DEFAULTS, result)
+            result.stored[number] = (outcome, row.fill_id)
+            if outcome != "unchanged":
                 result.affected_patient_ids.add(rx["patient_id"])
                 if old_rx is not None:
                     result.affected_patient_ids.add(old_rx["patient_id"])
         await pending.flush(session, Fill)
     _LOGGER.info("fills imported: %s", result.summary())
     return result
+
+
+# --- source ids → store ids (REST/CSV: each site's own id system) ---
+
+
+async def _patient_store_ids(
+    session: AsyncSession, batch: list[_Row], sites: _State, site_scope: str | None
+) -> list[_Row]:
+    keys = {
+        (r.site_id, identity.site_system(r.site_id), r.patient_id)
+        for _, r in batch
+        if r.site_id in sites and _in_scope(r.site_id, site_scope)
+    }
+    ids = await identity.assign(session, "patient", Patient, keys)
+    out = []
+    for number, row in batch:
+        store_id = ids.get((row.site_id, identity.site_system(row.site_id), row.patient_id))
+        out.append((number, row if store_id is None else row.model_copy(update={"patient_id": store_id})))
+    return out
+
+
+def _ref_or_issue(
+    refs: dict[str, identity.Ref | str], value: str, number: int, name: str, result: ImportResult
+) -> identity.Ref | None:
+    ref = refs.get(value)
+    if isinstance(ref, identity.Ref):
+        return ref
+    reason = "the same id is on file at several sites" if ref == identity.AMBIGUOUS else "not found"
+    result.errors.append(ImportIssue(number, name, reason))
+    return None
+
+
+async def _rx_store_ids(
+    session: AsyncSession, batch: list[_Row], site_scope: str | None, result: ImportResult
+) -> list[_Row]:
+    refs = await identity.resolve_refs(
+        session, "patient", Patient, (r.patient_id for _, r in batch), site_scope
+    )
+    resolved = []
+    for number, row in batch:
+        ref = _ref_or_issue(refs, row.patient_id, number, "patient_id", result)
+        if ref is not None:
+            resolved.append((number, row, ref))
+    keys = {(ref.site_id, identity.site_system(ref.site_id), row.prescription_id) for _, row, ref in resolved}
+    ids = await identity.assign(session, "prescription", Prescription, keys)
+    return [
+        (
+            number,
+            row.model_copy(
+                update={
+                    "patient_id": ref.target_id,
+                    "prescription_id": ids[(ref.site_id, identity.site_system(ref.site_id), row.prescription_id)],
+                }
+            ),
+        )
+        for number, row, ref in resolved
+    ]
+
+
+async def _fill_store_ids(
+    session: AsyncSession, batch: list[_Row], site_scope: str | None, result: ImportResult
+) -> list[_Row]:
+    refs = await identity.resolve_refs(
+        session, "prescription", Prescription, (r.prescription_id for _, r in batch), site_scope
+    )
+    resolved = []
+    for number, row in batch:
+        ref = _ref_or_issue(refs, row.prescription_id, number, "prescription_id", result)
+        if ref is not None:
+            resolved.append((number, row, ref))
+    keys = {(ref.site_id, identity.site_system(ref.site_id), row.fill_id) for _, row, ref in resolved}
+    ids = await identity.assign(session, "fill", Fill, keys)
+    return [
+        (
+            number,
+            row.model_copy(
+                update={
+                    "prescription_id": ref.target_id,
+                    "fill_id": ids[(ref.site_id, identity.site_system(ref.site_id), row.fill_id)],
+                }
+            ),
+        )
+        for number, row, ref in resolved
+    ]
 
 
 def validate_rows(
