@@ -20,7 +20,7 @@ from sqlalchemy import insert, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.base import utcnow
-from bot.db.models import SourceId
+from bot.db.models import Fill, Prescription, SourceId
 
 __all__ = ["AMBIGUOUS", "Key", "Ref", "assign", "lookup", "resolve_refs", "site_system"]
 
@@ -88,6 +88,10 @@ async def assign(session: AsyncSession, kind: str, model: type[Any], keys: Itera
     """
     wanted = set(keys)
     ids = await lookup(session, kind, wanted)
+    adopted = await _unnamed(session, kind, model, wanted - ids.keys())
+    if adopted:
+        await _record(session, kind, adopted)
+        ids.update(adopted)
     fresh = sorted(wanted - ids.keys())
     attempt = 0
     while fresh:
@@ -101,15 +105,40 @@ async def assign(session: AsyncSession, kind: str, model: type[Any], keys: Itera
             else:
                 seen.add(store_id)
                 ids[key] = store_id
-        rows = [
-            {"kind": kind, "site_id": k[0], "system": k[1], "value": k[2], "target_id": ids[k], "created_at": utcnow()}
-            for k in fresh
-            if k not in retry
-        ]
-        if rows:
-            await session.execute(insert(SourceId), rows)
+        await _record(session, kind, {k: ids[k] for k in fresh if k not in retry})
         fresh, attempt = retry, attempt + 1
     return ids
+
+
+async def _record(session: AsyncSession, kind: str, ids: dict[Key, str]) -> None:
+    rows = [
+        {"kind": kind, "site_id": k[0], "system": k[1], "value": k[2], "target_id": t, "created_at": utcnow()}
+        for k, t in ids.items()
+    ]
+    if rows:
+        await session.execute(insert(SourceId), rows)
+
+
+async def _unnamed(session: AsyncSession, kind: str, model: type[Any], keys: set[Key]) -> dict[Key, str]:
+    """A site's own id naming a record of that site that no source id names yet (written before
+    source ids were kept, or seeded directly) is that record's source id."""
+    own = {k for k in keys if k[1] == site_system(k[0])}
+    if not own:
+        return {}
+    values = sorted({k[2] for k in own})
+    if model is Fill:
+        query = select(Fill.id, Prescription.site_id).join(
+            Prescription, Prescription.id == Fill.prescription_id
+        )
+    else:
+        query = select(model.id, model.site_id)
+    sites = dict((tuple(r) for r in (await session.execute(query.where(model.id.in_(values)))).all()))
+    named = set(
+        await session.scalars(
+            select(SourceId.target_id).where(SourceId.kind == kind, SourceId.target_id.in_(values))
+        )
+    )
+    return {k: k[2] for k in own if sites.get(k[2]) == k[0] and k[2] not in named}
 
 
 async def resolve_refs(
@@ -142,9 +171,9 @@ async def resolve_refs(
     result: dict[str, Ref | str] = {v: refs[0] if len(refs) == 1 else AMBIGUOUS for v, refs in found.items()}
     rest = [v for v in wanted if v not in result]
     for start in range(0, len(rest), 500):
-        query = select(model.id, model.site_id).where(model.id.in_(rest[start : start + 500]))
+        by_id = select(model.id, model.site_id).where(model.id.in_(rest[start : start + 500]))
         if site_scope is not None:
-            query = query.where(model.site_id == site_scope)
-        for store_id, site in await session.execute(query):
+            by_id = by_id.where(model.site_id == site_scope)
+        for store_id, site in await session.execute(by_id):
             result[store_id] = Ref(store_id, site)
     return result

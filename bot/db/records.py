@@ -25,12 +25,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
-from sqlalchemy import Insert, insert, select, update
+from sqlalchemy import Insert, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db.base import utcnow
 from bot.db import identity
+from bot.db.base import utcnow
 from bot.db.consent import apply_number_suppression
 from bot.db.models import Fill, Patient, Prescription, PrescriptionEvent, Site
 from bot.db.unit import in_session
@@ -49,6 +49,7 @@ __all__ = [
     "import_prescriptions",
     "issues_from_validation",
     "validate_rows",
+    "void_fills",
 ]
 
 _LOGGER = logging.getLogger(__name__)
@@ -331,7 +332,9 @@ class ImportResult:
     unchanged: int = 0
     errors: list[ImportIssue] = field(default_factory=list)
     affected_patient_ids: set[str] = field(default_factory=set)
-    stored: dict[int, tuple[str, str]] = field(default_factory=dict)  # row -> (created|updated|unchanged, store id)
+    stored: dict[int, tuple[str, str]] = field(
+        default_factory=dict
+    )  # row -> (created|updated|unchanged, store id)
 
     def merge(self, other: ImportResult) -> None:
         """Add another result's counts, errors and affected patients to this one."""
@@ -656,6 +659,28 @@ async def import_fills(
     return result
 
 
+async def void_fills(session: AsyncSession, fill_ids: Sequence[str], *, site_scope: str) -> ImportResult:
+    """Remove fills recorded in error (FHIR ``entered-in-error``); their patients' outreach must be re-planned.
+
+    A fill not on file, or of another site, is left alone (``updated`` counts the removed ones).
+    """
+    result = ImportResult()
+    if not fill_ids:
+        return result
+    rows = await session.execute(
+        select(Fill.id, Prescription.patient_id)
+        .join(Prescription, Prescription.id == Fill.prescription_id)
+        .where(Fill.id.in_(sorted(set(fill_ids))), Prescription.site_id == site_scope)
+    )
+    found = dict(tuple(r) for r in rows.all())
+    if found:
+        await session.execute(delete(Fill).where(Fill.id.in_(sorted(found))))
+    result.updated = len(found)
+    result.affected_patient_ids = set(found.values())
+    _LOGGER.info("fills voided: %d", len(found))
+    return result
+
+
 # --- source ids → store ids (REST/CSV: each site's own id system) ---
 
 
@@ -705,7 +730,9 @@ async def _rx_store_ids(
             row.model_copy(
                 update={
                     "patient_id": ref.target_id,
-                    "prescription_id": ids[(ref.site_id, identity.site_system(ref.site_id), row.prescription_id)],
+                    "prescription_id": ids[
+                        (ref.site_id, identity.site_system(ref.site_id), row.prescription_id)
+                    ],
                 }
             ),
         )

@@ -192,7 +192,9 @@ async def test_two_sites_may_use_the_same_source_ids(store: Maker) -> None:
         rows = (await session.execute(select(Patient.id, Patient.site_id).order_by(Patient.id))).all()
         fill_rx = {f.id: f.prescription_id for f in await session.scalars(select(Fill))}
         rx_site = {r.id: (r.site_id, r.patient_id) for r in await session.scalars(select(Prescription))}
-    assert [site for _, site in rows] == ["desert", "lakeside"] and rows[0][0] == "P9"  # the first keeps its id
+    assert [site for _, site in rows] == ["desert", "lakeside"] and rows[0][
+        0
+    ] == "P9"  # the first keeps its id
     for fill_id, rx_id in fill_rx.items():
         site, patient_id = rx_site[rx_id]
         assert dict(rows)[patient_id] == site, (fill_id, rx_id)
