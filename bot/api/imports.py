@@ -24,7 +24,9 @@ from bot.db.records import (
     validate_rows,
 )
 from bot.staff.errors import TaskInvalid
-from integrations.fhir.inbound import parse_bundle
+from integrations.fhir import bundles as fhir_bundles
+from integrations.fhir.inbound import read_bundle
+from integrations.fhir.store import store_bundle, trusted_systems
 from scheduler.planner import replan
 
 __all__ = ["setup_imports"]
@@ -123,36 +125,57 @@ def _editor(call: ApiCall, source: str) -> Editor:
     return Editor(call.principal.actor, source, call.now)
 
 
+class SkippedOut(BaseModel):
+    """An entry of a FHIR Bundle that was read but not imported, and why."""
+
+    index: int
+    reason: str
+
+
+class FhirImportOut(ImportOut):
+    """What a FHIR transaction or collection Bundle did, with the entries it skipped."""
+
+    skipped: list[SkippedOut] = []
+
+
+class _Rejected(Exception):
+    """A transaction with a bad entry: nothing is stored (raised to roll back)."""
+
+    def __init__(self, outcome: dict[str, Any]) -> None:
+        super().__init__("transaction rejected")
+        self.outcome = outcome
+
+
+def _fhir_json(body: dict[str, Any], status: int = 200) -> web.Response:
+    return web.json_response(body, status=status, content_type="application/fhir+json")
+
+
 async def _fhir(call: ApiCall) -> web.StreamResponse | ImportOut:
     if not isinstance(call.payload, dict):
         raise TaskInvalid("send a FHIR R4 Bundle (a JSON object)", "body")
-    rows, outcome = parse_bundle(call.payload, site_id=call.principal.site_id)
-    if outcome is not None:
-        return web.json_response(
-            outcome.model_dump(mode="json", exclude_none=True),
-            status=422,
-            content_type="application/fhir+json",
-        )
-    total = ImportResult()
-    scope, editor = call.principal.site_id, _editor(call, "fhir")
-    async with call.sessionmaker.begin() as session:
-        results = [
-            await import_patients(session, rows.patients, site_scope=scope, editor=editor)
-            if rows.patients
-            else None,
-            await import_prescriptions(session, rows.prescriptions, site_scope=scope, editor=editor)
-            if rows.prescriptions
-            else None,
-            await import_fills(session, rows.fills, site_scope=scope, editor=editor) if rows.fills else None,
-        ]
-        for result in results:
-            if result is not None:
-                total.created += result.created
-                total.updated += result.updated
-                total.unchanged += result.unchanged
-                total.errors.extend(result.errors)
-                total.affected_patient_ids |= result.affected_patient_ids
-    return await _finish(call, total, [])
+    site = call.principal.site_id
+    try:
+        async with call.sessionmaker.begin() as session:
+            read = read_bundle(
+                call.payload, site_id=site, trusted_systems=await trusted_systems(session, site)
+            )
+            if any(i.index is None for i in read.issues):  # the Bundle itself is wrong
+                raise _Rejected(read.outcome().model_dump(mode="json", exclude_none=True))
+            if read.type != "batch" and read.issues:
+                raise _Rejected(read.outcome().model_dump(mode="json", exclude_none=True))
+            stored = await store_bundle(
+                session, read, site_id=site, now=call.now, editor=_editor(call, "fhir")
+            )
+            if read.type != "batch" and stored.issues:
+                raise _Rejected(fhir_bundles.outcome([*stored.issues]))
+    except _Rejected as rejected:
+        return _fhir_json(rejected.outcome, 422)
+    if read.type == "batch":
+        await _finish(call, stored.result, [])
+        return _fhir_json(fhir_bundles.batch_response(read, stored))
+    done = await _finish(call, stored.result, [])
+    skipped = [SkippedOut(index=i, reason=r) for i, r in read.rows.skipped_entries]
+    return FhirImportOut(**done.model_dump(), skipped=skipped)
 
 
 def setup_imports(app: web.Application) -> None:

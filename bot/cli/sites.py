@@ -21,7 +21,7 @@ from scheduler.planner import replan
 from scheduler.timeutil import WEEKDAYS, parse_weekdays, parse_window, zone
 
 ORDER = 20
-_SETTINGS_KEYS = ("closed_days", "sla_hours", "oncall_webhook_url")
+_SETTINGS_KEYS = ("closed_days", "sla_hours", "oncall_webhook_url", "fhir_systems")
 _LOGGER = logging.getLogger(__name__)
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
@@ -57,6 +57,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     add.add_argument(
         "--oncall-url", metavar="URL", help="where this site's SLA breaches are posted ('' for the default)"
+    )
+    add.add_argument(
+        "--fhir-system",
+        action="append",
+        metavar="URI",
+        help="an identifier system this site's FHIR records are matched by (repeatable; replaces the list; "
+        "'' for none: every system)",
     )
     add.set_defaults(func=cmd_add)
     lst = actions.add_parser("list", help="print every site as a JSON line")
@@ -97,6 +104,9 @@ def parse_sla(text: str) -> dict[str, float]:
     return hours
 
 
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$")
+
+
 def _settings_values(args: argparse.Namespace, values: dict[str, Any]) -> None:
     if args.closed_days is not None:
         try:
@@ -113,6 +123,14 @@ def _settings_values(args: argparse.Namespace, values: dict[str, Any]) -> None:
         if url and not re.match(r"^https?://[^\s/]+", url):
             raise CliError(f"--oncall-url: must be an http:// or https:// URL: {url!r}")
         values["oncall_webhook_url"] = url.rstrip("/")
+    if args.fhir_system is not None:
+        systems = [u.strip() for u in args.fhir_system if u.strip()]
+        for uri in systems:
+            if not _URI.match(uri) or len(uri) > 255:
+                raise CliError(
+                    f"--fhir-system: not an absolute URI (e.g. urn:oid:2.16.840.1.113883.4.1): {uri!r}"
+                )
+        values["fhir_systems"] = list(dict.fromkeys(systems))
 
 
 def site_values(args: argparse.Namespace) -> dict[str, Any]:
@@ -164,6 +182,7 @@ def _describe(site: Site) -> dict[str, Any]:
         "closed_days": [WEEKDAYS[d] for d in cfg.closed_days],
         "sla_hours": cfg.sla_hours,
         "oncall_url": cfg.oncall_webhook_url,
+        "fhir_systems": list((site.settings or {}).get("fhir_systems") or []),
     }
 
 

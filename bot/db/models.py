@@ -39,6 +39,7 @@ __all__ = [
     "Program",
     "ProgramOptOut",
     "Signal",
+    "SourceId",
     "SinkCursor",
     "Site",
     "StaffSession",
@@ -129,6 +130,23 @@ class Fill(Base):
     days_supply: Mapped[int] = mapped_column(Integer)
     quantity: Mapped[float] = mapped_column(Float, default=0)
     copay_cents: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = _created()
+
+
+class SourceId(Base):
+    """An id a source system gave a patient, prescription or fill at one site, and the record it names.
+
+    Identity is (kind, site, system, value): the same value under two systems, or at two sites, names two
+    records. A site's REST/CSV ids are its own system (``urn:midbot:site:{site_id}``); FHIR identifiers keep
+    theirs. ``target_id`` is the store's id, equal to the value unless another record already had it.
+    """
+
+    __tablename__ = "source_id"
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)  # patient | prescription | fill
+    site_id: Mapped[str] = mapped_column(ForeignKey("site.id"), primary_key=True)
+    system: Mapped[str] = mapped_column(String(255), primary_key=True)
+    value: Mapped[str] = mapped_column(String(64), primary_key=True)
+    target_id: Mapped[str] = mapped_column(String(64), index=True)
     created_at: Mapped[datetime] = _created()
 
 

@@ -25,10 +25,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
-from sqlalchemy import Insert, insert, select, update
+from sqlalchemy import Insert, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.db import identity
 from bot.db.audit import RecordChange, record_changes
 from bot.db.base import utcnow
 from bot.db.consent import apply_number_suppression
@@ -50,6 +51,7 @@ __all__ = [
     "import_prescriptions",
     "issues_from_validation",
     "validate_rows",
+    "void_fills",
 ]
 
 _LOGGER = logging.getLogger(__name__)
@@ -355,6 +357,9 @@ class ImportResult:
     unchanged: int = 0
     errors: list[ImportIssue] = field(default_factory=list)
     affected_patient_ids: set[str] = field(default_factory=set)
+    stored: dict[int, tuple[str, str]] = field(
+        default_factory=dict
+    )  # row -> (created|updated|unchanged, store id)
 
     def merge(self, other: ImportResult) -> None:
         """Add another result's counts, errors and affected patients to this one."""
@@ -363,6 +368,7 @@ class ImportResult:
         self.unchanged += other.unchanged
         self.errors.extend(other.errors)
         self.affected_patient_ids |= other.affected_patient_ids
+        self.stored.update(other.stored)
 
     def summary(self) -> dict[str, int]:
         """Counts for a JSON summary line."""
@@ -503,8 +509,9 @@ async def import_patients(
     site_scope: str | None = None,
     row_numbers: Sequence[int] | None = None,
     editor: Editor | None = None,
+    store_ids: bool = False,
 ) -> ImportResult:
-    """Create or update patients by the source system's ``patient_id``.
+    """Create or update patients by the source system's ``patient_id`` (the site's own id system).
 
     Args:
         session: an open session; the caller commits.
@@ -513,6 +520,7 @@ async def import_patients(
         row_numbers: the row number to report for each row (default: 1-based position in ``rows``).
         editor: the staff user or token making the change; each changed row is audited with its
             fields before and after.
+        store_ids: the ids are already store ids (resolved by ``bot.db.identity``, as FHIR does).
 
     Returns:
         Counts, per-row errors (``site_id: not found``) and the created or updated patient ids.
@@ -520,6 +528,8 @@ async def import_patients(
     result = ImportResult()
     for batch in _chunks(_numbered(rows, row_numbers)):
         sites = await _load(session, Site, (), (r.site_id for _, r in batch))
+        if not store_ids:
+            batch = await _patient_store_ids(session, batch, sites, site_scope)
         pending = _Batch(await _load(session, Patient, _PATIENT_COLUMNS, (r.patient_id for _, r in batch)))
         for number, row in batch:
             existing = pending.state.get(row.patient_id)
@@ -529,7 +539,9 @@ async def import_patients(
                 result.errors.append(ImportIssue(number, "patient_id", "not found"))
             else:
                 values = row.model_dump(exclude={"patient_id"})
-                if pending.apply(row.patient_id, values, _PATIENT_DEFAULTS, result) != "unchanged":
+                outcome = pending.apply(row.patient_id, values, _PATIENT_DEFAULTS, result)
+                result.stored[number] = (outcome, row.patient_id)
+                if outcome != "unchanged":
                     result.affected_patient_ids.add(row.patient_id)
         await pending.flush(session, Patient, editor, lambda key, row: (row["site_id"], key))
         # A number that opted out before its patient was on file (or given this number) stays opted out.
@@ -556,6 +568,7 @@ async def import_prescriptions(
     row_numbers: Sequence[int] | None = None,
     now: datetime | None = None,
     editor: Editor | None = None,
+    store_ids: bool = False,
 ) -> ImportResult:
     """Create or update prescriptions by ``prescription_id``; status changes record a PrescriptionEvent.
 
@@ -570,11 +583,14 @@ async def import_prescriptions(
         row_numbers: the row number to report for each row.
         now: when the change is recorded (default: the system clock).
         editor: the staff user or token making the change (each changed row is audited).
+        store_ids: the ids are already store ids.
     """
     at = now or utcnow()
     result = ImportResult()
     events: dict[tuple[str, str], dict[str, Any]] = {}
     for batch in _chunks(_numbered(rows, row_numbers)):
+        if not store_ids:
+            batch = await _rx_store_ids(session, batch, site_scope, result)
         patients = await _load(session, Patient, ("site_id",), (r.patient_id for _, r in batch))
         pending = _Batch(
             await _load(session, Prescription, _RX_COLUMNS, (r.prescription_id for _, r in batch))
@@ -590,7 +606,9 @@ async def import_prescriptions(
                 continue
             before = dict(existing) if existing is not None else None
             values = {**row.model_dump(exclude={"prescription_id"}), "site_id": patient["site_id"]}
-            if pending.apply(row.prescription_id, values, _RX_DEFAULTS, result) == "unchanged":
+            outcome = pending.apply(row.prescription_id, values, _RX_DEFAULTS, result)
+            result.stored[number] = (outcome, row.prescription_id)
+            if outcome == "unchanged":
                 continue
             result.affected_patient_ids.add(row.patient_id)
             if before is not None and before["patient_id"] != row.patient_id:
@@ -645,6 +663,7 @@ async def import_fills(
     site_scope: str | None = None,
     row_numbers: Sequence[int] | None = None,
     editor: Editor | None = None,
+    store_ids: bool = False,
 ) -> ImportResult:
     """Create or update fills by ``fill_id``; the prescription must exist (and be in scope).
 
@@ -654,9 +673,12 @@ async def import_fills(
         site_scope: when set, a prescription or fill of another site is rejected as not found.
         row_numbers: the row number to report for each row.
         editor: the staff user or token making the change (each changed row is audited).
+        store_ids: the ids are already store ids.
     """
     result = ImportResult()
     for batch in _chunks(_numbered(rows, row_numbers)):
+        if not store_ids:
+            batch = await _fill_store_ids(session, batch, site_scope, result)
         pending = _Batch(await _load(session, Fill, _FILL_COLUMNS, (r.fill_id for _, r in batch)))
         rx_ids = {r.prescription_id for _, r in batch} | {
             s["prescription_id"] for s in pending.state.values()
@@ -679,7 +701,9 @@ async def import_fills(
                 "quantity": row.quantity,
                 "copay_cents": row.copay_cents,
             }
-            if pending.apply(row.fill_id, values, _FILL_DEFAULTS, result) != "unchanged":
+            outcome = pending.apply(row.fill_id, values, _FILL_DEFAULTS, result)
+            result.stored[number] = (outcome, row.fill_id)
+            if outcome != "unchanged":
                 result.affected_patient_ids.add(rx["patient_id"])
                 if old_rx is not None:
                     result.affected_patient_ids.add(old_rx["patient_id"])
@@ -696,6 +720,133 @@ def _fill_owner(
         return rx.get("site_id"), rx.get("patient_id")
 
     return owner
+
+
+async def void_fills(
+    session: AsyncSession, fill_ids: Sequence[str], *, site_scope: str, editor: Editor | None = None
+) -> ImportResult:
+    """Remove fills recorded in error (FHIR ``entered-in-error``); their patients' outreach must be re-planned.
+
+    A fill not on file, or of another site, is left alone (``updated`` counts the removed ones). With an
+    ``editor``, each removal is audited with the fill's dates before.
+    """
+    result = ImportResult()
+    if not fill_ids:
+        return result
+    rows = await session.execute(
+        select(Fill.id, Prescription.patient_id, Fill.dispensed_on, Fill.days_supply)
+        .join(Prescription, Prescription.id == Fill.prescription_id)
+        .where(Fill.id.in_(sorted(set(fill_ids))), Prescription.site_id == site_scope)
+    )
+    listed = rows.all()
+    found = {row[0]: row[1] for row in listed}
+    if found:
+        await session.execute(delete(Fill).where(Fill.id.in_(sorted(found))))
+        if editor is not None:
+            changes = [
+                RecordChange(
+                    "fill",
+                    fid,
+                    site_scope,
+                    pid,
+                    {"dispensed_on": dispensed, "days_supply": days, "status": "completed"},
+                    {"status": "entered-in-error"},
+                )
+                for fid, pid, dispensed, days in listed
+            ]
+            await in_session(
+                session, record_changes, changes, actor=editor.actor, source=editor.source, at=editor.at
+            )
+    result.updated = len(found)
+    result.affected_patient_ids = set(found.values())
+    _LOGGER.info("fills voided: %d", len(found))
+    return result
+
+
+# --- source ids → store ids (REST/CSV: each site's own id system) ---
+
+
+async def _patient_store_ids(
+    session: AsyncSession, batch: list[_Row], sites: _State, site_scope: str | None
+) -> list[_Row]:
+    keys = {
+        (r.site_id, identity.site_system(r.site_id), r.patient_id)
+        for _, r in batch
+        if r.site_id in sites and _in_scope(r.site_id, site_scope)
+    }
+    ids = await identity.assign(session, "patient", Patient, keys)
+    out = []
+    for number, row in batch:
+        store_id = ids.get((row.site_id, identity.site_system(row.site_id), row.patient_id))
+        out.append((number, row if store_id is None else row.model_copy(update={"patient_id": store_id})))
+    return out
+
+
+def _ref_or_issue(
+    refs: dict[str, identity.Ref | str], value: str, number: int, name: str, result: ImportResult
+) -> identity.Ref | None:
+    ref = refs.get(value)
+    if isinstance(ref, identity.Ref):
+        return ref
+    reason = "the same id is on file at several sites" if ref == identity.AMBIGUOUS else "not found"
+    result.errors.append(ImportIssue(number, name, reason))
+    return None
+
+
+async def _rx_store_ids(
+    session: AsyncSession, batch: list[_Row], site_scope: str | None, result: ImportResult
+) -> list[_Row]:
+    refs = await identity.resolve_refs(
+        session, "patient", Patient, (r.patient_id for _, r in batch), site_scope
+    )
+    resolved = []
+    for number, row in batch:
+        ref = _ref_or_issue(refs, row.patient_id, number, "patient_id", result)
+        if ref is not None:
+            resolved.append((number, row, ref))
+    keys = {(ref.site_id, identity.site_system(ref.site_id), row.prescription_id) for _, row, ref in resolved}
+    ids = await identity.assign(session, "prescription", Prescription, keys)
+    return [
+        (
+            number,
+            row.model_copy(
+                update={
+                    "patient_id": ref.target_id,
+                    "prescription_id": ids[
+                        (ref.site_id, identity.site_system(ref.site_id), row.prescription_id)
+                    ],
+                }
+            ),
+        )
+        for number, row, ref in resolved
+    ]
+
+
+async def _fill_store_ids(
+    session: AsyncSession, batch: list[_Row], site_scope: str | None, result: ImportResult
+) -> list[_Row]:
+    refs = await identity.resolve_refs(
+        session, "prescription", Prescription, (r.prescription_id for _, r in batch), site_scope
+    )
+    resolved = []
+    for number, row in batch:
+        ref = _ref_or_issue(refs, row.prescription_id, number, "prescription_id", result)
+        if ref is not None:
+            resolved.append((number, row, ref))
+    keys = {(ref.site_id, identity.site_system(ref.site_id), row.fill_id) for _, row, ref in resolved}
+    ids = await identity.assign(session, "fill", Fill, keys)
+    return [
+        (
+            number,
+            row.model_copy(
+                update={
+                    "prescription_id": ref.target_id,
+                    "fill_id": ids[(ref.site_id, identity.site_system(ref.site_id), row.fill_id)],
+                }
+            ),
+        )
+        for number, row, ref in resolved
+    ]
 
 
 def validate_rows(

@@ -2,29 +2,40 @@
 
 Resources are validated with the ``fhir.resources`` R4B models (FHIR 4.3, wire-compatible with R4 for
 these three resources), then mapped onto the importer's ``PatientIn``/``PrescriptionIn``/``FillIn``.
-A bundle is all or nothing: any invalid resource, or one missing a field midbot needs, rejects the
-whole bundle with an OperationOutcome whose issues name each bad resource (fullUrl, else
-``Type/id``, else its entry index) and the field. ``parse_bundle`` reports problems that way and does
-not raise; ``FhirInboundError`` is the (so far empty) root of this module's exceptions::
+Every problem is an OperationOutcome issue naming the resource (fullUrl, else ``Type/id``, else its
+entry index) and the field, with the FHIR path ``Bundle.entry[i].resource.FIELD`` as its expression and
+the entry index kept beside it, so a ``transaction`` (all or nothing) can reject the whole Bundle and a
+``batch`` can answer each entry on its own. ``parse_bundle`` reports problems that way and does not
+raise; ``FhirInboundError`` is the (so far empty) root of this module's exceptions::
 
     FhirInboundError
 
 Mapping:
 
-* Patient → patient: first identifier value (any system) else resource id; official (else first) name;
+Identity is (system, value): each row carries the key of its resource and of what it refers to, and
+``integrations.fhir.store`` turns keys into store ids. The key is the first identifier whose system the
+site trusts (every system when it names none; an identifier without a system, or the resource id, is the
+site's own id system, ``""`` here).
+
+* Patient → patient: identity as above; official (else first) name (one word is both names);
   birthDate; telecom sms > mobile phone > other phone; first en/es ``communication`` (preferred
-  first); site from ``managingOrganization`` (``Organization/{site_id}`` or its identifier value),
-  else the ``site_id`` argument; IANA zone from the core ``timezone`` extension when present.
+  first); site: the ``site_id`` argument (an API token fixes it; ``managingOrganization`` is then the
+  source's own and not read), else ``managingOrganization`` (``Organization/{site_id}`` or its
+  identifier value); IANA zone from the core ``timezone`` extension when present.
 * MedicationRequest → prescription: id as above; ``subject`` → patient; drug from
-  ``medicationCodeableConcept`` text, else coding display/code, else ``medicationReference.display``;
-  status active/on-hold/stopped/cancelled/completed/draft → active/on_hold/discontinued/discontinued/
-  completed/received; ``authoredOn`` → written_on.
-* MedicationDispense (status ``completed`` only; others are skipped) → fill: ``authorizingPrescription``
+  ``medicationCodeableConcept`` text, else coding display/code, else the ``Medication`` that
+  ``medicationReference`` names (contained ``#id``, or in the bundle) by its code, else the reference's
+  display; status active/on-hold/stopped/cancelled/completed/draft/entered-in-error → active/on_hold/
+  discontinued/discontinued/completed/received/discontinued; ``unknown`` keeps the stored status (a new
+  prescription is active); ``authoredOn`` → written_on.
+* MedicationDispense ``completed`` → fill; ``entered-in-error`` voids the fill (removed, outreach
+  re-planned); other statuses are skipped and reported. Fill: ``authorizingPrescription``
   → prescription; ``whenHandedOver`` else ``whenPrepared`` → dispensed_on; ``daysSupply.value``;
   ``quantity.value``; copay from the extension ``COPAY_EXTENSION`` (valueMoney, dollars).
 
 References resolve against the bundle (fullUrl or ``Type/id``), then as a logical identifier
-(``reference.identifier.value``), then as ``Type/{our id}`` for resources imported earlier.
+(``reference.identifier`` system and value), then as ``Type/{id}`` for resources imported earlier (the
+site's own id, or the store id that FHIR out shows).
 """
 
 from __future__ import annotations
@@ -37,6 +48,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
+from fhir.resources.R4B.medication import Medication
 from fhir.resources.R4B.medicationdispense import MedicationDispense
 from fhir.resources.R4B.medicationrequest import MedicationRequest
 from fhir.resources.R4B.operationoutcome import OperationOutcome
@@ -50,7 +62,11 @@ __all__ = [
     "TIMEZONE_EXTENSION",
     "FhirInboundError",
     "ImportRows",
+    "Issue",
+    "ReadBundle",
+    "RowItem",
     "parse_bundle",
+    "read_bundle",
 ]
 
 _LOGGER = logging.getLogger(__name__)
@@ -70,8 +86,14 @@ _RX_STATUS = {
     "cancelled": "discontinued",
     "completed": "completed",
     "draft": "received",
+    "entered-in-error": "discontinued",
+    "unknown": None,  # keeps the stored status; a new prescription is active
 }
-_TYPED_REF = re.compile(r"^(?:.*/)?(Patient|MedicationRequest|Organization)/([^/]+?)(?:/_history/[^/]+)?$")
+_TYPED_REF = re.compile(
+    r"^(?:.*/)?(Patient|MedicationRequest|Organization|Medication)/([^/]+?)(?:/_history/[^/]+)?$"
+)
+SITE_SYSTEM = ""  # the site's own id system (identifiers without a system, resource ids)
+FhirKey = tuple[str, str]  # (system, value)
 
 
 class FhirInboundError(Exception):
@@ -86,14 +108,50 @@ class _Problem(Exception):
         self.path, self.reason, self.code = path, reason, code
 
 
+@dataclass(frozen=True, slots=True)
+class RowItem:
+    """One row to import: the bundle entry it came from, its identity, and the identity it refers to."""
+
+    index: int
+    kind: str  # Patient | MedicationRequest | MedicationDispense
+    row: PatientIn | PrescriptionIn | FillIn | None  # None: a voided (entered-in-error) dispense
+    key: FhirKey
+    ref: FhirKey | None = None  # the patient of a request, the request of a dispense
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    """A problem, with the entry it belongs to (None: the Bundle itself) and its OperationOutcome issue."""
+
+    index: int | None
+    issue: dict[str, Any]
+
+
 @dataclass(slots=True)
 class ImportRows:
-    """What a valid bundle imports, in dependency order, plus notes on entries it skipped."""
+    """What a bundle imports, in dependency order, plus the entries it skipped (index, note)."""
 
-    patients: list[PatientIn] = field(default_factory=list)
-    prescriptions: list[PrescriptionIn] = field(default_factory=list)
-    fills: list[FillIn] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
+    items: list[RowItem] = field(default_factory=list)
+    skipped_entries: list[tuple[int, str]] = field(default_factory=list)
+
+    def _rows(self, kind: str) -> list[Any]:
+        return [i.row for i in self.items if i.kind == kind and i.row is not None]
+
+    @property
+    def patients(self) -> list[PatientIn]:
+        return self._rows("Patient")
+
+    @property
+    def prescriptions(self) -> list[PrescriptionIn]:
+        return self._rows("MedicationRequest")
+
+    @property
+    def fills(self) -> list[FillIn]:
+        return self._rows("MedicationDispense")
+
+    @property
+    def skipped(self) -> list[str]:
+        return [note for _, note in self.skipped_entries]
 
 
 @dataclass(slots=True)
@@ -103,42 +161,55 @@ class _Entry:
     kind: str
     resource: Any = None
     our_id: str | None = None
+    key: FhirKey = (SITE_SYSTEM, "")
+    ref: FhirKey | None = None
 
 
 @dataclass(slots=True)
 class _Parse:
     default_site: str | None
+    trusted: tuple[str, ...] = ()
     entries: list[_Entry] = field(default_factory=list)
-    refs: dict[str, tuple[str, str]] = field(default_factory=dict)  # fullUrl or Type/id -> (Type, our id)
-    issues: list[dict[str, Any]] = field(default_factory=list)
+    refs: dict[str, tuple[str, FhirKey]] = field(default_factory=dict)  # fullUrl or Type/id -> (Type, key)
+    medications: dict[str, Any] = field(default_factory=dict)  # fullUrl or Medication/id -> Medication
+    issues: list[Issue] = field(default_factory=list)
     rows: ImportRows = field(default_factory=ImportRows)
 
     def issue(self, entry: _Entry | None, path: str, reason: str, code: str = "invalid") -> None:
         where = f"Bundle.entry[{entry.index}].resource" if entry else "Bundle"
         label = f"{entry.label}: " if entry else "Bundle."
         self.issues.append(
-            {
-                "severity": "error",
-                "code": code,
-                "diagnostics": f"{label}{path}: {reason}" if path else f"{label}{reason}",
-                "expression": [f"{where}.{path}" if path else where],
-            }
+            Issue(
+                entry.index if entry else None,
+                {
+                    "severity": "error",
+                    "code": code,
+                    "diagnostics": f"{label}{path}: {reason}" if path else f"{label}{reason}",
+                    "expression": [f"{where}.{path}" if path else where],
+                },
+            )
         )
 
 
-def _first_id(resource: Any) -> str | None:
+def _key(resource: Any, trusted: tuple[str, ...]) -> FhirKey | None:
     for ident in resource.identifier or []:
-        if ident.value and str(ident.value).strip():
-            return str(ident.value).strip()
-    return str(resource.id) if resource.id else None
+        value = str(ident.value or "").strip()
+        system = str(ident.system or "").strip()
+        if value and (not trusted or system in trusted):
+            return (system, value)
+    if trusted and any(str(i.value or "").strip() for i in resource.identifier or []):
+        raise _Problem("identifier", "no identifier of a system this site trusts", "business-rule")
+    return (SITE_SYSTEM, str(resource.id)) if resource.id else None
 
 
-def _raw_id(resource: dict[str, Any]) -> str | None:
+def _raw_key(resource: dict[str, Any], trusted: tuple[str, ...]) -> FhirKey | None:
     idents = resource.get("identifier")
     for ident in idents if isinstance(idents, list) else []:
         if isinstance(ident, dict) and str(ident.get("value") or "").strip():
-            return str(ident["value"]).strip()
-    return str(resource["id"]) if resource.get("id") else None
+            system = str(ident.get("system") or "").strip()
+            if not trusted or system in trusted:
+                return (system, str(ident["value"]).strip())
+    return (SITE_SYSTEM, str(resource["id"])) if resource.get("id") else None
 
 
 def _day(value: Any) -> date | None:
@@ -170,7 +241,9 @@ def _patient_name(patient: Patient) -> tuple[str, str]:
             given, family = given or " ".join(parts[:-1]), family or (parts[-1] if parts else "")
         if given and family:
             return given, family
-    raise _Problem("name", "needs a given and a family name")
+        if given or family:  # one word (a mononym, or only one part given): it is both names
+            return given or family, family or given
+    raise _Problem("name", "needs a name (given, family or text)")
 
 
 def _patient_phone(patient: Patient) -> str:
@@ -197,6 +270,8 @@ def _patient_language(patient: Patient) -> str | None:
 
 
 def _patient_site(patient: Patient, default: str | None) -> str:
+    if default:
+        return default  # the token fixes the site; the source's organization ids are its own
     org = patient.managingOrganization
     if org is not None:
         if org.reference:
@@ -206,8 +281,6 @@ def _patient_site(patient: Patient, default: str | None) -> str:
             raise _Problem("managingOrganization", "expected a reference to Organization/{site_id}")
         if org.identifier is not None and org.identifier.value:
             return str(org.identifier.value)
-    if default:
-        return default
     raise _Problem("managingOrganization", "needs Organization/{site_id} (or a site for the whole bundle)")
 
 
@@ -230,7 +303,7 @@ def _map_patient(p: _Parse, entry: _Entry) -> dict[str, Any]:
 # --- references ---
 
 
-def _resolve(p: _Parse, ref: Any, kind: str, path: str) -> str:
+def _resolve(p: _Parse, ref: Any, kind: str, path: str) -> FhirKey:
     if ref is None:
         raise _Problem(path, f"needs a reference to a {kind}")
     if ref.reference:
@@ -241,39 +314,63 @@ def _resolve(p: _Parse, ref: Any, kind: str, path: str) -> str:
             return found[1]
         match = _TYPED_REF.match(ref.reference)
         if match and match.group(1) == kind:
-            return match.group(2)
+            return (SITE_SYSTEM, match.group(2))
         raise _Problem(path, f"cannot resolve {kind} reference", "not-found")
     if ref.identifier is not None and ref.identifier.value:
-        return str(ref.identifier.value)
+        return (str(ref.identifier.system or "").strip(), str(ref.identifier.value).strip())
     raise _Problem(path, f"needs a reference to a {kind}")
 
 
 # --- MedicationRequest ---
 
 
-def _drug(request: MedicationRequest) -> str:
-    concept = request.medicationCodeableConcept
-    if concept is not None:
-        if concept.text:
-            return str(concept.text)
-        for coding in concept.coding or []:
-            if coding.display or coding.code:
-                return str(coding.display or coding.code)
-    if request.medicationReference is not None and request.medicationReference.display:
-        return str(request.medicationReference.display)
-    raise _Problem("medicationCodeableConcept", "needs the drug's name (text or coding display)")
+def _concept_name(concept: Any) -> str | None:
+    if concept is None:
+        return None
+    if concept.text:
+        return str(concept.text)
+    for coding in concept.coding or []:
+        if coding.display or coding.code:
+            return str(coding.display or coding.code)
+    return None
+
+
+def _medication(p: _Parse, request: MedicationRequest, reference: str) -> Any:
+    if reference.startswith("#"):
+        for resource in request.contained or []:
+            if isinstance(resource, Medication) and resource.id == reference[1:]:
+                return resource
+        return None
+    return p.medications.get(reference)
+
+
+def _drug(p: _Parse, request: MedicationRequest) -> str:
+    name = _concept_name(request.medicationCodeableConcept)
+    ref = request.medicationReference
+    if name is None and ref is not None:
+        medication = _medication(p, request, ref.reference) if ref.reference else None
+        name = _concept_name(medication.code) if medication is not None else None
+        name = name or (str(ref.display) if ref.display else None)
+        if name is None:
+            raise _Problem(
+                "medicationReference", "names no Medication with a code (contained or in the bundle)"
+            )
+    if name is None:
+        raise _Problem("medicationCodeableConcept", "needs the drug's name (text or coding display)")
+    return name
 
 
 def _map_request(p: _Parse, entry: _Entry) -> dict[str, Any]:
     request: MedicationRequest = entry.resource
-    status = _RX_STATUS.get(str(request.status))
-    if status is None:
+    if str(request.status) not in _RX_STATUS:
         raise _Problem("status", f"{request.status!s} cannot be imported", "not-supported")
+    patient = _resolve(p, request.subject, "Patient", "subject")
+    entry.ref = patient
     return {
         "prescription_id": entry.our_id,
-        "patient_id": _resolve(p, request.subject, "Patient", "subject"),
-        "drug": _drug(request),
-        "status": status,
+        "patient_id": patient[1],
+        "status": _RX_STATUS[str(request.status)],
+        "drug": _drug(p, request),
         "written_on": _day(request.authoredOn),
     }
 
@@ -304,9 +401,11 @@ def _map_dispense(p: _Parse, entry: _Entry) -> dict[str, Any]:
     if days != days.to_integral_value():
         raise _Problem("daysSupply", "must be a whole number of days", "invalid")
     quantity = dispense.quantity.value if dispense.quantity is not None else None
+    request = _resolve(p, prescriptions[0], "MedicationRequest", "authorizingPrescription[0]")
+    entry.ref = request
     return {
         "fill_id": entry.our_id,
-        "prescription_id": _resolve(p, prescriptions[0], "MedicationRequest", "authorizingPrescription[0]"),
+        "prescription_id": request[1],
         "dispensed_on": handed,
         "days_supply": int(days),
         "quantity": float(quantity) if quantity is not None else None,
@@ -345,6 +444,17 @@ def _label(index: int, raw: dict[str, Any], resource: dict[str, Any]) -> str:
     return f"Bundle.entry[{index}]"
 
 
+def _register_medication(p: _Parse, raw: dict[str, Any], entry: _Entry) -> None:
+    try:
+        medication = Medication.model_validate(raw["resource"])
+    except ValidationError:
+        p.rows.skipped_entries.append((entry.index, f"{entry.label}: Medication not valid, not read"))
+        return
+    for ref in (raw.get("fullUrl"), f"Medication/{medication.id}" if medication.id else None):
+        if ref:
+            p.medications[str(ref)] = medication
+
+
 def _validate_entry(p: _Parse, index: int, raw: Any) -> None:
     if not isinstance(raw, dict) or not isinstance(raw.get("resource"), dict):
         p.issue(_Entry(index, f"Bundle.entry[{index}]", "?"), "", "entry needs a resource", "structure")
@@ -353,14 +463,17 @@ def _validate_entry(p: _Parse, index: int, raw: Any) -> None:
     kind = str(resource.get("resourceType", ""))
     entry = _Entry(index, _label(index, raw, resource), kind)
     method = (raw.get("request") or {}).get("method") if isinstance(raw.get("request"), dict) else None
-    if kind not in _MODELS:
-        p.rows.skipped.append(f"{entry.label}: {kind or 'resource'} not imported")
+    if kind == "Medication":
+        _register_medication(p, raw, entry)
         return
-    raw_id = _raw_id(resource)
+    if kind not in _MODELS:
+        p.rows.skipped_entries.append((index, f"{entry.label}: {kind or 'resource'} not imported"))
+        return
+    raw_key = _raw_key(resource, p.trusted)
     # Registered before validation, so a reference to a bad resource is not reported a second time.
-    for key in (raw.get("fullUrl"), f"{kind}/{resource['id']}" if resource.get("id") else None):
-        if key and raw_id:
-            p.refs[str(key)] = (kind, raw_id)
+    for ref in (raw.get("fullUrl"), f"{kind}/{resource['id']}" if resource.get("id") else None):
+        if ref and raw_key:
+            p.refs[str(ref)] = (kind, raw_key)
     if method not in (None, "POST", "PUT"):
         p.issue(entry, "request.method", f"{method} is not supported", "not-supported")
         return
@@ -371,22 +484,34 @@ def _validate_entry(p: _Parse, index: int, raw: Any) -> None:
             path = ".".join(str(part) for part in err["loc"]) or kind
             p.issue(entry, path, str(err["msg"]).removeprefix("Value error, "))
         return
-    entry.our_id = _first_id(entry.resource)
-    if entry.our_id is None:
+    try:
+        key = _key(entry.resource, p.trusted)
+    except _Problem as problem:
+        p.issue(entry, problem.path, problem.reason, problem.code)
+        return
+    if key is None:
         p.issue(entry, "identifier", "needs an identifier value or an id", "required")
         return
+    entry.key, entry.our_id = key, key[1]
     p.entries.append(entry)
 
 
 def _map_entry(p: _Parse, entry: _Entry) -> None:
-    mapper, model, bucket = _MAPPERS[entry.kind]
-    if entry.kind == "MedicationDispense" and entry.resource.status != "completed":
-        p.rows.skipped.append(f"{entry.label}: status {entry.resource.status} is not a completed dispense")
+    mapper, model, _bucket = _MAPPERS[entry.kind]
+    status = str(getattr(entry.resource, "status", "") or "")
+    if entry.kind == "MedicationDispense" and status not in ("completed", "entered-in-error"):
+        p.rows.skipped_entries.append(
+            (entry.index, f"{entry.label}: status {status} is not a completed dispense")
+        )
         return
+    voided = entry.kind == "MedicationDispense" and status == "entered-in-error"
     try:
-        values = mapper(p, entry)
+        values = mapper(p, entry) if not voided else {}
     except _Problem as problem:
         p.issue(entry, problem.path, problem.reason, problem.code)
+        return
+    if voided:
+        p.rows.items.append(RowItem(entry.index, entry.kind, None, entry.key))
         return
     try:
         row = model.model_validate({k: v for k, v in values.items() if v is not None})
@@ -395,7 +520,7 @@ def _map_entry(p: _Parse, entry: _Entry) -> None:
             ours = str(err["loc"][0]) if err["loc"] else "resource"
             p.issue(entry, _FIELD_PATHS.get(ours, ours), str(err["msg"]).removeprefix("Value error, "))
         return
-    getattr(p.rows, bucket).append(row)
+    p.rows.items.append(RowItem(entry.index, entry.kind, row, entry.key, entry.ref))  # type: ignore[arg-type]
 
 
 # Where each of our fields comes from, to name the FHIR field when our validation rejects a value.
@@ -419,34 +544,63 @@ _FIELD_PATHS = {
 }
 
 
+@dataclass(slots=True)
+class ReadBundle:
+    """A read Bundle: its type, the rows of its good entries, and every problem found."""
+
+    type: str
+    rows: ImportRows
+    issues: list[Issue]
+    entries: int  # how many entries the Bundle has
+
+    def outcome(self, index: int | None = None) -> OperationOutcome:
+        """The OperationOutcome of every issue (or of one entry's)."""
+        chosen = [i.issue for i in self.issues if index is None or i.index == index]
+        return OperationOutcome.model_validate({"resourceType": "OperationOutcome", "issue": chosen})
+
+
+def read_bundle(
+    data: Any, *, site_id: str | None = None, trusted_systems: tuple[str, ...] = ()
+) -> ReadBundle:
+    """Validate and map a FHIR R4 Bundle, keeping the good entries beside the problems of the bad ones.
+
+    Args:
+        data: the Bundle as parsed JSON (transaction, batch or collection).
+        site_id: the site every patient belongs to (the API token's site), if fixed.
+        trusted_systems: the identifier systems the site trusts (empty: every system).
+    """
+    p = _Parse(default_site=site_id, trusted=tuple(trusted_systems))
+    raw_entries = _envelope(p, data)
+    for index, raw in enumerate(raw_entries):
+        _validate_entry(p, index, raw)
+    for entry in p.entries:
+        _map_entry(p, entry)
+    kind = str(data.get("type")) if isinstance(data, dict) else ""
+    _LOGGER.info(
+        "FHIR %s bundle read: %d rows, %d issues, %d skipped",
+        kind if kind in BUNDLE_TYPES else "unknown",
+        len(p.rows.items),
+        len(p.issues),
+        len(p.rows.skipped_entries),
+    )
+    return ReadBundle(kind, p.rows, p.issues, len(raw_entries))
+
+
 def parse_bundle(
-    data: dict[str, Any], *, site_id: str | None = None
+    data: dict[str, Any], *, site_id: str | None = None, trusted_systems: tuple[str, ...] = ()
 ) -> tuple[ImportRows, OperationOutcome | None]:
     """Validate and map a FHIR R4 Bundle; all or nothing.
 
     Args:
         data: the Bundle as parsed JSON (transaction, batch or collection).
-        site_id: the site of patients without ``managingOrganization`` (e.g. the API token's site).
+        site_id: the site of every patient (e.g. the API token's site).
+        trusted_systems: the identifier systems the site trusts (empty: every system).
 
     Returns:
         (rows, None) when every resource is valid and mappable; (empty rows, OperationOutcome) otherwise,
         with one error issue per problem naming the resource and the field.
     """
-    p = _Parse(default_site=site_id)
-    for index, raw in enumerate(_envelope(p, data)):
-        _validate_entry(p, index, raw)
-    for entry in p.entries:
-        _map_entry(p, entry)
-    if p.issues:
-        _LOGGER.info("FHIR bundle rejected: %d issues", len(p.issues))
-        return ImportRows(), OperationOutcome.model_validate(
-            {"resourceType": "OperationOutcome", "issue": p.issues}
-        )
-    _LOGGER.info(
-        "FHIR bundle accepted: %d patients, %d prescriptions, %d fills, %d skipped",
-        len(p.rows.patients),
-        len(p.rows.prescriptions),
-        len(p.rows.fills),
-        len(p.rows.skipped),
-    )
-    return p.rows, None
+    read = read_bundle(data, site_id=site_id, trusted_systems=trusted_systems)
+    if read.issues:
+        return ImportRows(), read.outcome()
+    return read.rows, None

@@ -178,10 +178,32 @@ async def test_unknown_or_foreign_site_is_not_found(store: Maker) -> None:
     result = await _run(store, import_patients, rows, site_scope="lakeside", row_numbers=[2, 3, 4])
     assert result.created == 1
     assert result.errors == [ImportIssue(3, "site_id", "not found"), ImportIssue(4, "site_id", "not found")]
-    # A patient of another site cannot be moved in by a scoped import either.
-    await _run(store, import_patients, [_patient("P9", site_id="desert")])
-    moved = await _run(store, import_patients, [_patient("P9")], site_scope="lakeside")
-    assert moved.errors == [ImportIssue(1, "patient_id", "not found")]
+
+
+async def test_two_sites_may_use_the_same_source_ids(store: Maker) -> None:
+    # Site-scoped ids: desert's P9/RX9/F9 are not "taken" by lakeside's, and nothing moves between sites.
+    for site in ("desert", "lakeside"):
+        patients = await _run(store, import_patients, [_patient("P9", site_id=site)], site_scope=site)
+        rxs = await _run(store, import_prescriptions, [_rx("RX9", patient_id="P9")], site_scope=site, now=NOW)
+        fills = await _run(store, import_fills, [_fill("F9", prescription_id="RX9")], site_scope=site)
+        assert (patients.created, rxs.created, fills.created) == (1, 1, 1), site
+        assert patients.errors == rxs.errors == fills.errors == []
+    async with store() as session:
+        rows = (await session.execute(select(Patient.id, Patient.site_id).order_by(Patient.id))).all()
+        fill_rx = {f.id: f.prescription_id for f in await session.scalars(select(Fill))}
+        rx_site = {r.id: (r.site_id, r.patient_id) for r in await session.scalars(select(Prescription))}
+    assert [site for _, site in rows] == ["desert", "lakeside"] and rows[0][
+        0
+    ] == "P9"  # the first keeps its id
+    for fill_id, rx_id in fill_rx.items():
+        site, patient_id = rx_site[rx_id]
+        assert dict(rows)[patient_id] == site, (fill_id, rx_id)
+    # Re-importing each site's rows updates that site's records only.
+    again = await _run(store, import_patients, [_patient("P9", site_id="lakeside", first_name="Eva")])
+    assert (again.updated, again.created) == (1, 0)
+    # Without a site (the CLI), an id used by two sites cannot be guessed: it is named, not merged.
+    ambiguous = await _run(store, import_prescriptions, [_rx("RX10", patient_id="P9")], now=NOW)
+    assert ambiguous.errors == [ImportIssue(1, "patient_id", "the same id is on file at several sites")]
 
 
 async def test_prescription_status_changes_record_events(store: Maker) -> None:

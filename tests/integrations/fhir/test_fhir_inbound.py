@@ -150,14 +150,14 @@ def test_every_bad_resource_gets_its_own_issue() -> None:
     del bundle["entry"][2]["resource"]["authorizingPrescription"]
     del bundle["entry"][2]["fullUrl"]
     bundle["entry"][2]["resource"]["id"] = "md9"
-    bundle["entry"][1]["resource"]["status"] = "entered-in-error"
+    bundle["entry"][1]["resource"]["status"] = "bogus"
     bundle["entry"][0]["resource"]["telecom"] = [{"system": "phone", "value": "555-1234"}]
     _, outcome = parse_bundle(bundle)
     assert outcome is not None
     found = sorted((i.code, i.diagnostics) for i in outcome.issue)
     assert found == [
         ("invalid", "urn:uuid:0a1b-patient: telecom: not a valid phone number"),
-        ("not-supported", "urn:uuid:0a1b-request: status: entered-in-error cannot be imported"),
+        ("not-supported", "urn:uuid:0a1b-request: status: bogus cannot be imported"),
         (
             "required",
             "MedicationDispense/md9: authorizingPrescription: needs a reference to a MedicationRequest",

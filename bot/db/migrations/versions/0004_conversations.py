@@ -1,7 +1,7 @@
 """program-scoped opt-out: a patient who stopped one kind of text
 
-Revision ID: 0005
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-12-02 19:00:00
 """
 
@@ -12,8 +12,8 @@ from alembic import op
 
 import bot.db.base
 
-revision: str = "0005"
-down_revision: str | None = "0002"
+revision: str = "0004"
+down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
