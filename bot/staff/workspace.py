@@ -7,6 +7,7 @@ Every search and every reveal writes an audit row through the store, in the same
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -33,6 +34,7 @@ __all__ = [
 ]
 
 SNIPPET_CHARS = 140
+_ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
 MAX_QUERY = 100
 SEARCH_LIMIT = 50
 SEVERITY_WORDS = {
@@ -86,6 +88,11 @@ def _word(key: str, value: Any) -> str | None:
         parts = [(humanize(str(k)), _word(str(k), v)) for k, v in value.items()]
         return "; ".join(f"{k}: {w}" for k, w in parts if w) or None
     text = str(value)
+    if _ISO_TIME.match(text):
+        try:
+            return datetime.fromisoformat(text).strftime("%a %d %b %Y %H:%M %Z").strip()
+        except ValueError:
+            pass
     if key in ("severity", "grade", "previous_severity") and text in SEVERITY_WORDS:
         return SEVERITY_WORDS[text]
     return text if key == "text" else humanize(text)
