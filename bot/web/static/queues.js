@@ -172,6 +172,50 @@
     }
   });
 
+  // Alerts for new urgent tasks, opted into per browser: a short tone and a desktop notification that says
+  // only that there is urgent work (no name, no text: it may show on a locked screen).
+  const alertsButton = document.getElementById("alerts-toggle");
+  function alertsOn() {
+    try { return window.localStorage.getItem("midbot-alerts") === "on"; } catch (err) { return false; }
+  }
+  function showAlertsState() {
+    if (!alertsButton) { return; }
+    alertsButton.setAttribute("aria-pressed", alertsOn() ? "true" : "false");
+    alertsButton.textContent = alertsOn() ? "Sound and notifications: on" : "Sound and notifications: off";
+  }
+  function beep() {
+    const Context = window.AudioContext || window.webkitAudioContext;
+    if (!Context) { return; }
+    const ctx = new Context();
+    const tone = ctx.createOscillator();
+    const gain = ctx.createGain();
+    tone.frequency.value = 880;
+    gain.gain.value = 0.15;
+    tone.connect(gain).connect(ctx.destination);
+    tone.start();
+    tone.stop(ctx.currentTime + 0.35);
+  }
+  if (alertsButton) {
+    alertsButton.hidden = false;
+    alertsButton.addEventListener("click", () => {
+      const next = alertsOn() ? "off" : "on";
+      try { window.localStorage.setItem("midbot-alerts", next); } catch (err) { /* storage disabled */ }
+      if (next === "on" && "Notification" in window && Notification.permission === "default") {
+        Notification.requestPermission();
+      }
+      showAlertsState();
+    });
+    showAlertsState();
+  }
+  window.addEventListener("midbot:urgent", (event) => {
+    if (!alertsOn()) { return; }
+    try { beep(); } catch (err) { /* audio blocked until the page is used */ }
+    if ("Notification" in window && Notification.permission === "granted") {
+      const count = event.detail.count;
+      new Notification("midbot: " + count + " new urgent task" + (count > 1 ? "s" : ""), { tag: "midbot-urgent" });
+    }
+  });
+
   renderTitle(Number(body.dataset.urgentOpen || "0"));
   window.setTimeout(poll, seconds * 1000);
 })();

@@ -62,6 +62,12 @@ async def test_queue_rows_show_the_words_and_an_urgent_text_raises_the_title(
     context, page, dialogs, _errors = await _page(browser)
     await _sign_in(page, running.base_url)
     assert not (await page.title()).startswith("(")
+    await page.click("#alerts-toggle")  # opt in to sound and desktop notifications (kept per browser)
+    assert await page.get_attribute("#alerts-toggle", "aria-pressed") == "true"
+    await page.evaluate(
+        "() => { window.__notes = []; window.Notification = function (title) { window.__notes.push(title); };"
+        " window.Notification.permission = 'granted'; }"
+    )
     markup = await running.task_for(await running.text(JUNE, XSS))
     first = await running.task_for(
         await running.text(ROBERT, "Please have a pharmacist call me about my pills")
@@ -71,6 +77,7 @@ async def test_queue_rows_show_the_words_and_an_urgent_text_raises_the_title(
     assert urgent.queue == "urgent_clinical"
     # The page polls every 3 s: the title counts the urgent task within 5 s, without a reload.
     await page.wait_for_function("() => document.title.startsWith('(1 urgent)')", timeout=5_000)
+    assert await page.evaluate("window.__notes") == ["midbot: 1 new urgent task"]  # no name, no text in it
     row = page.locator(f"tr.task-row[data-id='{urgent.id}']")
     assert await row.locator(".said q").inner_text() == "I have trouble breathing since this morning"
     assert await row.locator(".patient-link").inner_text() == "Robert Hill"
