@@ -21,7 +21,7 @@ from scheduler.planner import replan
 from scheduler.timeutil import WEEKDAYS, parse_weekdays, parse_window, zone
 
 ORDER = 20
-_SETTINGS_KEYS = ("closed_days", "sla_hours", "oncall_webhook_url")
+_SETTINGS_KEYS = ("closed_days", "sla_hours", "oncall_webhook_url", "after_hours_phone")
 _LOGGER = logging.getLogger(__name__)
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
@@ -57,6 +57,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     add.add_argument(
         "--oncall-url", metavar="URL", help="where this site's SLA breaches are posted ('' for the default)"
+    )
+    add.add_argument(
+        "--after-hours-phone",
+        metavar="+E164",
+        help="the clinic's line answered out of hours, given in fever/chills advice ('' for the site's phone)",
     )
     add.set_defaults(func=cmd_add)
     lst = actions.add_parser("list", help="print every site as a JSON line")
@@ -113,6 +118,12 @@ def _settings_values(args: argparse.Namespace, values: dict[str, Any]) -> None:
         if url and not re.match(r"^https?://[^\s/]+", url):
             raise CliError(f"--oncall-url: must be an http:// or https:// URL: {url!r}")
         values["oncall_webhook_url"] = url.rstrip("/")
+    if args.after_hours_phone is not None:
+        raw = args.after_hours_phone.strip()
+        try:
+            values["after_hours_phone"] = _phone(raw) if raw else ""
+        except CliError:
+            raise CliError(f"--after-hours-phone: not a valid E.164 phone number: {raw!r}") from None
 
 
 def site_values(args: argparse.Namespace) -> dict[str, Any]:
@@ -164,6 +175,7 @@ def _describe(site: Site) -> dict[str, Any]:
         "closed_days": [WEEKDAYS[d] for d in cfg.closed_days],
         "sla_hours": cfg.sla_hours,
         "oncall_url": cfg.oncall_webhook_url,
+        "after_hours_phone": cfg.after_hours_phone,
     }
 
 

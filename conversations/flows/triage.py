@@ -27,11 +27,23 @@ from conversations.types import (
     TaskSpec,
 )
 
-__all__ = ["GRADES", "emergency", "is_self_harm", "missed_doses", "red_flags", "severity_answer", "triage"]
+__all__ = [
+    "CALL_CLINIC_SYMPTOMS",
+    "GRADES",
+    "emergency",
+    "emergency_template",
+    "is_self_harm",
+    "missed_doses",
+    "red_flags",
+    "severity_answer",
+    "triage",
+]
 
 _LOGGER = logging.getLogger(__name__)
 
 GRADES: dict[str, int] = {name: grade for grade, name in enumerate(SEVERITIES)}
+# DOMAIN.md: fever >= the site's threshold or chills means "call now" (the clinic), not 911.
+CALL_CLINIC_SYMPTOMS = frozenset({"fever", "chills"})
 _SELF_HARM_SYMPTOMS = frozenset({"self_harm", "suicidal_thoughts", "suicide"})
 _SELF_HARM_WORDS = (
     "suicide", "suicidal", "kill myself", "end my life", "hurt myself", "harm myself", "want to die",
@@ -45,6 +57,14 @@ def is_self_harm(cls: Classification) -> bool:
     return bool(_SELF_HARM_SYMPTOMS.intersection(cls.symptoms)) or has_any(cls.text, _SELF_HARM_WORDS)
 
 
+def emergency_template(cls: Classification, self_harm: bool) -> str:
+    """DOMAIN's two groups: fever or chills alone is "call the clinic now" (its after-hours number);
+    anything else — chest pain, trouble breathing, fainting, bleeding that will not stop, self-harm — is 911."""
+    if not self_harm and cls.symptoms and set(cls.symptoms) <= CALL_CLINIC_SYMPTOMS:
+        return "emergency_call_clinic"
+    return "emergency"
+
+
 def emergency(cls: Classification, facts: PatientFacts, state: ConversationState | None) -> Step:
     """Emergency advice (911, ER; 988 for self-harm) and an urgent task; the open dialog is closed.
 
@@ -52,7 +72,7 @@ def emergency(cls: Classification, facts: PatientFacts, state: ConversationState
     """
     language = lang(facts)
     self_harm = is_self_harm(cls)
-    texts = [render("emergency", language, **site_values(facts))]
+    texts = [render(emergency_template(cls, self_harm), language, **site_values(facts))]
     if self_harm:
         texts.append(render("emergency_988", language))
     task = TaskSpec(
