@@ -26,6 +26,7 @@ from bot.sms.channel import prepare_reply, refusal
 from bot.sms.delivery import Deliverer
 from bot.staff.auth import ROLE_QUEUES, Principal, get_scoped
 from bot.staff.errors import TaskConflict, TaskError, TaskForbidden, TaskInvalid, TaskNotFound
+from conversations.symptoms import drug_names
 from integrations.twilio.errors import TwilioError
 
 __all__ = [
@@ -460,14 +461,15 @@ async def log_call(
 
 
 def drug_mentions(body: str, drugs: Sequence[str]) -> list[str]:
-    """The drug names (full name, or its first word of 4+ letters) the text mentions, case-insensitively."""
+    """The drugs the text names (full name, its first word of 4+ letters, or a generic or brand name of it:
+    "Xeljanz" for tofacitinib), case-insensitively."""
     found = []
     lowered = body.lower()
     for drug in drugs:
         name = drug.strip().lower()
         if not name:
             continue
-        words = {name}
+        words = {name, *drug_names(name)}
         first = re.split(r"[\s,/(]+", name)[0]
         if len(first) >= 4:
             words.add(first)

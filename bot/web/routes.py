@@ -77,6 +77,7 @@ from bot.staff.workspace import (
     row_facts,
     search_patients,
 )
+from conversations.symptoms import drug_names
 
 __all__ = ["setup_web"]
 
@@ -614,7 +615,13 @@ async def _task_context(
             at=now,
         )
     patient = record.patient if record else None
-    drugs = sorted({t.prescription.drug for t in record.therapies}) if record else []
+    # The reply box warns on any name of the patient's drugs, brand or generic ("Xeljanz" for tofacitinib).
+    drugs = (
+        sorted({t.prescription.drug for t in record.therapies})
+        + sorted({n for t in record.therapies for n in drug_names(t.prescription.drug)})
+        if record
+        else []
+    )
     language = patient.language if patient else "en"
     return _base_context(principal, site) | {
         "now": now,

@@ -78,7 +78,8 @@ async def test_task_page_masks_escapes_and_is_audited(web_client) -> None:
     assert "14 Mar 1951" in html and "Spanish" in html and "not agreed" in html
     assert "&lt;img src=x onerror=alert(1)&gt;" in html and XSS not in html
     assert "Capecitabine 500 mg" in html and "PDC" in html
-    assert 'data-drugs="[&#34;Capecitabine 500 mg&#34;]"' in html
+    # Brand and generic names both warn (issue 16: the warning missed brand names such as Xeljanz).
+    assert 'data-drugs="[&#34;Capecitabine 500 mg&#34;, &#34;capecitabine&#34;, &#34;xeloda&#34;]"' in html
     assert not INLINE_SCRIPT.search(html) and not INLINE_HANDLER.search(html)
     assert html.count('name="csrf_token"') >= 7  # sign-out + every action form
     assert 'id="reply-locked"' in html and 'id="reply-body"' not in html  # claim first, then reply
