@@ -16,10 +16,12 @@ import pytest
 from sqlalchemy import select
 
 from bot.db.models import AuditEvent, Patient, Site
-from tests.bot.support import XSS
+from bot.staff.auth import create_user
+from tests.bot.support import PASSWORD, XSS
 from tests.bot.web.test_browser import (  # noqa: F401 - the module's fixtures, shared
     CHROMIUM,
     JUNE,
+    MARIA,
     ROBERT,
     TIMEOUT_MS,
     Running,
@@ -179,4 +181,50 @@ async def test_patient_search_by_last_name_and_last_four_and_another_sites_patie
     response = await page.goto(f"{running.base_url}/patients/pat-s")
     assert response is not None and response.status == 404
     assert dialogs == []
+    await context.close()
+
+
+async def _axe_serious(page: Any) -> list[str]:
+    """axe-core (shipped inside the axe-playwright-python wheel, nothing fetched) on the page as it is now:
+    the serious and critical violations, as "rule: target" lines."""
+    from axe_playwright_python.async_playwright import Axe
+
+    results = await Axe().run(page)
+    return [
+        f"{v['id']}: {node['target']}"
+        for v in results.response["violations"]
+        if v.get("impact") in ("serious", "critical")
+        for node in v["nodes"]
+    ]
+
+
+async def test_axe_finds_no_serious_or_critical_violations_on_the_staff_pages(
+    browser, running: Running
+) -> None:
+    task = await running.task_for(
+        await running.text(MARIA, "Me duele mucho la cabeza, necesito hablar con alguien")
+    )
+    async with running.sessionmaker.begin() as session:
+        await create_user(session, site_id="north", email="admin@north.example", role="clinic_admin",
+                          password=PASSWORD, now=running.clock.now(), name="Lee Admin", update=True)  # fmt: skip
+    context, page, _dialogs, _errors = await _page(browser)
+    base = running.base_url
+    found: dict[str, list[str]] = {}
+    await page.goto(f"{base}/login")
+    found["login"] = await _axe_serious(page)
+    await page.fill("#email", "admin@north.example")
+    await page.fill("#password", PASSWORD)
+    await page.click("button[type=submit]")
+    await page.wait_for_url(f"{base}/queues")
+    found["queues"] = await _axe_serious(page)
+    for name, path in (("task", f"/tasks/{task.id}"), ("patient", "/patients/pat-1"),
+                       ("search", "/patients?q=lopez"), ("metrics", "/metrics-dashboard"), ("audit", "/audit")):  # fmt: skip
+        response = await page.goto(f"{base}{path}")
+        assert response is not None and response.status == 200, path
+        found[name] = await _axe_serious(page)
+    assert found == {name: [] for name in found}, found
+    # The check can fail: a form control stripped of its label is a critical violation.
+    await page.goto(f"{base}/patients")
+    await page.evaluate("() => document.querySelectorAll('label').forEach(l => l.remove())")
+    assert any(line.startswith("label:") for line in await _axe_serious(page))
     await context.close()
