@@ -16,7 +16,8 @@ from conversations.flows.common import (
     site_values,
     when_text,
 )
-from conversations.symptoms import RED_FLAGS
+from conversations.symptoms import RED_FLAGS, SYMPTOM_LABELS
+from conversations.symptoms import label as symptom_label
 from conversations.templates import render
 from conversations.types import (
     SEVERITIES,
@@ -165,7 +166,7 @@ def triage(
         "source": source,
         "text": cls.text if cls else None,
     }
-    what = ", ".join(names) + (f" ({severity})" if severity else "")
+    what = _in_words(names, severity)
     if flags or (grade is not None and grade >= 3):
         task = TaskSpec(
             "urgent_clinical", "side_effect", f"Urgent side effect: {what}", 1, detail, prescription_id
@@ -180,6 +181,16 @@ def triage(
     if grade == 1:
         return Step(texts=(_self_care(names, facts),), signals=signals, used=frozenset({"side_effect"}))
     return Step(texts=(render("thanks", language),), signals=signals, used=frozenset({"side_effect"}))
+
+
+def _in_words(symptoms: Sequence[str], severity: str | None) -> str:
+    """A task title's words for staff: "tiredness, very severe (4 of 4)", never "fatigue (very_severe)"."""
+    words = ", ".join(
+        symptom_label(s, "en") if s in SYMPTOM_LABELS else s.replace("_", " ") for s in symptoms
+    )
+    if severity in GRADES:
+        words += f", {severity.replace('_', ' ')} ({GRADES[severity]} of 4)"
+    return words
 
 
 def _self_care(symptoms: Sequence[str], facts: PatientFacts) -> str:

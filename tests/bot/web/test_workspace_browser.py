@@ -92,6 +92,12 @@ async def test_queue_rows_show_the_words_and_an_urgent_text_raises_the_title(
     said = page.locator(f"tr.task-row[data-id='{markup.id}'] .said q")
     assert await said.inner_text() == XSS
     assert await page.locator("#task-rows img").count() == 0 and dialogs == []
+    # Keyboard focus survives the 3 s refresh (the rows are rebuilt every time).
+    await page.keyboard.press("j")
+    focused = await page.evaluate("document.activeElement.closest('tr').dataset.id")
+    await page.wait_for_timeout(3_500)
+    assert await page.evaluate("document.activeElement.closest('tr').dataset.id") == focused
+    assert await page.evaluate("document.activeElement.className") == "task-link"
     await _screenshot(page, output_dir, "queues.png")
     await context.close()
 
