@@ -7,15 +7,20 @@ controls are in the first screen."""
 # ruff: noqa: F811 - pytest fixtures imported from test_browser are requested by name
 from __future__ import annotations
 
+import asyncio
 import re
+import struct
+import zlib
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp import web
 from sqlalchemy import select
 
-from bot.db.models import AuditEvent, Patient, Site
+from bot.db.models import AuditEvent, Message, Patient, Site, Task
+from bot.keys import BACKGROUND, INBOX
 from bot.staff.auth import create_user
 from tests.bot.support import PASSWORD, XSS
 from tests.bot.web.test_browser import (  # noqa: F401 - the module's fixtures, shared
@@ -234,3 +239,77 @@ async def test_axe_finds_no_serious_or_critical_violations_on_the_staff_pages(
     await page.evaluate("() => document.querySelectorAll('label').forEach(l => l.remove())")
     assert any(line.startswith("label:") for line in await _axe_serious(page))
     await context.close()
+
+
+def _png(width: int = 24, height: int = 16) -> bytes:
+    """A real (red) PNG the browser decodes, made here: no binary fixture in the repository."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = b"".join(b"\x00" + b"\xff\x00\x00" * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+async def test_an_mms_picture_is_shown_to_staff_through_the_signed_in_proxy(
+    browser, running: Running
+) -> None:
+    fetched: list[str] = []
+
+    async def media(request: web.Request) -> web.Response:  # the provider's media host, on loopback
+        fetched.append(request.headers.get("Authorization", ""))
+        return web.Response(body=_png(), content_type="image/png")
+
+    host = web.Application()
+    host.router.add_get("/media/{name}", media)
+    runner = web.AppRunner(host, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    url = f"http://127.0.0.1:{port}/media/rash.png"
+    try:
+        payload = {"from": ROBERT, "to": "+13125550100", "body": "", "media_urls": [url]}
+        async with running.http.post(f"{running.sim_url}/simulator/inbound", json=payload) as response:
+            assert response.status == 200 and (await response.json())["webhook_status"] == 200
+        await asyncio.wait_for(running.app[INBOX].idle(), timeout=10)
+        for _ in range(200):
+            if not running.app[BACKGROUND]:
+                break
+            await asyncio.sleep(0.01)
+        async with running.sessionmaker() as session:
+            message = await session.scalar(
+                select(Message).where(Message.direction == "in").order_by(Message.id.desc())
+            )
+            assert message is not None and message.media == [url]
+            task = await session.scalar(select(Task).where(Task.source_message_id == message.id))
+        assert task is not None
+        context, page, _dialogs, _errors = await _page(browser)
+        await _sign_in(page, running.base_url)
+        await page.goto(f"{running.base_url}/tasks/{task.id}")
+        image = page.locator(f"#thread .msg[data-id='{message.id}'] img")
+        await image.wait_for()
+        assert (
+            await image.get_attribute("src") == f"/messages/{message.id}/media/0"
+        )  # never the provider's URL
+        await page.wait_for_function(
+            "(id) => { const i = document.querySelector(`#thread .msg[data-id='${id}'] img`); return i && i.complete && i.naturalWidth > 0; }",
+            arg=str(message.id),
+        )
+        assert await image.evaluate("i => [i.naturalWidth, i.naturalHeight]") == [24, 16]
+        assert fetched and all(
+            h.startswith("Basic ") for h in fetched
+        )  # fetched with the account's credentials
+        await context.close()
+        anonymous = await running.http.get(
+            f"{running.base_url}/messages/{message.id}/media/0", allow_redirects=False
+        )
+        assert anonymous.status == 303  # signed-in staff only
+    finally:
+        await runner.cleanup()
