@@ -103,7 +103,7 @@ async def test_queue_rows_show_the_words_and_an_urgent_text_raises_the_title(
     await page.wait_for_timeout(3_500)
     assert await page.evaluate("document.activeElement.closest('tr').dataset.id") == focused
     assert await page.evaluate("document.activeElement.className") == "task-link"
-    await _screenshot(page, output_dir, "queues.png")
+    await _screenshot(page, output_dir, "queues-rows.png")
     await context.close()
 
     phone, page = await _phone_page(browser)
@@ -134,7 +134,7 @@ async def test_task_page_reads_in_words_and_show_number_is_audited(
     assert await page.locator("#reply-locked").is_visible()
     await page.keyboard.press("c")  # the claim shortcut
     await page.wait_for_selector("#flash")
-    await _screenshot(page, output_dir, "task-390.png")
+    await _screenshot(page, output_dir, "task-phone.png")
     reply = await page.locator("#reply-body").bounding_box()
     assert reply is not None and reply["y"] < PHONE_H, reply
     thread = await page.evaluate(
@@ -160,7 +160,6 @@ async def test_task_page_reads_in_words_and_show_number_is_audited(
             )
         )
     assert len(revealed) == 1 and revealed[0].actor.startswith("user:")
-    await _screenshot(page, output_dir, "task-phone.png")
     await context.close()
 
 
@@ -210,7 +209,7 @@ async def _axe_serious(page: Any) -> list[str]:
 
 
 async def test_axe_finds_no_serious_or_critical_violations_on_the_staff_pages(
-    browser, running: Running
+    browser, running: Running, output_dir: Path
 ) -> None:
     task = await running.task_for(
         await running.text(MARIA, "Me duele mucho la cabeza, necesito hablar con alguien")
@@ -233,6 +232,8 @@ async def test_axe_finds_no_serious_or_critical_violations_on_the_staff_pages(
         response = await page.goto(f"{base}{path}")
         assert response is not None and response.status == 200, path
         found[name] = await _axe_serious(page)
+        if name == "metrics":
+            await _screenshot(page, output_dir, "metrics.png")
     assert found == {name: [] for name in found}, found
     # The check can fail: a form control stripped of its label is a critical violation.
     await page.goto(f"{base}/patients")
