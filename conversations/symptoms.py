@@ -11,6 +11,7 @@ __all__ = [
     "RED_FLAGS",
     "SYMPTOM_LABELS",
     "drug_key",
+    "drug_names",
     "examples",
     "label",
     "symptoms_for",
@@ -89,6 +90,14 @@ def drug_key(drug: str | None) -> str | None:
         if word in _ALIASES:
             return _ALIASES[word]
     return None
+
+
+def drug_names(drug: str | None) -> tuple[str, ...]:
+    """Every name of a drug midbot knows: its generic and brand names ("Xeljanz 5 mg" -> tofacitinib, xeljanz)."""
+    key = drug_key(drug)
+    if key is None:
+        return ()
+    return (key, *sorted(alias for alias, generic in _ALIASES.items() if generic == key))
 
 
 def symptoms_for(drug: str | None) -> tuple[str, ...]:

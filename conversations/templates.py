@@ -59,6 +59,12 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "en": "Please call 911 or go to the nearest ER now. We have alerted your care team at {site_name}.",
         "es": "Llame al 911 o vaya a la sala de emergencias ahora. Ya avisamos a su equipo médico.",
     },
+    "emergency_call_clinic": {
+        "en": "Fever or chills on treatment needs care now: call {site_name} at {urgent_phone}, day or night. "
+        "Trouble breathing or fainting: call 911.",
+        "es": "La fiebre o escalofríos en su tratamiento necesitan atención ya: llame a {site_name} al "
+        "{urgent_phone}, de día o de noche. Si le falta el aire o se desmaya, llame al 911.",
+    },
     "emergency_988": {
         "en": "If you are thinking about hurting yourself, call or text 988 now.",
         "es": "Si piensa en hacerse daño, llame o escriba al 988 ahora.",

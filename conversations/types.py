@@ -113,6 +113,7 @@ class SiteFacts:
     copay_threshold: float = 100.0
     fever_threshold_f: float = 100.4
     self_care: dict[str, dict[str, str]] = field(default_factory=dict)  # symptom -> language -> text
+    after_hours_phone: str = ""  # the clinic's number answered out of hours ("call now" advice); else phone
 
 
 @dataclass(frozen=True, slots=True)

@@ -54,6 +54,7 @@ from bot.staff.tasks import (
     snooze_task,
     task_notes,
 )
+from bot.staff.workspace import reveal_phone, search_patients
 
 __all__ = ["PREFIX", "ROUTES", "ApiCall", "ApiRoute", "QueryParam", "add_api_route", "openapi", "setup_api"]
 
@@ -360,6 +361,22 @@ async def _patient(call: ApiCall) -> BaseModel:
     )
 
 
+async def _search_patients(call: ApiCall) -> BaseModel:
+    q = call.request.query.get("q", "")
+    async with call.sessionmaker.begin() as session:
+        hits = await search_patients(session, call.principal, q, now=call.now, via="api")
+    return schemas.PatientSearchOut(
+        items=[schemas.PatientHitOut.model_validate(hit, from_attributes=True) for hit in hits]
+    )
+
+
+async def _reveal_phone(call: ApiCall) -> BaseModel:
+    patient_id = call.request.match_info["patient_id"]
+    async with call.sessionmaker.begin() as session:
+        phone = await reveal_phone(session, call.principal, patient_id, now=call.now, via="api")
+    return schemas.PhoneOut(phone=phone)
+
+
 async def _messages(call: ApiCall) -> BaseModel:
     page, size = _paging(call.request, 100, 500)
     patient_id = call.request.match_info["patient_id"]
@@ -529,6 +546,28 @@ ROUTES: list[ApiRoute] = [
         "getPatient",
         "A patient's record with therapies and adherence (audited)",
         response=schemas.PatientOut,
+        tag="patients",
+        path_types=_STRING_ID,
+    ),
+    ApiRoute(
+        "GET",
+        "/patients",
+        _search_patients,
+        "searchPatients",
+        "Find the site's patients by name, id or the last 4 digits of the phone (audited)",
+        response=schemas.PatientSearchOut,
+        tag="patients",
+        query=(
+            QueryParam("q", {"type": "string", "maxLength": 100}, "name, patient id or last 4 digits", True),
+        ),
+    ),
+    ApiRoute(
+        "POST",
+        "/patients/{patient_id}/phone",
+        _reveal_phone,
+        "revealPatientPhone",
+        "A patient's full phone number (writes a phone_revealed audit event)",
+        response=schemas.PhoneOut,
         tag="patients",
         path_types=_STRING_ID,
     ),

@@ -278,6 +278,30 @@ class AuditPage(BaseModel):
     next: str | None
 
 
+class PatientHitOut(BaseModel):
+    """A patient a search found (the number stays masked: ``POST /patients/{id}/phone`` reveals it, audited)."""
+
+    id: str
+    first_name: str
+    last_name: str
+    birth_date: date | None
+    phone_last4: str
+    language: str
+    opted_out: bool
+
+
+class PatientSearchOut(BaseModel):
+    """Patients of the caller's site matching ``q`` (name, id or the phone's last 4 digits)."""
+
+    items: list[PatientHitOut]
+
+
+class PhoneOut(BaseModel):
+    """A patient's full number (revealing it writes a ``phone_revealed`` audit event)."""
+
+    phone: str
+
+
 def task_out(task: Task, now: datetime) -> TaskOut:
     """The API view of a task."""
     return TaskOut(

@@ -21,7 +21,7 @@ from scheduler.planner import replan
 from scheduler.timeutil import WEEKDAYS, parse_weekdays, parse_window, zone
 
 ORDER = 20
-_SETTINGS_KEYS = ("closed_days", "sla_hours", "oncall_webhook_url", "fhir_systems")
+_SETTINGS_KEYS = ("closed_days", "sla_hours", "oncall_webhook_url", "fhir_systems", "after_hours_phone")
 _LOGGER = logging.getLogger(__name__)
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 _SID = re.compile(r"^MG[0-9a-fA-F]{32}$")
@@ -64,6 +64,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="URI",
         help="an identifier system this site's FHIR records are matched by (repeatable; replaces the list; "
         "'' for none: every system)",
+    )
+    add.add_argument(
+        "--after-hours-phone",
+        metavar="+E164",
+        help="the clinic's line answered out of hours, given in fever/chills advice ('' for the site's phone)",
     )
     add.set_defaults(func=cmd_add)
     lst = actions.add_parser("list", help="print every site as a JSON line")
@@ -131,6 +136,12 @@ def _settings_values(args: argparse.Namespace, values: dict[str, Any]) -> None:
                     f"--fhir-system: not an absolute URI (e.g. urn:oid:2.16.840.1.113883.4.1): {uri!r}"
                 )
         values["fhir_systems"] = list(dict.fromkeys(systems))
+    if args.after_hours_phone is not None:
+        raw = args.after_hours_phone.strip()
+        try:
+            values["after_hours_phone"] = _phone(raw) if raw else ""
+        except CliError:
+            raise CliError(f"--after-hours-phone: not a valid E.164 phone number: {raw!r}") from None
 
 
 def site_values(args: argparse.Namespace) -> dict[str, Any]:
@@ -183,6 +194,7 @@ def _describe(site: Site) -> dict[str, Any]:
         "sla_hours": cfg.sla_hours,
         "oncall_url": cfg.oncall_webhook_url,
         "fhir_systems": list((site.settings or {}).get("fhir_systems") or []),
+        "after_hours_phone": cfg.after_hours_phone,
     }
 
 

@@ -46,6 +46,7 @@ class SiteConfig(BaseModel):
         default_factory=lambda: {"urgent_clinical": 1.0, "refill": 24.0, "financial": 24.0, "general": 24.0}
     )
     oncall_webhook_url: str = ""
+    after_hours_phone: str = ""  # settings JSON: the clinic's out-of-hours line for "call now" advice
     self_care: dict[str, dict[str, str]] = Field(default_factory=dict)
 
     @field_validator("quiet_start", "quiet_end")

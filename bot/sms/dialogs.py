@@ -165,6 +165,7 @@ def facts_from(
         copay_threshold=cfg.copay_threshold,
         fever_threshold_f=cfg.fever_threshold_f,
         self_care=cfg.self_care,
+        after_hours_phone=cfg.after_hours_phone,
     )
     oncology = any("onc" in (t.therapy_class or "").lower() for t in therapies) or not therapies
     return PatientFacts(

@@ -24,8 +24,9 @@ from bot.db.unit import in_session
 from bot.db.vocabulary import QUEUES
 from bot.sms.channel import prepare_reply, refusal
 from bot.sms.delivery import Deliverer
-from bot.staff.auth import Principal, get_scoped
+from bot.staff.auth import ROLE_QUEUES, Principal, get_scoped
 from bot.staff.errors import TaskConflict, TaskError, TaskForbidden, TaskInvalid, TaskNotFound
+from conversations.symptoms import drug_names
 from integrations.twilio.errors import TwilioError
 
 __all__ = [
@@ -41,7 +42,9 @@ __all__ = [
     "TaskForbidden",
     "TaskInvalid",
     "TaskNotFound",
+    "assign_task",
     "claim_task",
+    "colleagues",
     "drug_mentions",
     "get_task",
     "list_tasks",
@@ -287,6 +290,40 @@ async def claim_task(session: AsyncSession, principal: Principal, task_id: int, 
     return task
 
 
+async def assign_task(
+    session: AsyncSession, principal: Principal, task_id: int, *, assignee_id: int, now: datetime
+) -> Task:
+    """Hand a task to a colleague of the same site whose role works its queue (it becomes theirs, claimed).
+
+    Raises:
+        TaskInvalid: no such colleague, or their role does not work the task's queue (field ``assignee``).
+        TaskConflict: resolved.
+    """
+    task = await get_task(session, principal, task_id)
+    _not_resolved(task)
+    colleague = await get_scoped(session, StaffUser, assignee_id, principal.site_id)
+    if colleague is None or not colleague.active:
+        raise TaskInvalid("choose a colleague of this site", "assignee")
+    if task.queue not in ROLE_QUEUES.get(colleague.role, ()):
+        raise TaskInvalid(f"{colleague.name or colleague.email} does not work this queue", "assignee")
+    if task.status == "claimed" and task.assignee_id == assignee_id:
+        return task
+    values = {"status": "claimed", "assignee_id": assignee_id, "snoozed_until": None}
+    note = ("assign", colleague.name or colleague.email)
+    await _change(session, principal, task, values, note, now, assignee_id=assignee_id)
+    return task
+
+
+async def colleagues(session: AsyncSession, principal: Principal) -> list[tuple[int, str, str]]:
+    """The site's active staff as (id, name, role), for "assign to"."""
+    rows = await session.execute(
+        select(StaffUser.id, StaffUser.name, StaffUser.email, StaffUser.role)
+        .where(StaffUser.site_id == principal.site_id, StaffUser.active.is_(True))
+        .order_by(StaffUser.name, StaffUser.email)
+    )
+    return [(uid, name or email, role) for uid, name, email, role in rows]
+
+
 async def release_task(session: AsyncSession, principal: Principal, task_id: int, *, now: datetime) -> Task:
     """Give a claimed task back to its queue (its claimer, a clinic admin or an API token).
 
@@ -424,14 +461,15 @@ async def log_call(
 
 
 def drug_mentions(body: str, drugs: Sequence[str]) -> list[str]:
-    """The drug names (full name, or its first word of 4+ letters) the text mentions, case-insensitively."""
+    """The drugs the text names (full name, its first word of 4+ letters, or a generic or brand name of it:
+    "Xeljanz" for tofacitinib), case-insensitively."""
     found = []
     lowered = body.lower()
     for drug in drugs:
         name = drug.strip().lower()
         if not name:
             continue
-        words = {name}
+        words = {name, *drug_names(name)}
         first = re.split(r"[\s,/(]+", name)[0]
         if len(first) >= 4:
             words.add(first)

@@ -50,9 +50,12 @@ from bot.staff.records import list_messages, load_patient_record
 from bot.staff.tasks import (
     OUTCOMES,
     QUEUES,
+    TaskConflict,
     TaskError,
     TaskInvalid,
+    assign_task,
     claim_task,
+    colleagues,
     get_task,
     list_tasks,
     log_call,
@@ -66,6 +69,16 @@ from bot.staff.tasks import (
     staff_names,
     task_notes,
 )
+from bot.staff.workspace import (
+    PatientHit,
+    RowFacts,
+    describe_detail,
+    humanize,
+    reveal_phone,
+    row_facts,
+    search_patients,
+)
+from conversations.symptoms import drug_names
 
 __all__ = ["setup_web"]
 
@@ -106,7 +119,31 @@ DONE_MESSAGES = {
     "snooze": "Task snoozed.",
     "move": "Task moved.",
     "resolve": "Task resolved.",
+    "takeover": "You took over this task.",
+    "bulk": "Done for the selected tasks.",
+    "assign": "Task assigned.",
 }
+NOTE_LABELS = {
+    "claim": "claimed",
+    "release": "released",
+    "reply": "replied by SMS",
+    "call": "call logged",
+    "snooze": "snoozed",
+    "move": "moved",
+    "resolve": "resolved",
+    "assign": "assigned to",
+    "takeover": "taken over",
+    "escalate": "escalated past its SLA",
+    "patient_message": "patient wrote",
+}
+PAYER_LABELS = {
+    "commercial": "commercial",
+    "medicare_d": "Medicare Part D",
+    "medicaid": "Medicaid",
+    "cash": "cash",
+    "other": "other",
+}
+TASK_STATUS_LABELS = {"open": "Open", "claimed": "Claimed", "snoozed": "Snoozed", "resolved": "Resolved"}
 STATUS_CHOICES = {
     "current": "Open and claimed",
     "open": "Open",
@@ -373,6 +410,36 @@ def _queue_filters(request: web.Request, principal: Principal) -> dict[str, Any]
         "priority": int(priority_raw) if priority_raw else None,
         "mine": q.get("mine") == "1",
         "unassigned": q.get("unassigned") == "1",
+        "overdue": q.get("overdue") == "1",
+    }
+
+
+def _task_row(
+    t: Task, facts: RowFacts, names: dict[int, str], principal: Principal, now: datetime
+) -> dict[str, Any]:
+    others = facts.open_counts.get(t.patient_id or "", 0) - (1 if t.status != "resolved" else 0)
+    return {
+        "id": t.id,
+        "href": f"/tasks/{t.id}",
+        "queue": t.queue,
+        "queue_label": QUEUE_LABELS.get(t.queue, t.queue),
+        "priority": t.priority,
+        "urgent": t.priority == 1 or t.queue == "urgent_clinical",
+        "title": t.title,
+        "patient": facts.names.get(
+            t.patient_id or "", "Unknown sender" if not t.patient_id else t.patient_id
+        ),
+        "patient_detail": facts.details.get(t.patient_id or "", "number not on file"),
+        "patient_href": f"/patients/{quote(t.patient_id, safe='')}" if t.patient_id in facts.names else "",
+        "others": max(others, 0),
+        "said": facts.said.get(t.id, ""),
+        "age": human_age((now - t.created_at).total_seconds()),
+        "due_in": human_age(abs((t.due_by - now).total_seconds())),
+        "overdue": t.status != "resolved" and t.due_by < now,
+        "status": t.status,
+        "status_label": TASK_STATUS_LABELS.get(t.status, t.status),
+        "assignee": names.get(t.assignee_id or 0, "API" if t.status == "claimed" else ""),
+        "mine": principal.user_id is not None and t.assignee_id == principal.user_id,
     }
 
 
@@ -395,37 +462,11 @@ async def _queue_data(request: web.Request, principal: Principal, filters: dict[
         )
         if filters["status"] == "current":
             tasks = [t for t in tasks if t.status != "snoozed"]
+        if filters["overdue"]:
+            tasks = [t for t in tasks if t.status != "resolved" and t.due_by < now]
         names = await staff_names(session, principal.site_id, {t.assignee_id for t in tasks if t.assignee_id})
-        patient_ids = {t.patient_id for t in tasks if t.patient_id}
-        patients = {}
-        if patient_ids:
-            rows = await session.execute(
-                select(Patient.id, Patient.first_name, Patient.last_name).where(
-                    Patient.id.in_(patient_ids), Patient.site_id == principal.site_id
-                )
-            )
-            patients = {pid: f"{last}, {first[:1]}." for pid, first, last in rows}
-    rows_out = [
-        {
-            "id": t.id,
-            "href": f"/tasks/{t.id}",
-            "queue": t.queue,
-            "queue_label": QUEUE_LABELS.get(t.queue, t.queue),
-            "priority": t.priority,
-            "urgent": t.priority == 1 or t.queue == "urgent_clinical",
-            "title": t.title,
-            "patient": patients.get(
-                t.patient_id or "", "Unknown sender" if not t.patient_id else t.patient_id
-            ),
-            "age": human_age((now - t.created_at).total_seconds()),
-            "due_in": human_age(abs((t.due_by - now).total_seconds())),
-            "overdue": t.status != "resolved" and t.due_by < now,
-            "status": t.status,
-            "assignee": names.get(t.assignee_id or 0, "API" if t.status == "claimed" else ""),
-            "mine": principal.user_id is not None and t.assignee_id == principal.user_id,
-        }
-        for t in tasks
-    ]
+        facts = await row_facts(session, principal, tasks)
+    rows_out = [_task_row(t, facts, names, principal, now) for t in tasks]
     return {
         "generated_at": now.isoformat(),
         "summary": [
@@ -440,6 +481,7 @@ async def _queue_data(request: web.Request, principal: Principal, filters: dict[
             }
             for s in summary
         ],
+        "urgent_open": sum(1 for r in rows_out if r["urgent"] and r["status"] == "open"),
         "tasks": rows_out,
         "total": total,
     }
@@ -454,9 +496,14 @@ async def queues_page(request: web.Request, principal: Principal, _form: Form | 
         return await _error_page(request, principal, 400, exc.message)
     data = await _queue_data(request, principal, filters)
     site = await _site_of(request, principal)
+    async with request.app[SESSIONMAKER]() as session:
+        team = await colleagues(session, principal)
     context = _base_context(principal, site) | {
         "filters": filters,
         "data": data,
+        "colleagues": team,
+        "outcomes": [(o, OUTCOME_LABELS.get(o, o)) for o in OUTCOMES],
+        "role_labels": ROLE_LABELS,
         "status_choices": STATUS_CHOICES,
         "poll_seconds": POLL_SECONDS,
         "query": request.query_string,
@@ -475,6 +522,42 @@ async def queues_json(request: web.Request, principal: Principal, _form: Form | 
     response = web.json_response(await _queue_data(request, principal, filters))
     response.headers["Cache-Control"] = "no-store"
     return response
+
+
+async def _bulk_one(request: web.Request, principal: Principal, form: Form, task_id: int) -> None:
+    now = request.app[CLOCK].now()
+    async with request.app[SESSIONMAKER].begin() as session:
+        if form.get("action") == "assign":
+            raw = str(form.get("assignee", ""))
+            if not raw.isdigit():
+                raise TaskInvalid("choose a colleague to assign to", "assignee")
+            await assign_task(session, principal, task_id, assignee_id=int(raw), now=now)
+        else:
+            outcome = str(form.get("outcome", ""))
+            await resolve_task(session, principal, task_id, outcome=outcome, note="", now=now)
+
+
+@staff_page
+async def queues_bulk(request: web.Request, principal: Principal, form: Form | None) -> web.StreamResponse:
+    """POST /queues/bulk: assign or resolve the selected tasks (each one checked as if done alone)."""
+    assert form is not None
+    ids = [int(v) for v in form.getall("task", []) if str(v).isdigit() and len(str(v)) < 18]
+    if form.get("action") not in ("assign", "resolve"):
+        return await _error_page(request, principal, 400, "Choose what to do with the selected tasks.")
+    if not ids:
+        return await _error_page(request, principal, 400, "Select at least one task first.")
+    failed: list[str] = []
+    for task_id in ids:
+        try:
+            await _bulk_one(request, principal, form, task_id)
+        except TaskError as exc:
+            if exc.field in ("assignee", "outcome"):
+                return await _error_page(request, principal, 400, exc.message)
+            failed.append(f"task {task_id}: {exc.message}")
+    if failed:
+        return await _error_page(request, principal, 409, "Not done: " + "; ".join(failed))
+    back = str(form.get("back", ""))
+    return _redirect(f"/queues?{back}&done=bulk" if back and "done=" not in back else "/queues?done=bulk")
 
 
 # -- the task page ---------------------------------------------------------------------------------------
@@ -552,7 +635,13 @@ async def _task_context(
             at=now,
         )
     patient = record.patient if record else None
-    drugs = sorted({t.prescription.drug for t in record.therapies}) if record else []
+    # The reply box warns on any name of the patient's drugs, brand or generic ("Xeljanz" for tofacitinib).
+    drugs = (
+        sorted({t.prescription.drug for t in record.therapies})
+        + sorted({n for t in record.therapies for n in drug_names(t.prescription.drug)})
+        if record
+        else []
+    )
     language = patient.language if patient else "en"
     return _base_context(principal, site) | {
         "now": now,
@@ -579,7 +668,23 @@ async def _task_context(
         "sender": sender,
         "revealed_phone": revealed,
         "done": DONE_MESSAGES.get(request.query.get("done", ""), ""),
+        "request_done": request.query.get("done", ""),
+        "said": _said_of(task, messages),
+        "details": describe_detail(task.detail),
+        "claimer": names.get(task.assignee_id or 0, "Someone (the API)"),
+        "status_labels": TASK_STATUS_LABELS,
+        "outcome_labels": OUTCOME_LABELS,
+        "note_labels": NOTE_LABELS,
+        "payer_labels": PAYER_LABELS,
     }
+
+
+def _said_of(task: Task, messages: list[Any]) -> str:
+    """What the patient wrote that opened the task (the message itself, else the text the dialog kept)."""
+    for m in messages:
+        if m.id == task.source_message_id and m.body and m.body.strip():
+            return str(m.body)
+    return str((task.detail or {}).get("text") or "")
 
 
 async def _render_task(
@@ -615,12 +720,21 @@ def _parse_until(raw: str, zone: str) -> datetime:
     return at.replace(tzinfo=ZoneInfo(zone)) if at.tzinfo is None else at
 
 
+async def _require_claim(request: web.Request, principal: Principal, task_id: int) -> None:
+    """A reply from the pages needs the task claimed by its sender: two people never text a patient at once."""
+    async with request.app[SESSIONMAKER]() as session:
+        task = await get_task(session, principal, task_id)
+    if task.status != "claimed" or task.assignee_id != principal.user_id:
+        raise TaskConflict("claim this task before replying (or take it over)", "body")
+
+
 async def _run_action(
     request: web.Request, principal: Principal, action: str, form: Form, task_id: int
 ) -> None:
     app = request.app
     now = app[CLOCK].now()
     if action == "reply":
+        await _require_claim(request, principal, task_id)
         channel = app.get(MESSAGING)
         if channel is None:
             raise TaskInvalid("SMS sending is not configured on this server", "body")
@@ -631,6 +745,9 @@ async def _run_action(
     async with app[SESSIONMAKER].begin() as session:
         if action == "claim":
             await claim_task(session, principal, task_id, now=now)
+        elif action == "takeover":
+            assert principal.user_id is not None
+            await assign_task(session, principal, task_id, assignee_id=principal.user_id, now=now)
         elif action == "release":
             await release_task(session, principal, task_id, now=now)
         elif action == "call":
@@ -758,6 +875,103 @@ def _provider_url(url: str, api_base: str) -> bool:
     )
 
 
+# -- patients --------------------------------------------------------------------------------------------
+
+
+@staff_page
+async def patients_page(request: web.Request, principal: Principal, _form: Form | None) -> web.StreamResponse:
+    """GET /patients?q=: find a patient of the site by name, id or the phone's last 4 digits (audited)."""
+    q = request.query.get("q", "").strip()
+    hits: list[PatientHit] = []
+    error = ""
+    if q:
+        try:
+            async with request.app[SESSIONMAKER].begin() as session:
+                hits = await search_patients(session, principal, q, now=request.app[CLOCK].now(), via="page")
+        except TaskError as exc:
+            error = exc.message
+    site = await _site_of(request, principal)
+    context = _base_context(principal, site) | {"q": q, "hits": hits, "error": error}
+    return _render(request, "patients.html", context, status=400 if error else 200)
+
+
+def _patient_id(request: web.Request) -> str:
+    raw = request.match_info["patient_id"]
+    if not raw or len(raw) > 64:
+        raise web.HTTPNotFound()
+    return raw
+
+
+async def _patient_context(
+    request: web.Request, principal: Principal, patient_id: str, revealed: str | None
+) -> dict[str, Any]:
+    app = request.app
+    now = app[CLOCK].now()
+    async with app[SESSIONMAKER].begin() as session:
+        record = await load_patient_record(session, principal, patient_id, now=now, via="patient_page")
+        messages, total = await list_messages(
+            session, principal, patient_id, now=now, via="patient_page", page_size=200, newest_first=True
+        )
+        messages.reverse()
+        tasks = list(
+            await session.scalars(
+                select(Task)
+                .where(Task.site_id == principal.site_id, Task.patient_id == record.patient.id)
+                .order_by(Task.status == "resolved", Task.created_at.desc())
+                .limit(100)
+            )
+        )
+        names = await staff_names(
+            session,
+            principal.site_id,
+            {m.staff_user_id for m in messages if m.staff_user_id}
+            | {t.assignee_id for t in tasks if t.assignee_id},
+        )
+    patient = record.patient
+    return _base_context(principal, record.site) | {
+        "record": record,
+        "patient": patient,
+        "messages": messages,
+        "message_total": total,
+        "tasks": tasks,
+        "names": names,
+        "task": None,
+        "zone": patient.time_zone or record.site.time_zone,
+        "masked_phone": mask_phone(patient.phone),
+        "revealed_phone": revealed,
+        "status_labels": TASK_STATUS_LABELS,
+        "outcome_labels": OUTCOME_LABELS,
+        "payer_labels": PAYER_LABELS,
+    }
+
+
+@staff_page
+async def patient_page(request: web.Request, principal: Principal, _form: Form | None) -> web.StreamResponse:
+    """GET /patients/{id}: therapies, the whole thread, tasks, signals and consent (every view audited)."""
+    try:
+        context = await _patient_context(request, principal, _patient_id(request), None)
+    except TaskError as exc:
+        return await _error_page(request, principal, exc.status, exc.message)
+    return _render(request, "patient.html", context)
+
+
+@staff_page
+async def patient_show_number(
+    request: web.Request, principal: Principal, _form: Form | None
+) -> web.StreamResponse:
+    """POST /patients/{id}/show-number: the page again with the full number and a ``tel:`` link (audited)."""
+    patient_id = _patient_id(request)
+    try:
+        async with request.app[SESSIONMAKER].begin() as session:
+            number = await reveal_phone(
+                session, principal, patient_id, now=request.app[CLOCK].now(), via="patient_page"
+            )
+        context = await _patient_context(request, principal, patient_id, number)
+    except TaskError as exc:
+        return await _error_page(request, principal, exc.status, exc.message)
+    return _render(request, "patient.html", context)
+
+
 # -- audit -----------------------------------------------------------------------------------------------
 
 
@@ -865,6 +1079,8 @@ def _environment(app: web.Application) -> jinja2.Environment:
     env.globals.pop("app", None)
     env.filters["local"] = _local
     env.filters["age"] = human_age
+    env.globals["humanize"] = humanize
+    env.globals["describe"] = describe_detail
     return env
 
 
@@ -879,9 +1095,15 @@ def setup_web(app: web.Application) -> None:
     app.router.add_post("/logout", logout, name="web.logout")
     app.router.add_get("/queues", queues_page, name="web.queues")
     app.router.add_get("/queues.json", queues_json, name="web.queues_json")
+    app.router.add_post("/queues/bulk", queues_bulk, name="web.queues_bulk")
     app.router.add_get("/tasks/{task_id}", task_page, name="web.task")
     app.router.add_post("/tasks/{task_id}/{action}", task_action, name="web.task_action")
     app.router.add_get("/messages/{message_id}/media/{index}", message_media, name="web.message_media")
+    app.router.add_get("/patients", patients_page, name="web.patients")
+    app.router.add_get("/patients/{patient_id}", patient_page, name="web.patient")
+    app.router.add_post(
+        "/patients/{patient_id}/show-number", patient_show_number, name="web.patient_show_number"
+    )
     app.router.add_get("/audit", audit_page, name="web.audit")
     app.router.add_get("/audit.csv", audit_csv, name="web.audit_csv")
     app.router.add_static(STATIC_PREFIX, _HERE / "static", name="web.static")

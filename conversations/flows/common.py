@@ -121,7 +121,13 @@ def therapy_for(facts: PatientFacts, prescription_id: str | None) -> Therapy | N
 
 def site_values(facts: PatientFacts) -> dict[str, str]:
     """Placeholders every template may use."""
-    return {"first_name": facts.first_name, "site_name": facts.site.name, "site_phone": facts.site.phone}
+    site = facts.site
+    return {
+        "first_name": facts.first_name,
+        "site_name": site.name,
+        "site_phone": site.phone,
+        "urgent_phone": site.after_hours_phone or site.phone,  # the number answered at night too
+    }
 
 
 def med_values(facts: PatientFacts, therapy: Therapy | None) -> dict[str, str]:

@@ -16,7 +16,8 @@ from conversations.flows.common import (
     site_values,
     when_text,
 )
-from conversations.symptoms import RED_FLAGS
+from conversations.symptoms import RED_FLAGS, SYMPTOM_LABELS
+from conversations.symptoms import label as symptom_label
 from conversations.templates import render
 from conversations.types import (
     SEVERITIES,
@@ -27,11 +28,23 @@ from conversations.types import (
     TaskSpec,
 )
 
-__all__ = ["GRADES", "emergency", "is_self_harm", "missed_doses", "red_flags", "severity_answer", "triage"]
+__all__ = [
+    "CALL_CLINIC_SYMPTOMS",
+    "GRADES",
+    "emergency",
+    "emergency_template",
+    "is_self_harm",
+    "missed_doses",
+    "red_flags",
+    "severity_answer",
+    "triage",
+]
 
 _LOGGER = logging.getLogger(__name__)
 
 GRADES: dict[str, int] = {name: grade for grade, name in enumerate(SEVERITIES)}
+# DOMAIN.md: fever >= the site's threshold or chills means "call now" (the clinic), not 911.
+CALL_CLINIC_SYMPTOMS = frozenset({"fever", "chills"})
 _SELF_HARM_SYMPTOMS = frozenset({"self_harm", "suicidal_thoughts", "suicide"})
 _SELF_HARM_WORDS = (
     "suicide", "suicidal", "kill myself", "end my life", "hurt myself", "harm myself", "want to die",
@@ -45,6 +58,14 @@ def is_self_harm(cls: Classification) -> bool:
     return bool(_SELF_HARM_SYMPTOMS.intersection(cls.symptoms)) or has_any(cls.text, _SELF_HARM_WORDS)
 
 
+def emergency_template(cls: Classification, self_harm: bool) -> str:
+    """DOMAIN's two groups: fever or chills alone is "call the clinic now" (its after-hours number);
+    anything else — chest pain, trouble breathing, fainting, bleeding that will not stop, self-harm — is 911."""
+    if not self_harm and cls.symptoms and set(cls.symptoms) <= CALL_CLINIC_SYMPTOMS:
+        return "emergency_call_clinic"
+    return "emergency"
+
+
 def emergency(cls: Classification, facts: PatientFacts, state: ConversationState | None) -> Step:
     """Emergency advice (911, ER; 988 for self-harm) and an urgent task; the open dialog is closed.
 
@@ -52,7 +73,7 @@ def emergency(cls: Classification, facts: PatientFacts, state: ConversationState
     """
     language = lang(facts)
     self_harm = is_self_harm(cls)
-    texts = [render("emergency", language, **site_values(facts))]
+    texts = [render(emergency_template(cls, self_harm), language, **site_values(facts))]
     if self_harm:
         texts.append(render("emergency_988", language))
     task = TaskSpec(
@@ -145,7 +166,7 @@ def triage(
         "source": source,
         "text": cls.text if cls else None,
     }
-    what = ", ".join(names) + (f" ({severity})" if severity else "")
+    what = _in_words(names, severity)
     if flags or (grade is not None and grade >= 3):
         task = TaskSpec(
             "urgent_clinical", "side_effect", f"Urgent side effect: {what}", 1, detail, prescription_id
@@ -160,6 +181,16 @@ def triage(
     if grade == 1:
         return Step(texts=(_self_care(names, facts),), signals=signals, used=frozenset({"side_effect"}))
     return Step(texts=(render("thanks", language),), signals=signals, used=frozenset({"side_effect"}))
+
+
+def _in_words(symptoms: Sequence[str], severity: str | None) -> str:
+    """A task title's words for staff: "tiredness, very severe (4 of 4)", never "fatigue (very_severe)"."""
+    words = ", ".join(
+        symptom_label(s, "en") if s in SYMPTOM_LABELS else s.replace("_", " ") for s in symptoms
+    )
+    if severity in GRADES:
+        words += f", {severity.replace('_', ' ')} ({GRADES[severity]} of 4)"
+    return words
 
 
 def _self_care(symptoms: Sequence[str], facts: PatientFacts) -> str:

@@ -113,6 +113,7 @@ def test_sites_add_updates_and_lists(cli) -> None:  # type: ignore[no-untyped-de
         (("--send-rate", "0"), "--send-rate"),
         (("--closed-days", "caturday"), "--closed-days"),
         (("--messaging-service-sid", "XX123"), "--messaging-service-sid"),
+        (("--after-hours-phone", "123"), "--after-hours-phone"),
     ],
 )
 def test_sites_add_rejects_bad_options_naming_them(cli, args: tuple[str, str], option: str) -> None:  # type: ignore[no-untyped-def]

@@ -49,8 +49,38 @@
     return words;
   }
 
+  // The thread opens on its newest message (it is oldest-first, like a phone's).
+  const thread = document.getElementById("thread");
+  if (thread) { thread.scrollTop = thread.scrollHeight; }
+
+  // Shortcuts: c claim, r reply, e resolve (never while typing in a field).
+  document.addEventListener("keydown", (event) => {
+    const tag = (event.target.tagName || "").toLowerCase();
+    if (tag === "input" || tag === "select" || tag === "textarea" || event.ctrlKey || event.metaKey || event.altKey) {
+      return;
+    }
+    const target = { c: "claim", r: "reply-body", e: "outcome" }[event.key];
+    const el = target ? document.getElementById(target) : null;
+    if (!el) { return; }
+    event.preventDefault();
+    if (target === "claim") { el.click(); } else { el.focus(); }
+  });
+
   const body = document.getElementById("reply-body");
   if (!body) { return; }
+  // A typed reply survives an expired session (sign-in again lands back here): kept in this browser only,
+  // dropped once the reply is sent.
+  const draftKey = body.dataset.draftKey;
+  function saveDraft() {
+    try {
+      if (body.value.trim()) { window.localStorage.setItem(draftKey, body.value); }
+      else { window.localStorage.removeItem(draftKey); }
+    } catch (err) { /* storage full or disabled: nothing to keep */ }
+  }
+  try {
+    if (document.body.dataset.done === "reply") { window.localStorage.removeItem(draftKey); }
+    else if (!body.value) { body.value = window.localStorage.getItem(draftKey) || ""; }
+  } catch (err) { /* storage disabled */ }
   const counter = document.getElementById("segment-counter");
   const warning = document.getElementById("drug-warning");
   const snippet = document.getElementById("snippet");
@@ -76,10 +106,11 @@
       if (snippet.value) {
         body.value = snippet.value;
         update();
+        saveDraft();
         body.focus();
       }
     });
   }
-  body.addEventListener("input", update);
+  body.addEventListener("input", () => { update(); saveDraft(); });
   update();
 })();

@@ -138,6 +138,10 @@ async def test_the_page_form_sends_as_the_signed_in_user(sms) -> None:
     client, seeded, sim_url = sms
     csrf = await sign_in(client, "pharmacist")
     task_id = seeded.tasks["refill"]
+    unclaimed = await client.post(f"/tasks/{task_id}/reply", data={"csrf_token": csrf, "body": "Hola"})
+    assert unclaimed.status == 409 and "claim this task before replying" in await unclaimed.text()
+    assert await received(sim_url, PATIENT_PHONE) == []  # issue 16: no reply without a claim
+    await client.post(f"/tasks/{task_id}/claim", data={"csrf_token": csrf})
     response = await client.post(
         f"/tasks/{task_id}/reply",
         data={"csrf_token": csrf, "body": "Le llamaremos hoy."},

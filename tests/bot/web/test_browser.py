@@ -233,6 +233,8 @@ async def _check_reply_box(page: Any) -> None:
     await body.fill("Su CAPECITABINE está lista 🙂")
     assert await page.locator("#segment-counter").get_attribute("data-encoding") == "UCS-2"
     assert await page.locator("#drug-warning").is_visible()
+    await body.fill("Su Xeloda está lista")  # the brand name of her capecitabine warns too
+    assert await page.locator("#drug-warning").is_visible()
 
 
 async def test_inbound_sms_becomes_a_task_worked_in_the_browser(

@@ -42,7 +42,9 @@ async def test_queues_page_shows_counts_and_urgent_first(web_client, clock: Fixe
     assert "urgent" in rows[0][0] and "urgent" not in rows[1][0]
     assert seeded.tasks["financial"] not in [int(t) for _c, t in rows]  # not a pharmacist's queue
     assert 'data-queue="financial"' not in html
-    assert "Lopez, M." in html and "Maria" not in html  # names shortened on the shared screen
+    # Issue 16: the full name and a distinguishing detail (birth date, phone ending), never the whole number.
+    assert "Maria Lopez" in html and "born 14 Mar 1951 · phone ending 1234" in html
+    assert PATIENT_PHONE not in html
 
     data = await (await client.get("/queues.json")).json()
     urgent = next(s for s in data["summary"] if s["queue"] == "urgent_clinical")
@@ -73,13 +75,14 @@ async def test_task_page_masks_escapes_and_is_audited(web_client) -> None:
     assert response.headers["Cache-Control"] == "no-store"
     html = await response.text()
     assert "•••-•••-1234" in html and PATIENT_PHONE not in html and "5551234" not in html
-    assert "1951-03-14" in html and "Spanish" in html and "not agreed" in html
+    assert "14 Mar 1951" in html and "Spanish" in html and "not agreed" in html
     assert "&lt;img src=x onerror=alert(1)&gt;" in html and XSS not in html
     assert "Capecitabine 500 mg" in html and "PDC" in html
-    assert "Le habla su equipo de farmacia" in html  # Spanish snippets for a Spanish speaker
-    assert 'data-drugs="[&#34;Capecitabine 500 mg&#34;]"' in html
+    # Brand and generic names both warn (issue 16: the warning missed brand names such as Xeljanz).
+    assert 'data-drugs="[&#34;Capecitabine 500 mg&#34;, &#34;capecitabine&#34;, &#34;xeloda&#34;]"' in html
     assert not INLINE_SCRIPT.search(html) and not INLINE_HANDLER.search(html)
     assert html.count('name="csrf_token"') >= 7  # sign-out + every action form
+    assert 'id="reply-locked"' in html and 'id="reply-body"' not in html  # claim first, then reply
     async with client.server.app[SESSIONMAKER]() as session:
         actions = list(
             await session.scalars(
