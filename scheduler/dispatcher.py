@@ -52,9 +52,8 @@ from scheduler.rules import (
     Verdict,
     cap_verdict,
     day_bounds,
-    dialog_verdict,
+    patient_verdict,
     row_verdict,
-    window_verdict,
 )
 from scheduler.sender import OutreachSender, SendOutcome
 from scheduler.timeutil import pick_zone
@@ -480,11 +479,15 @@ class Dispatcher:
     ) -> Verdict | None:
         """Open dialog, quiet hours, caps, in that order; one statement reads the dialog and the counts."""
         row = conn.execute(_CHECKS, self._count_params(patient_id, tz, at)).one()
-        verdict = dialog_verdict(bool(row[0]), at) or window_verdict(at, tz, cfg)
-        if verdict is None:
-            extra = 1 if row[3] else 0
-            verdict = cap_verdict(at, tz, cfg, int(row[1]) + extra, int(row[2]) + extra)
-        return verdict
+        extra = 1 if row[3] else 0
+        return patient_verdict(
+            open_dialog=bool(row[0]),
+            now=at,
+            tz=tz,
+            cfg=cfg,
+            today=int(row[1]) + extra,
+            week=int(row[2]) + extra,
+        )
 
     def _counts(self, conn: Connection, patient_id: str, tz: Any, at: datetime) -> tuple[int, int]:
         """Outreach texts to the patient in their local day and the rolling 7 days (+ one being sent elsewhere).

@@ -34,7 +34,9 @@ __all__ = [
     "PatientFacts",
     "PlanSummary",
     "RxFacts",
+    "load_facts",
     "occurrences_for",
+    "planning_window",
     "replan",
 ]
 
@@ -257,6 +259,13 @@ class _Emitter:
         return self.event(program, trigger.event.name, trigger.event.after_days)
 
 
+def planning_window(
+    now: datetime, horizon_days: int, programs: dict[str, list[ActiveProgram]], site_zones: dict[str, str]
+) -> _Plan:
+    """What ``occurrences_for`` needs for a run that writes nothing (e.g. a preview of a programs file)."""
+    return _Plan(now, horizon_days, programs, site_zones, None, None)
+
+
 def occurrences_for(plan: _Plan, patient: PatientFacts, rxs: Sequence[RxFacts]) -> list[Occurrence]:
     """Every occurrence that should exist for one patient (pure: no I/O)."""
     if patient.blocked:
@@ -354,6 +363,13 @@ async def _load_chunk(
     for event in await session.execute(event_query):
         rx_by_id[event[0]].events.append((event[1], event[2]))
     return patients, by_patient
+
+
+async def load_facts(
+    session: AsyncSession, ids: list[str]
+) -> tuple[dict[str, PatientFacts], dict[str, list[RxFacts]]]:
+    """The planning facts of these patients: their columns, prescriptions, fills and events (read only)."""
+    return await _load_chunk(session, ids)
 
 
 @dataclass

@@ -21,6 +21,7 @@ __all__ = [
     "cap_verdict",
     "day_bounds",
     "dialog_verdict",
+    "patient_verdict",
     "row_verdict",
     "window_verdict",
 ]
@@ -92,6 +93,17 @@ def cap_verdict(now: datetime, tz: ZoneInfo, cfg: SiteConfig, today: int, week: 
         return None
     return Verdict(
         "defer", reason, next_local_day(now, tz, cfg.quiet_window, cfg.closed_days, cfg.closed_dates)
+    )
+
+
+def patient_verdict(
+    *, open_dialog: bool, now: datetime, tz: ZoneInfo, cfg: SiteConfig, today: int, week: int
+) -> Verdict | None:
+    """The patient checks, in order: open dialog, sending window, caps (``today``/``week``: texts counted)."""
+    return (
+        dialog_verdict(open_dialog, now)
+        or window_verdict(now, tz, cfg)
+        or cap_verdict(now, tz, cfg, today, week)
     )
 
 

@@ -7,7 +7,7 @@ import asyncio
 import json
 import logging
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 
@@ -25,6 +25,9 @@ from scheduler.programs import (
     spec_json,
 )
 
+if TYPE_CHECKING:
+    from bot.sms.preview import Preview
+
 ORDER = 60
 _LOGGER = logging.getLogger(__name__)
 
@@ -41,6 +44,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     load.add_argument("--site", required=True, metavar="ID", help="the site whose programs to replace")
     add_now(load)
     load.set_defaults(func=cmd_load)
+    preview = actions.add_parser(
+        "preview", help="print the texts a file's programs would send the site's patients (changes nothing)"
+    )
+    preview.add_argument("file", metavar="FILE")
+    preview.add_argument("--site", required=True, metavar="ID", help="the site whose patients to plan")
+    preview.add_argument(
+        "--days", type=_days, default=14, metavar="N", help="how many days ahead (default 14)"
+    )
+    preview.add_argument("--patient", metavar="ID", help="only this patient")
+    add_now(preview)
+    preview.set_defaults(func=cmd_preview)
     lst = actions.add_parser(
         "list", help="print programs as JSON lines (a site without its own: the defaults)"
     )
@@ -119,6 +133,39 @@ def cmd_load(args: argparse.Namespace) -> int:
     if specs is None:
         return 1
     print(json.dumps(asyncio.run(_load(args, specs))))
+    return 0
+
+
+def _days(value: str) -> int:
+    if not value.isdigit() or not 1 <= int(value) <= 366:
+        raise argparse.ArgumentTypeError(f"expected a number of days from 1 to 366, got {value!r}")
+    return int(value)
+
+
+async def _preview(args: argparse.Namespace, specs: list[ProgramSpec]) -> Preview:
+    from bot.sms.preview import preview_programs
+
+    now = parse_now(args.now) or utcnow()
+    async with open_store(settings_from_env()) as (_engine, sessionmaker), sessionmaker() as session:
+        try:
+            return await preview_programs(
+                session, args.site, specs, now=now, days=args.days, patient_id=args.patient
+            )
+        except LookupError:
+            raise CliError(f"--site: no site {args.site!r} (add it with `midbot sites add`)") from None
+        finally:
+            await session.rollback()  # read only: nothing of the preview is ever committed
+
+
+def cmd_preview(args: argparse.Namespace) -> int:
+    """Print one JSON line per text the file's programs would send, then the summary line."""
+    specs = _read(args.file, sys.stderr)
+    if specs is None:
+        return 1
+    result = asyncio.run(_preview(args, specs))
+    for text in result.texts:
+        print(json.dumps(text.as_dict(), ensure_ascii=False))
+    print(json.dumps(result.summary()))
     return 0
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -10,7 +11,8 @@ from sqlalchemy import Connection, bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock
-from bot.db.models import Fill, Message, Outreach, Prescription, Program
+from bot.db.models import Fill, Message, Outreach, Patient, Prescription, Program, Site
+from bot.db.sitecfg import SiteConfig
 from bot.db.unit import SiteCache, load_patients, lock_for_write
 from bot.db.worker import DbWorker, Priority
 from bot.sms.channel import Channel, outbound_values, refusal
@@ -18,11 +20,11 @@ from bot.sms.delivery import Claimed, Deliverer, MessageState, record
 from bot.sms.dialogs import ACTIVE_STATUSES, facts_from, save_state
 from bot.sms.statuses import drain_backlog
 from conversations import engine
-from conversations.types import FlowStart
+from conversations.types import Decision, FlowStart
 from integrations.twilio.errors import TwilioError
 from scheduler.sender import SendOutcome
 
-__all__ = ["ChannelOutreachSender"]
+__all__ = ["ChannelOutreachSender", "outreach_body", "render_outreach"]
 
 _LOGGER = logging.getLogger(__name__)
 _OUTREACH = Outreach.__table__
@@ -181,17 +183,12 @@ def _prepare_sync(
     pks = list({r.program_pk for r in rows if r.program_pk})
     specs = dict(conn.execute(_PROGRAM_SPECS, {"ids": pks}).all()) if pks else {}
     first_contact = conn.execute(_EARLIER_OUTREACH, {"patient_id": patient_id}).first() is None
-    flows = [_flow_start(row, specs.get(row.program_pk) or {}, fills, first_contact) for row in rows]
-    active = {p.id for p in prescriptions}
-    facts = facts_from(
-        patient, site, cfg, prescriptions, [f for f in fills if f.prescription_id in active], now
-    )
-    decision = engine.start(flows, facts, now)
+    decision = render_outreach(rows, specs, patient, site, cfg, prescriptions, fills, first_contact, now)
     conversation_id = None
     if decision.next_state is not None:
         conversation = save_state(conn, patient_id, None, decision.next_state, now)
         conversation_id = conversation.id if conversation else None
-    body = "\n".join(r.body for r in decision.replies)
+    body = outreach_body(decision)
     values = outbound_values(site, patient.phone, body, "outreach", clock_now)
     # The attempt is counted as the text is stored: a crash before the provider answers means reconcile.
     values.update(patient_id=patient_id, conversation_id=conversation_id, attempts=1)
@@ -204,7 +201,44 @@ def _prepare_sync(
     )
 
 
-def _flow_start(row: Any, spec: dict[str, Any], fills: list[Fill], first_contact: bool) -> FlowStart:
+def render_outreach(
+    rows: Sequence[Any],
+    specs: Mapping[Any, dict[str, Any]],
+    patient: Patient,
+    site: Site,
+    cfg: SiteConfig,
+    prescriptions: Sequence[Prescription],
+    fills: Sequence[Fill],
+    first_contact: bool,
+    now: datetime,
+) -> Decision:
+    """The dialog start of one text for these outreach rows (lead first); pure, shared with the preview.
+
+    Args:
+        rows: the bundle's rows: ``kind``, ``step``, ``program_pk``, ``program_id``, ``prescription_id``.
+        specs: Program.spec (stored JSON) by program pk; a row whose spec is missing uses built-in wording.
+        patient: the patient row.
+        site: the patient's site.
+        cfg: the site's SiteConfig.
+        prescriptions: the patient's prescriptions the dialogs know about (ACTIVE_STATUSES).
+        fills: fills of those prescriptions and of the rows' prescriptions.
+        first_contact: no outreach text was sent to the patient before (adds the opt-out line).
+        now: the sending time.
+    """
+    flows = [_flow_start(row, specs.get(row.program_pk) or {}, fills, first_contact) for row in rows]
+    active = {p.id for p in prescriptions}
+    facts = facts_from(
+        patient, site, cfg, prescriptions, [f for f in fills if f.prescription_id in active], now
+    )
+    return engine.start(flows, facts, now)
+
+
+def outreach_body(decision: Decision) -> str:
+    """The one text a dialog start sends."""
+    return "\n".join(r.body for r in decision.replies)
+
+
+def _flow_start(row: Any, spec: dict[str, Any], fills: Sequence[Fill], first_contact: bool) -> FlowStart:
     params: dict[str, object] = {"step": row.step, "program_id": row.program_id}
     if row.prescription_id:
         mine = [f for f in fills if f.prescription_id == row.prescription_id]
