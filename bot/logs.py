@@ -10,7 +10,17 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-__all__ = ["REQUEST_ID", "JsonFormatter", "TextFormatter", "configure_logging", "redact", "redact_exception"]
+from aiohttp.abc import AbstractAccessLogger, BaseRequest, StreamResponse
+
+__all__ = [
+    "REQUEST_ID",
+    "AccessLog",
+    "JsonFormatter",
+    "TextFormatter",
+    "configure_logging",
+    "redact",
+    "redact_exception",
+]
 
 REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime"}
@@ -92,6 +102,25 @@ class TextFormatter(_Redacting):
         if record.exc_info:
             line += "\n" + self.formatException(record.exc_info)
         return line
+
+
+class AccessLog(AbstractAccessLogger):
+    """The access log: one line per request with method, path, status, size and time, never the query string.
+
+    aiohttp's default line is the whole request line, and a staff search puts a patient's name in the query
+    (``GET /patients?q=Lopez``); paths hold ids only. Pass as ``access_log_class`` to every runner.
+    """
+
+    def log(self, request: BaseRequest, response: StreamResponse, time: float) -> None:
+        self.logger.info(
+            "%s %s %s %s %s %.1fms",
+            request.remote or "-",
+            request.method,
+            request.rel_url.path,
+            response.status,
+            response.body_length,
+            time * 1000,
+        )
 
 
 def configure_logging(level: str = "INFO", fmt: str = "auto") -> None:

@@ -20,7 +20,7 @@ from bot.cli.common import open_store, settings_from_env
 from bot.cli.service import tune_on_startup
 from bot.clock import SystemClock
 from bot.db.models import Patient, Site
-from bot.logs import configure_logging
+from bot.logs import AccessLog, configure_logging
 from bot.settings import Settings
 
 ORDER = 5
@@ -125,7 +125,7 @@ async def _demo(settings: Settings, sim_port: int, args: argparse.Namespace) -> 
     await _register_handsets(sim_url, handsets)
     app = create_app(settings)
     app.on_startup.append(tune_on_startup)
-    runner = web.AppRunner(app, shutdown_timeout=10)
+    runner = web.AppRunner(app, shutdown_timeout=10, access_log_class=AccessLog)
     await runner.setup()
     await web.TCPSite(runner, settings.host, settings.port).start()
     _print_urls(settings, sim_url, password)

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from bot.app import create_app
 from bot.cli.common import CliError, open_store, settings_from_env
-from bot.logs import configure_logging
+from bot.logs import AccessLog, configure_logging
 from conversations.classify import classify
 
 ORDER = 10
@@ -63,7 +63,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     app = create_app(settings)
     app.on_startup.append(tune_on_startup)  # after the store and the SMS engine are up (cleanup contexts)
     _LOGGER.info("midbot serving on http://%s:%s", settings.host, settings.port)
-    web.run_app(app, host=settings.host, port=settings.port, print=None, shutdown_timeout=30)
+    web.run_app(app, host=settings.host, port=settings.port, print=None, shutdown_timeout=30, access_log_class=AccessLog)
     return 0
 
 

@@ -243,5 +243,10 @@ def timeout(state: ConversationState, facts: PatientFacts, now: datetime) -> Ste
     signal = SignalSpec(
         "unreachable", {"flow": FLOW, "hours": UNREACHABLE_AFTER_HOURS}, state.prescription_id
     )
-    _LOGGER.info("refill reminder unanswered by patient %s; refill task opened", facts.patient_id)
+    _LOGGER.info(
+        "flow %s: no reply from patient %s in %s h; refill task opened",
+        FLOW,
+        facts.patient_id,
+        UNREACHABLE_AFTER_HOURS,
+    )
     return Step(tasks=(task,), signals=(signal,))

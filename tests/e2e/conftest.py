@@ -22,6 +22,7 @@ from bot.db.migrate import upgrade
 from bot.db.models import Fill, Patient, Prescription, Site
 from bot.db.session import make_engine
 from bot.keys import BACKGROUND, INBOX, SESSIONMAKER
+from bot.logs import AccessLog
 from bot.settings import Settings
 from integrations.twilio.simulator.app import SimulatorConfig, start_simulator
 
@@ -133,7 +134,7 @@ async def running_stack(tmp_path: Any, clock: FixedClock, **overrides: Any) -> A
     await upgrade(engine)
     await engine.dispose()
     app = create_app(settings, clock=clock)
-    runner = web.AppRunner(app)
+    runner = web.AppRunner(app, access_log_class=AccessLog)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", port).start()
     try:
