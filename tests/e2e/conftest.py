@@ -81,7 +81,8 @@ class Stack:
 
     async def settle(self) -> None:
         """Wait until the inbox has processed what was stored and background deliveries are done."""
-        await asyncio.wait_for(self.app[INBOX].idle(), timeout=10)
+        # A bound, not a speed check: a loaded CI machine can take seconds per dialog; a stuck inbox still fails.
+        await asyncio.wait_for(self.app[INBOX].idle(), timeout=30)
         for _ in range(200):
             if len(self.app[BACKGROUND]) == 0:
                 return
