@@ -805,7 +805,7 @@ _PATIENT = select(
 _RX = select(Prescription.id, Prescription.status, Prescription.site_id).where(
     Prescription.id.in_(bindparam("ids", expanding=True))
 )
-def _extras(due_at: Any) -> Select[tuple[int]]:
+def _extras(due_at: Any) -> Select[int]:
     return select(_T.c.id).where(
         _T.c.patient_id == bindparam("pid"),
         _T.c.state.in_(PENDING),
