@@ -5,6 +5,7 @@ midbot cannot fill for every patient: that template would never go out as writte
 YAML line of the template or program it is about:
 
 * no reply choices for its kind (a refill reminder that does not say "Reply 1 ... 2 ... 3");
+* no {site_name}: the engine then puts its greeting in front of the clinic's wording;
 * no opt-out wording on a program that can be a patient's first text (midbot then appends one);
 * a drug named in the wording, which reaches patients who have not agreed to detailed messages;
 * more SMS segments than the limit, counted as sent (greeting and opt-out line included);
@@ -187,6 +188,7 @@ def template_warnings(spec: ProgramSpec, language: str, wording: str, limit: int
         message
         for message in (
             _reply_choices(spec.kind, language, wording),
+            _greeting(language, wording),
             _opt_out(spec, wording),
             _drug_names(spec, wording),
             _segments(spec, language, wording, limit),
@@ -226,6 +228,17 @@ def _reply_choices(kind: str, language: str, wording: str) -> str | None:
         return None
     what = f"missing {', '.join(missing)}" if missing else "it does not say to reply"
     return f"no reply choices ({what}): the {KIND_WORDS[kind]} dialog expects {_WHAT_FOR[kind]}"
+
+
+def _greeting(language: str, wording: str) -> str | None:
+    """Every outreach names the pharmacy: wording that does not gets the greeting put in front of it."""
+    if "{site_name}" in wording:
+        return None
+    greeting = render("greet", language, first_name="{first_name}", site_name="{site_name}")
+    return (
+        f'does not name the pharmacy with {{site_name}}: midbot puts "{greeting}" in front of it '
+        "(unless the text spells the site's name exactly)"
+    )
 
 
 def _opt_out(spec: ProgramSpec, wording: str) -> str | None:

@@ -62,6 +62,8 @@ def test_each_warning_names_its_line_and_alone_exits_0(cli, tmp_path: Path) -> N
     assert out == [
         f"{path}:7: warning: refill: templates.en: no reply choices (missing 2, 3): the refill reminder dialog "
         "expects 1 to refill, 2 if they still have enough, 3 to talk to a pharmacist",
+        f"{path}:7: warning: refill: templates.en: does not name the pharmacy with {{site_name}}: midbot puts "
+        '"Hi {first_name}, this is {site_name}." in front of it (unless the text spells the site\'s name exactly)',
         f"{path}:7: warning: refill: templates.en: names a drug: Xeloda (capecitabine); patients who have not "
         "agreed to detailed messages would read it: write {drug}, which names the medicine only with their "
         "consent",
@@ -84,6 +86,7 @@ def test_a_clean_file_has_no_findings_and_the_defaults_are_clean() -> None:
         LINTED.replace(
             "Xeloda. Reply 1 to refill.", "{drug}. Reply 1 to refill, 2 if you have enough, 3 to talk."
         )
+        .replace("Hi {first_name}, time", "{site_name}: {first_name}, time")
         .replace("We can help lower it.", "Reply 1 for help, 2 for no thanks.")
         .replace("NO if not.", "NO if not. Reply STOP to opt out.")
         .replace(" {site_phone}" * 28, " Reply STOP to opt out.")

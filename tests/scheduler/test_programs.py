@@ -242,7 +242,7 @@ def test_validate_flags_templates_longer_than_the_segment_limit(tmp_path) -> Non
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    warnings = [line for line in result.stdout.splitlines() if "warning" in line]
+    warnings = [line for line in result.stdout.splitlines() if "segments" in line]
     assert warnings == [
         f"{path}:7: warning: wordy: templates.en: 6 GSM-7 segments as sent, more than 3 "
         "(MIDBOT_MAX_TEMPLATE_SEGMENTS)"
