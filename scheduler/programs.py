@@ -50,6 +50,7 @@ __all__ = [
     "site_programs",
     "spec_digest",
     "spec_json",
+    "stored_yaml",
 ]
 
 _LOGGER = logging.getLogger(__name__)
@@ -449,7 +450,7 @@ def default_yaml() -> str:
     return resources.files("scheduler").joinpath("defaults", DEFAULT_SET).read_text(encoding="utf-8")
 
 
-def _stored_yaml(site: Site, rows: Sequence[Program]) -> str:
+def stored_yaml(site: Site, rows: Sequence[Program]) -> str:
     """The site's programs as YAML: the text last loaded, else the defaults' file, else the stored specs."""
     text = (site.settings or {}).get(PROGRAMS_YAML)
     if isinstance(text, str) and text:
@@ -487,7 +488,7 @@ async def replace_site_programs(
     rows = {
         p.program_id: p for p in (await session.scalars(select(Program).where(Program.site_id == site_id)))
     }
-    change = ProgramChange(site_id, was_default=not rows, yaml_before=_stored_yaml(site, list(rows.values())))
+    change = ProgramChange(site_id, was_default=not rows, yaml_before=stored_yaml(site, list(rows.values())))
     was_paused = _paused_of(site.settings)
     wanted = {spec.id for spec in specs}
     flipped: set[str] = set()

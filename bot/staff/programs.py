@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db import audit
-from bot.db.models import Program
+from bot.db.models import Program, Site
 from bot.db.unit import in_session
 from scheduler.cron import parse_cron
 from scheduler.planner import PlanSummary, replan
@@ -28,12 +28,14 @@ from scheduler.programs import (
     replace_site_programs,
     set_paused,
     site_programs,
+    stored_yaml,
 )
 
 __all__ = [
     "LoadOutcome",
     "SiteProgram",
     "SwitchOutcome",
+    "current_yaml",
     "describe_schedule",
     "describe_when",
     "list_site_programs",
@@ -292,3 +294,12 @@ async def sites_with(session: AsyncSession, program_ids: Collection[str]) -> lis
     if program_ids:
         query = query.where(Program.program_id.in_(list(program_ids)))
     return list(await session.scalars(query))
+
+
+async def current_yaml(session: AsyncSession, site_id: str) -> str:
+    """The site's programs as YAML to edit: the text last loaded, else the defaults' file (or the specs)."""
+    site = await session.get(Site, site_id)
+    if site is None:
+        raise LookupError(site_id)
+    rows = list(await session.scalars(select(Program).where(Program.site_id == site_id)))
+    return stored_yaml(site, rows)
