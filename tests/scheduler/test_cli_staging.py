@@ -215,6 +215,20 @@ def test_the_dispatcher_holds_a_paused_programs_rows_even_before_the_planner_can
         assert code == 0 and result[0]["sent"] == 4, err
 
 
+def test_reloading_an_unchanged_set_paused_holds_it_and_active_brings_it_back(cli, tmp_path: Path) -> None:
+    _setup(cli, tmp_path)
+    a = _file(tmp_path, "a.yaml", SET_A)
+    assert cli("programs", "load", a, "--site", "S1", "--now", NOW)[1][0]["plan"]["planned"] == 12
+    code, out, err = cli("programs", "load", a, "--site", "S1", "--now", NOW, "--paused")
+    assert code == 0, err
+    assert out[0]["unchanged"] == ["refill", "cost"] and out[0]["paused"] == ["cost", "refill"]
+    assert out[0]["plan"] == {"planned": 0, "cancelled": 12, "unchanged": 0}
+    assert {s[3] for s in _states(cli)} == {"cancelled/program_paused"}
+    code, out, err = cli("programs", "load", a, "--site", "S1", "--now", NOW)
+    assert code == 0 and out[0]["paused"] == [] and out[0]["plan"]["planned"] == 12, err
+    assert {s[3] for s in _states(cli)} == {"planned/"}
+
+
 def test_pause_and_resume_name_bad_input(cli, tmp_path: Path) -> None:
     _setup(cli, tmp_path)
     code, _out, err = cli("programs", "resume", "refill")
