@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -109,8 +110,16 @@ async def _languages(site: str | None) -> set[str] | None:
     """The site's patients' languages (--site), every patient's when a database is configured, else None."""
     if site is None and "MIDBOT_DATABASE_URL" not in os.environ:
         return None
+    settings = settings_from_env()
+    if (
+        settings.database_url.startswith("sqlite")
+        and not Path(settings.database_url.split(":///", 1)[-1]).exists()
+    ):
+        if site is not None:  # opening it would create an empty database file
+            raise CliError("--site: the database does not exist yet (run `midbot migrate`)")
+        return None
     try:
-        async with open_store(settings_from_env(), migrate=False) as (_engine, sessionmaker):
+        async with open_store(settings, migrate=False) as (_engine, sessionmaker):
             async with sessionmaker() as session:
                 if site is not None and await session.get(Site, site) is None:
                     raise CliError(f"--site: no site {site!r} (add it with `midbot sites add`)")
