@@ -43,8 +43,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.clock import Clock, utcnow
 from bot.db.consent import opted_out_programs
-from bot.db.models import Conversation, Message, Outreach, Patient, Prescription, Site
-from bot.db.sitecfg import SiteConfig, site_config
+from bot.db.models import Conversation, Message, Outreach, Patient, Prescription, Program, Site
+from bot.db.sitecfg import PAUSED_PROGRAMS, SiteConfig, site_config
 from bot.db.worker import DbWorker, Priority
 from scheduler.metrics import SchedulerMetrics, scheduler_metrics
 from scheduler.rules import (
@@ -98,6 +98,7 @@ class _Row:
     deadline_at: datetime
     bundled_into: int | None = None
     kind: str = ""
+    program_pk: int | None = None
 
     @property
     def event_step(self) -> bool:
@@ -114,6 +115,7 @@ _ROW_COLS = (
     _T.c.deadline_at,
     _T.c.bundled_into,
     _T.c.kind,
+    _T.c.program_pk,
 )
 
 
@@ -131,6 +133,7 @@ class _Patient:
     time_zone: str | None
     wrong_number: bool = False  # the person at the number said it is not the patient's
     stopped_kinds: frozenset[str] = frozenset()  # program kinds the patient asked to stop
+    paused_pks: frozenset[int] = frozenset()  # Program rows loaded paused (the whole store's, this run)
 
 
 # A decision that leads to a text: its rows (lead first), zone, site, rate bucket, and whether it is marked.
@@ -182,6 +185,7 @@ class Dispatcher:
         self._site_of: dict[str, str] = {}
         self._all_sites: list[str] | None = None
         self._sites: dict[str, SiteConfig] = {}
+        self._paused: frozenset[int] | None = None
         self._dialect = ""
         self._stopping = False
         self._idle = asyncio.Event()
@@ -194,6 +198,7 @@ class Dispatcher:
         summary = DispatchSummary()
         self._idle.clear()
         started, self._sites, self._all_sites = _time.monotonic(), {}, None
+        self._paused = None  # read again each run: a pause from the CLI or the page holds from the next run
         try:
             await self._run_batches(now, summary)
         finally:
@@ -371,6 +376,23 @@ class Dispatcher:
             self._sites[site_id] = site_config(Site(**row._mapping))
         return self._sites[site_id]
 
+    def _paused_pks(self, conn: Connection) -> frozenset[int]:
+        """The Program rows loaded paused, read once per run (two small reads; usually none is paused)."""
+        if self._paused is None:
+            by_site = {
+                site_id: set(settings.get(PAUSED_PROGRAMS) or ())
+                for site_id, settings in conn.execute(select(Site.id, Site.settings))
+                if settings and settings.get(PAUSED_PROGRAMS)
+            }
+            pks: set[int] = set()
+            if by_site:
+                programs = select(Program.id, Program.site_id, Program.program_id).where(
+                    Program.site_id.in_(list(by_site))
+                )
+                pks = {pk for pk, site_id, pid in conn.execute(programs) if pid in by_site[site_id]}
+            self._paused = frozenset(pks)
+        return self._paused
+
     def _mine(self, conn: Connection, ids: list[int], state: str = "claimed") -> list[_Row]:
         query = select(*_ROW_COLS).where(
             _T.c.id.in_(ids), _T.c.state == state, _T.c.lease_owner == self.owner
@@ -436,6 +458,7 @@ class Dispatcher:
             row.time_zone,
             wrong,
             opted_out_programs(conn, patient_id),
+            self._paused_pks(conn),
         )
         rx_ids = {r.prescription_id for r in rows if r.prescription_id}
         statuses: dict[str, str] = {}
@@ -463,6 +486,7 @@ class Dispatcher:
                 opted_out=patient.opted_out,
                 wrong_number=patient.wrong_number,
                 program_stopped=row.kind in patient.stopped_kinds,
+                program_paused=row.program_pk in patient.paused_pks,
                 sms_consent=patient.sms_consent,
                 rx_status=_rx_status(statuses, row),
                 event_step=row.event_step,
@@ -556,6 +580,7 @@ class Dispatcher:
                 opted_out=patient.opted_out,
                 wrong_number=patient.wrong_number,
                 program_stopped=r.kind in patient.stopped_kinds,
+                program_paused=r.program_pk in patient.paused_pks,
                 sms_consent=patient.sms_consent,
                 rx_status=_rx_status(statuses, r),
                 event_step=r.event_step,
