@@ -167,7 +167,8 @@ async def _fhir(call: ApiCall) -> web.StreamResponse | ImportOut:
                 session, read, site_id=site, now=call.now, editor=_editor(call, "fhir")
             )
             if read.type != "batch" and stored.issues:
-                raise _Rejected(fhir_bundles.outcome([*stored.issues]))
+                # The causes only: an entry refused because the one it names was is no news.
+                raise _Rejected(fhir_bundles.outcome([i for i in stored.issues if i.follows is None]))
     except _Rejected as rejected:
         return _fhir_json(rejected.outcome, 422)
     if read.type == "batch":
