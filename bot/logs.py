@@ -10,7 +10,9 @@ import sys
 from datetime import UTC, datetime
 from typing import Any
 
-from aiohttp.abc import AbstractAccessLogger, BaseRequest, StreamResponse
+from aiohttp.abc import AbstractAccessLogger
+from aiohttp.web_request import BaseRequest
+from aiohttp.web_response import StreamResponse
 
 __all__ = [
     "REQUEST_ID",

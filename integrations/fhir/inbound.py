@@ -436,7 +436,7 @@ def _envelope(p: _Parse, data: Any) -> list[Any]:
         return []
     if data.get("type") not in BUNDLE_TYPES:
         p.issue(None, "type", f"must be one of {', '.join(BUNDLE_TYPES)}", "not-supported")
-    entries = data.get("entry") or []
+    entries = data.get("entry", [])
     if not isinstance(entries, list):
         p.issue(None, "entry", "must be a list", "structure")
         return []
