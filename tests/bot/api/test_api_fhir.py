@@ -265,3 +265,20 @@ async def test_a_token_site_needs_no_managing_organization_and_one_word_names_im
     (xenia,) = await stored(client, Patient, id="pat2")
     assert (xenia.site_id, xenia.first_name, xenia.last_name) == ("north", "Xenia", "Xenia")
     assert all(p.site_id == "north" for p in await stored(client, Patient, first_name="Peter James"))
+
+
+async def test_a_batch_takes_two_entries_of_one_identity_in_order(api: tuple[TestClient, Seeded]) -> None:
+    client, seeded = api
+    bundle = hl7.bundle(
+        "batch",
+        hl7.patient("pat1"),
+        hl7.request_contained("rx1", "Patient/pat1", value="12345689"),
+        hl7.request_contained("rx2", "Patient/pat1", value="12345689", status="completed"),
+    )
+    status, answer = await post(client, seeded, bundle)
+    assert status == 200, answer
+    statuses = [e["response"]["status"] for e in answer["entry"]]
+    assert statuses == ["201 Created", "201 Created", "200 OK"], statuses  # created, then updated
+    (source,) = await stored(client, SourceId, kind="prescription", value="12345689")
+    (rx,) = await stored(client, Prescription, id=source.target_id)
+    assert rx.status == "completed"  # the later entry is the prescription's last word
