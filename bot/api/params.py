@@ -208,6 +208,8 @@ def query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
     params = []
     for name, schema in doc.get("properties", {}).items():
         entry: dict[str, Any] = {"name": name, "in": "query", "required": name in required}
+        if name not in required:
+            entry["allowEmptyValue"] = True  # blank is the same as absent
         plain = _plain(schema)
         if "description" in plain:
             entry["description"] = plain.pop("description")

@@ -70,7 +70,8 @@ Outcome = Literal[
 
 
 class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # Lengths are checked on the text as sent, as the OpenAPI document's maxLength reads; the services strip it.
+    model_config = ConfigDict(extra="forbid")
 
 
 # -- query strings (bot.api.params reads them, and documents them from these models) --

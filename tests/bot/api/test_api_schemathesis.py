@@ -1,4 +1,4 @@
-"""schemathesis against the real app: every answer of /api/v1 is in its OpenAPI document, and none is a 5xx.
+"""schemathesis against the real app: every answer of /api/v1 is as its OpenAPI document says, and none is a 5xx.
 
 The app runs in this process on 127.0.0.1 with a seeded SQLite store and SMS going to the local Twilio simulator;
 the schemathesis CLI runs in a subprocess (fixed seed, a bounded number of cases per operation, every phase:
@@ -30,13 +30,18 @@ from tests.store import open_task, record_signal
 SEED = 20261124
 MAX_EXAMPLES = 15  # per operation and phase: about 1,500 cases
 TIME_LIMIT = 110  # seconds: the run is killed (and fails) past this
-CHECKS = (
-    "not_a_server_error",
-    "status_code_conformance",
-    "content_type_conformance",
-    "response_headers_conformance",
-    "response_schema_conformance",
-)
+# Every check schemathesis has (no 5xx; status codes, media types, headers and bodies as documented; invalid
+# input refused; unsupported methods 405; no answer without credentials; ...) but two that do not fit this API:
+# valid-looking input is not always accepted (random ids are 404, a snooze must fall within 30 days), and the
+# imports answer 200 naming the rows they refused, by design (good rows are kept).
+CONFIG = """
+[checks]
+positive_data_acceptance.enabled = false
+
+[[operations]]
+include-tag = "imports"
+checks.negative_data_rejection.enabled = false
+"""
 ACCOUNT = "AC" + "e" * 32
 AUTH = "schemathesis-auth-token"
 
@@ -54,13 +59,13 @@ async def _more_records(app: web.Application, now: datetime) -> None:
                                 dedupe_key=f"fuzz-{n}")  # fmt: skip
 
 
-def _command(port: int, token: str, report: Path) -> list[str]:
+def _command(port: int, token: str, config: Path, report: Path) -> list[str]:
     return [
-        sys.executable, "-m", "schemathesis.cli", "run", f"http://127.0.0.1:{port}/api/v1/openapi.json",
-        "--header", f"Authorization: Bearer {token}", "--seed", str(SEED), "--max-examples", str(MAX_EXAMPLES),
-        "--phases", "examples,coverage,fuzzing,stateful", "--checks", ",".join(CHECKS), "--workers", "1",
-        "--continue-on-failure", "--generation-database", "none", "--request-timeout", "10", "--no-color",
-        "--report", "json", "--report-json-path", str(report),
+        sys.executable, "-m", "schemathesis.cli", "--config-file", str(config), "run",
+        f"http://127.0.0.1:{port}/api/v1/openapi.json", "--header", f"Authorization: Bearer {token}",
+        "--seed", str(SEED), "--max-examples", str(MAX_EXAMPLES), "--phases", "examples,coverage,fuzzing,stateful",
+        "--workers", "1", "--continue-on-failure", "--generation-database", "none", "--request-timeout", "10",
+        "--no-color", "--report", "json", "--report-json-path", str(report),
     ]  # fmt: skip
 
 
@@ -111,9 +116,10 @@ async def test_schemathesis_finds_no_server_error_and_no_undocumented_answer(
         await web.SockSite(runner, sock).start()
         seeded = await seed(app[SESSIONMAKER], clock.now())
         await _more_records(app, clock.now())
-        report_path = tmp_path / "schemathesis.json"
+        report_path, config = tmp_path / "schemathesis.json", tmp_path / "schemathesis.toml"
+        config.write_text(CONFIG, encoding="utf-8")
         started = time.monotonic()
-        code, output = await _run(_command(port, seeded.tokens["north"], report_path), tmp_path)
+        code, output = await _run(_command(port, seeded.tokens["north"], config, report_path), tmp_path)
         seconds = time.monotonic() - started
     finally:
         await runner.cleanup()
