@@ -19,7 +19,7 @@ from bot.api.base import Answer, ApiRoute
 from bot.api.params import path_schema, query_parameters
 from bot.staff.auth import SESSION_COOKIE
 
-__all__ = ["PREFIX", "document"]
+__all__ = ["PREFIX", "answers", "document"]
 
 PREFIX = "/api/v1"
 _PATH_PARAM = re.compile(r"{(\w+)}")
