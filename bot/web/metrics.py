@@ -1,4 +1,4 @@
-"""The metrics dashboard: program figures beside benchmarks, as a page, a CSV download and a JSON API."""
+"""The metrics dashboard: program figures beside benchmarks, as a page and a CSV download (JSON: bot.api)."""
 
 from __future__ import annotations
 
@@ -77,25 +77,6 @@ async def _metrics(request: web.Request, site_id: str, month: str) -> list[Metri
         return await program_metrics(session, site_id=site_id, month=month, now=request.app[CLOCK].now())
 
 
-@routes.get("/api/v1/metrics")
-async def metrics_api(request: web.Request) -> web.Response:
-    """JSON metrics of the caller's site: ``?month=YYYY-MM`` (default this month), ``?site=`` must be it."""
-    principal = await _principal(request, allow_token=True)
-    if principal is None:
-        return web.json_response({"error": "authentication required"}, status=401)
-    site = request.query.get("site", "").strip() or principal.site_id
-    if site != principal.site_id:
-        raise _bad("site", "site not found", status=404)  # another site's figures: as if it did not exist
-    month = await _month(request, site)
-    rows = await _metrics(request, site, month)
-    body = {
-        "site_id": site,
-        "month": month,
-        "metrics": [m.as_dict() | {"meets_benchmark": m.meets_benchmark} for m in rows],
-    }
-    return web.json_response(body)
-
-
 async def _page_principal(request: web.Request) -> Principal:
     principal = await _principal(request, allow_token=False)
     if principal is None:
@@ -165,7 +146,7 @@ def _render(request: web.Request, context: dict[str, Any], site: Site | None) ->
 
 
 def setup_metrics_page(app: web.Application) -> None:
-    """Add GET /metrics-dashboard, /metrics-dashboard.csv and /api/v1/metrics (all behind sign-in)."""
+    """Add GET /metrics-dashboard and /metrics-dashboard.csv (behind sign-in; GET /api/v1/metrics is bot.api's)."""
     if _OWN_ENV in app:  # already set up (idempotent, so wiring it twice is harmless)
         return
     app[_OWN_ENV] = _own_env()

@@ -8,6 +8,7 @@ import io
 import pytest
 from aiohttp import web
 
+from bot.api.routes import setup_api
 from bot.app import error_middleware, security_headers_middleware
 from bot.db.migrate import upgrade
 from bot.db.session import make_engine, make_sessionmaker
@@ -49,6 +50,7 @@ async def client(request, aiohttp_client, settings: Settings, clock):
         setup_web(app)
     setup_metrics_page(app)
     setup_metrics_page(app)  # idempotent
+    setup_api(app)  # GET /api/v1/metrics
     test_client = await aiohttp_client(app)
     test_client.tokens = {"s1": token, "s2": other}
     test_client.cookie = cookie
