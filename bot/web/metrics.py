@@ -19,6 +19,7 @@ from bot.db.models import Site
 from bot.keys import CLOCK, SESSIONMAKER, WEB_JINJA
 from bot.staff.auth import BadCredentials, Principal, principal_from_request
 from bot.web.charts import ChartPoint, bar_chart_svg, benchmark_words, format_value, month_words
+from bot.web.layout import layout_context
 from integrations.dispensary.computed import local_date, site_zone
 from integrations.dispensary.metrics import (
     Metric,
@@ -203,22 +204,15 @@ async def metrics_page(request: web.Request) -> web.Response:
         "principal": principal,
         "rows": [_row(m, series[m.key]) for m in rows],
     }
-    return _render(request, context, site)
+    return await _render(request, context, site)
 
 
-def _render(request: web.Request, context: dict[str, Any], site: Site | None) -> web.Response:
+async def _render(request: web.Request, context: dict[str, Any], site: Site | None) -> web.Response:
     """Render inside the staff pages' base.html when they are set up (bot.web.routes), else stand-alone."""
     if WEB_JINJA in request.app and site is not None:
-        from bot.web import routes as staff
-
         principal: Principal = context["principal"]
-        context |= {
-            "layout": "base.html",
-            "site": site,
-            "csrf": principal.csrf_token,
-            "role_label": staff.ROLE_LABELS.get(principal.role, principal.role),
-            "static": staff.STATIC_PREFIX,
-        }
+        async with request.app[SESSIONMAKER]() as session:
+            context |= await layout_context(session, principal, site) | {"layout": "base.html"}
         response = aiohttp_jinja2.render_template("metrics.html", request, context, app_key=WEB_JINJA)
     else:
         html = request.app[_OWN_ENV].get_template("metrics.html").render(context | {"layout": _FALLBACK_NAME})

@@ -34,6 +34,7 @@ from bot.staff.auth import (
     CSRF_FIELD,
     LOGIN_CSRF_COOKIE,
     SESSION_COOKIE,
+    SITE_COOKIE,
     BadCredentials,
     LoginThrottled,
     Principal,
@@ -44,8 +45,10 @@ from bot.staff.auth import (
     new_csrf_token,
     principal_from_request,
     set_session_cookie,
+    set_site_cookie,
     start_session,
 )
+from bot.staff.network import sites_for_user
 from bot.staff.records import list_messages, load_patient_record
 from bot.staff.tasks import (
     OUTCOMES,
@@ -78,21 +81,14 @@ from bot.staff.workspace import (
     row_facts,
     search_patients,
 )
+from bot.web.layout import QUEUE_LABELS, ROLE_LABELS, STATIC_PREFIX, layout_context
 from conversations.symptoms import drug_names
 
 __all__ = ["setup_web"]
 
 _LOGGER = logging.getLogger(__name__)
 _HERE = Path(__file__).parent
-STATIC_PREFIX = "/static/staff/"
 POLL_SECONDS = 3
-QUEUE_LABELS = {
-    "urgent_clinical": "Urgent clinical",
-    "clinical": "Clinical",
-    "refill": "Refill",
-    "financial": "Financial",
-    "general": "General",
-}
 OUTCOME_LABELS = {
     "refill_processed": "Refill processed",
     "advice_given": "Advice given",
@@ -103,12 +99,6 @@ OUTCOME_LABELS = {
     "duplicate": "Duplicate",
     "wrong_number": "Wrong number",
     "other": "Other (note required)",
-}
-ROLE_LABELS = {
-    "pharmacist": "Pharmacist",
-    "technician": "Technician",
-    "financial_navigator": "Financial navigator",
-    "clinic_admin": "Clinic admin",
 }
 # What the task page says after a successful action (the redirect carries only the code).
 DONE_MESSAGES = {
@@ -198,22 +188,9 @@ def _safe_next(value: str | None) -> str:
     return value if not parts.scheme and not parts.netloc else "/queues"
 
 
-async def _site_of(request: web.Request, principal: Principal) -> Site:
+async def _layout(request: web.Request, principal: Principal, site: Site | None = None) -> dict[str, Any]:
     async with request.app[SESSIONMAKER]() as session:
-        site = await session.get(Site, principal.site_id)
-    assert site is not None
-    return site
-
-
-def _base_context(principal: Principal, site: Site) -> dict[str, Any]:
-    return {
-        "principal": principal,
-        "site": site,
-        "csrf": principal.csrf_token,
-        "role_label": ROLE_LABELS.get(principal.role, principal.role),
-        "queue_labels": QUEUE_LABELS,
-        "static": STATIC_PREFIX,
-    }
+        return await layout_context(session, principal, site)
 
 
 async def _error_page(
@@ -221,7 +198,7 @@ async def _error_page(
 ) -> web.Response:
     context: dict[str, Any] = {"status": status, "message": message, "static": STATIC_PREFIX}
     if principal is not None:
-        context.update(_base_context(principal, await _site_of(request, principal)))
+        context.update(await _layout(request, principal))
     return _render(request, "error.html", context, status=status)
 
 
@@ -364,6 +341,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     response = _redirect(_safe_next(next_path))
     set_session_cookie(response, request, cookie)
     response.del_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    response.del_cookie(SITE_COOKIE, path="/")  # every sign-in starts at the user's own site
     return response
 
 
@@ -382,6 +360,29 @@ async def logout(request: web.Request, principal: Principal, _form: Form | None)
         )
     response = _redirect("/login")
     clear_session_cookie(response)
+    return response
+
+
+@staff_page
+async def switch_site(request: web.Request, principal: Principal, form: Form | None) -> web.StreamResponse:
+    """POST /site: a network user works another of their sites from now on (audited on both sides)."""
+    assert form is not None
+    wanted = str(form.get("site", "")).strip()
+    now = request.app[CLOCK].now()
+    async with request.app[SESSIONMAKER].begin() as session:
+        home = principal.home_site_id or principal.site_id
+        allowed = {site_id for site_id, _name in await sites_for_user(session, principal.id, home)}
+        if principal.user_id is None or wanted not in allowed:
+            allowed = set()
+        else:
+            for site_id, action in ((principal.site_id, "staff.site_left"), (wanted, "staff.site_entered")):
+                await in_session(session, audit.record, actor=principal.actor, action=action, site_id=site_id,
+                                 target=f"site:{wanted if site_id == principal.site_id else principal.site_id}",
+                                 at=now)  # fmt: skip
+    if not allowed:  # a site the user may not work is as if it did not exist
+        return await _error_page(request, principal, 404, "There is no such site among yours.")
+    response = _redirect("/queues")
+    set_site_cookie(response, request, wanted)
     return response
 
 
@@ -495,10 +496,10 @@ async def queues_page(request: web.Request, principal: Principal, _form: Form | 
     except TaskError as exc:
         return await _error_page(request, principal, 400, exc.message)
     data = await _queue_data(request, principal, filters)
-    site = await _site_of(request, principal)
     async with request.app[SESSIONMAKER]() as session:
         team = await colleagues(session, principal)
-    context = _base_context(principal, site) | {
+        layout = await layout_context(session, principal)
+    context = layout | {
         "filters": filters,
         "data": data,
         "colleagues": team,
@@ -624,6 +625,7 @@ async def _task_context(
         names = await staff_names(session, principal.site_id, ids)
         site = await session.get(Site, principal.site_id)
         assert site is not None
+        layout = await layout_context(session, principal, site)
         await in_session(
             session,
             audit.record,
@@ -643,7 +645,7 @@ async def _task_context(
         else []
     )
     language = patient.language if patient else "en"
-    return _base_context(principal, site) | {
+    return layout | {
         "now": now,
         "task": task,
         "record": record,
@@ -890,8 +892,7 @@ async def patients_page(request: web.Request, principal: Principal, _form: Form 
                 hits = await search_patients(session, principal, q, now=request.app[CLOCK].now(), via="page")
         except TaskError as exc:
             error = exc.message
-    site = await _site_of(request, principal)
-    context = _base_context(principal, site) | {"q": q, "hits": hits, "error": error}
+    context = await _layout(request, principal) | {"q": q, "hits": hits, "error": error}
     return _render(request, "patients.html", context, status=400 if error else 200)
 
 
@@ -927,8 +928,9 @@ async def _patient_context(
             {m.staff_user_id for m in messages if m.staff_user_id}
             | {t.assignee_id for t in tasks if t.assignee_id},
         )
+        layout = await layout_context(session, principal, record.site)
     patient = record.patient
-    return _base_context(principal, record.site) | {
+    return layout | {
         "record": record,
         "patient": patient,
         "messages": messages,
@@ -1017,8 +1019,7 @@ async def audit_page(request: web.Request, principal: Principal, _form: Form | N
             site_id=principal.site_id,
             at=now,
         )
-    site = await _site_of(request, principal)
-    context = _base_context(principal, site) | {
+    context = await _layout(request, principal) | {
         "events": events,
         "total": total,
         "page": page,
@@ -1093,6 +1094,7 @@ def setup_web(app: web.Application) -> None:
     app.router.add_get("/login", login_page, name="web.login")
     app.router.add_post("/login", login_submit, name="web.login_submit")
     app.router.add_post("/logout", logout, name="web.logout")
+    app.router.add_post("/site", switch_site, name="web.switch_site")
     app.router.add_get("/queues", queues_page, name="web.queues")
     app.router.add_get("/queues.json", queues_json, name="web.queues_json")
     app.router.add_post("/queues/bulk", queues_bulk, name="web.queues_bulk")
