@@ -12,10 +12,11 @@ import json
 import logging
 import math
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
 import aiohttp
@@ -30,6 +31,7 @@ from bot.db import audit
 from bot.db.models import Message, Patient, Site, Task
 from bot.db.unit import in_session
 from bot.keys import CLOCK, HTTP, MESSAGING, SESSIONMAKER, SETTINGS, WEB_JINJA
+from bot.staff.audit_trail import action_words, actor_names, audit_choices, detail_words
 from bot.staff.auth import (
     CSRF_FIELD,
     LOGIN_CSRF_COOKIE,
@@ -178,6 +180,13 @@ def _local(value: datetime | None, zone: str) -> str:
     if value is None:
         return ""
     return value.astimezone(ZoneInfo(zone)).strftime("%a %d %b %Y %H:%M")
+
+
+def _local_full(value: datetime | None, zone: str) -> str:
+    """To the second, with the zone's abbreviation: ``Tue 24 Nov 2026 10:00:05 CST`` (audit times)."""
+    if value is None:
+        return ""
+    return value.astimezone(ZoneInfo(zone)).strftime("%a %d %b %Y %H:%M:%S %Z")
 
 
 def _safe_next(value: str | None) -> str:
@@ -977,40 +986,84 @@ async def patient_show_number(
 # -- audit -----------------------------------------------------------------------------------------------
 
 
-def _audit_filters(request: web.Request) -> tuple[datetime | None, str | None, int]:
-    raw_since = request.query.get("since", "").strip()
-    since = None
-    if raw_since:
+@dataclass(frozen=True, slots=True)
+class AuditFilters:
+    """The audit page's filters, checked; dates are the site's local calendar days."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    action: str | None = None
+    actor: str | None = None
+    patient_id: str | None = None
+    page: int = 1
+    raw: dict[str, str] = field(default_factory=dict)
+
+    def query(self) -> dict[str, Any]:
+        """Keyword arguments for ``audit.list_events``."""
+        return {"since": self.since, "until": self.until, "action": self.action, "actor": self.actor,
+                "patient_id": self.patient_id}  # fmt: skip
+
+
+def _local_day(raw: str, zone: str, name: str) -> datetime:
+    try:
+        day = date.fromisoformat(raw)
+    except ValueError:
+        raise TaskInvalid(f"{name} must be a date like 2026-11-24", name) from None
+    return datetime.combine(day, time(0), tzinfo=ZoneInfo(zone)).astimezone(UTC)
+
+
+def _audit_filters(request: web.Request, zone: str) -> AuditFilters:
+    """``from``/``to`` (local days, both included), ``since`` (ISO time), ``actor``, ``action``, ``patient``."""
+    q = {k: request.query.get(k, "").strip() for k in ("since", "from", "to", "actor", "action", "patient")}
+    since = until = None
+    if q["since"]:
         try:
-            since = datetime.fromisoformat(raw_since)
+            since = datetime.fromisoformat(q["since"])
         except ValueError:
             raise TaskInvalid("since must be a date like 2026-11-24", "since") from None
         since = since if since.tzinfo else since.replace(tzinfo=UTC)
+    if q["from"]:
+        since = (
+            max(since, _local_day(q["from"], zone, "from")) if since else _local_day(q["from"], zone, "from")
+        )
+    if q["to"]:
+        until = _local_day(q["to"], zone, "to") + timedelta(days=1)
+    if since and until and until <= since:
+        raise TaskInvalid("to must be on or after from", "to")
+    for name in ("actor", "action", "patient"):
+        if len(q[name]) > 200:
+            raise TaskInvalid(f"{name} must be at most 200 characters", name)
     page_raw = request.query.get("page", "1")
-    page = int(page_raw) if page_raw.isdigit() and int(page_raw) >= 1 else 1
-    return since, request.query.get("action") or None, page
+    page = int(page_raw) if page_raw.isdigit() and len(page_raw) < 7 and int(page_raw) >= 1 else 1
+    return AuditFilters(since, until, q["action"] or None, q["actor"] or None, q["patient"] or None, page,
+                        {k: v for k, v in q.items() if v})  # fmt: skip
+
+
+async def _site_zone(request: web.Request, principal: Principal) -> str:
+    async with request.app[SESSIONMAKER]() as session:
+        site = await session.get(Site, principal.site_id)
+    return site.time_zone if site else "UTC"
 
 
 @staff_page
 async def audit_page(request: web.Request, principal: Principal, _form: Form | None) -> web.StreamResponse:
-    """GET /audit: the site's audit trail (clinic admins)."""
+    """GET /audit: the site's audit trail, newest first, with names, words and local times (clinic admins)."""
     if principal.role != "clinic_admin":
         return await _error_page(request, principal, 403, "Only clinic admins can see the audit trail.")
+    zone = await _site_zone(request, principal)
     try:
-        since, action, page = _audit_filters(request)
+        filters = _audit_filters(request, zone)
     except TaskError as exc:
         return await _error_page(request, principal, 400, exc.message)
     size = 100
     now = request.app[CLOCK].now()
     async with request.app[SESSIONMAKER].begin() as session:
         events, total = await audit.list_events(
-            session,
-            site_id=principal.site_id,
-            since=since,
-            action=action,
-            limit=size,
-            offset=(page - 1) * size,
-        )
+            session, site_id=principal.site_id, limit=size, offset=(filters.page - 1) * size,
+            newest_first=True, **filters.query(),
+        )  # fmt: skip
+        actors, actions = await audit_choices(session, principal.site_id)
+        names = await actor_names(session, principal.site_id, {e.actor for e in events})
         await in_session(
             session,
             audit.record,
@@ -1019,14 +1072,21 @@ async def audit_page(request: web.Request, principal: Principal, _form: Form | N
             site_id=principal.site_id,
             at=now,
         )
-    context = await _layout(request, principal) | {
+        layout = await layout_context(session, principal)
+    context = layout | {
         "events": events,
+        "names": names,
         "total": total,
-        "page": page,
+        "page": filters.page,
         "pages": max(1, -(-total // size)),
-        "since": request.query.get("since", ""),
-        "action": action or "",
-        "query": request.query_string,
+        "filters": filters.raw,
+        "actors": actors,
+        "actions": [(a, action_words(a)) for a in actions],
+        "action_words": action_words,
+        "detail_words": detail_words,
+        "zone": zone,
+        "zone_name": now.astimezone(ZoneInfo(zone)).strftime("%Z"),
+        "query": urlencode(filters.raw),
     }
     return _render(request, "audit.html", context)
 
@@ -1037,13 +1097,13 @@ async def audit_csv(request: web.Request, principal: Principal, _form: Form | No
     if principal.role != "clinic_admin":
         return await _error_page(request, principal, 403, "Only clinic admins can export the audit trail.")
     try:
-        since, action, _page = _audit_filters(request)
+        filters = _audit_filters(request, await _site_zone(request, principal))
     except TaskError as exc:
         return await _error_page(request, principal, 400, exc.message)
     now = request.app[CLOCK].now()
     async with request.app[SESSIONMAKER].begin() as session:
         events, total = await audit.list_events(
-            session, site_id=principal.site_id, since=since, action=action, limit=100_000
+            session, site_id=principal.site_id, limit=100_000, **filters.query()
         )
         await in_session(
             session,
@@ -1079,6 +1139,7 @@ def _environment(app: web.Application) -> jinja2.Environment:
     )
     env.globals.pop("app", None)
     env.filters["local"] = _local
+    env.filters["local_full"] = _local_full
     env.filters["age"] = human_age
     env.globals["humanize"] = humanize
     env.globals["describe"] = describe_detail

@@ -172,7 +172,10 @@ async def test_audit_page_and_csv_export_are_for_clinic_admins(web_client) -> No
     page = await client.get("/audit?action=patient.view")
     assert page.status == 200
     html = await page.text()
-    assert "patient.view" in html and f"user:{seeded.users['pharmacist']}" in html
+    # Names and words, not ``user:1`` and ``patient.view``; times in the site's zone, with the zone shown.
+    assert "Opened a patient&#39;s record" in html and '<td class="who">Pharmacist</td>' in html
+    assert f'<td class="who">user:{seeded.users["pharmacist"]}</td>' not in html
+    assert "(America/Chicago, CST)" in html and '<th scope="col">When (CST)</th>' in html
     export = await client.get("/audit.csv?action=patient.view")
     assert export.status == 200 and export.content_type == "text/csv"
     assert "attachment" in export.headers["Content-Disposition"]
