@@ -75,10 +75,12 @@ from bot.staff.tasks import (
     task_notes,
 )
 from bot.staff.workspace import (
+    INBOX_PAGE,
     PatientHit,
     RowFacts,
     describe_detail,
     humanize,
+    recent_conversations,
     reveal_phone,
     row_facts,
     search_patients,
@@ -905,6 +907,44 @@ async def patients_page(request: web.Request, principal: Principal, _form: Form 
     return _render(request, "patients.html", context, status=400 if error else 200)
 
 
+def _whole(request: web.Request, name: str, default: int) -> int:
+    raw = request.query.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or len(raw) > 6:
+        raise TaskInvalid(f"{name} must be a whole number", name)
+    return int(raw)
+
+
+@staff_page
+async def inbox_page(request: web.Request, principal: Principal, _form: Form | None) -> web.StreamResponse:
+    """GET /inbox: every recent conversation of the site, newest first: the latest message per patient
+    (``?waiting=1``: only those where the patient wrote last; ``days``, ``page``). Audited."""
+    now = request.app[CLOCK].now()
+    waiting = request.query.get("waiting") == "1"
+    try:
+        days, page = _whole(request, "days", 30), _whole(request, "page", 1)
+        async with request.app[SESSIONMAKER].begin() as session:
+            rows, total = await recent_conversations(
+                session, principal, now=now, days=days, waiting=waiting, page=page
+            )
+            layout = await layout_context(session, principal)
+    except TaskError as exc:
+        return await _error_page(request, principal, 400, exc.message)
+    context = layout | {
+        "rows": rows,
+        "total": total,
+        "page": page,
+        "pages": max(1, -(-total // INBOX_PAGE)),
+        "days": days,
+        "waiting": waiting,
+        "zone": layout["site"].time_zone,
+        "ages": {r.patient_id: human_age((now - r.at).total_seconds()) for r in rows},
+        "query": urlencode({"days": days} | ({"waiting": 1} if waiting else {})),
+    }
+    return _render(request, "inbox.html", context)
+
+
 def _patient_id(request: web.Request) -> str:
     raw = request.match_info["patient_id"]
     if not raw or len(raw) > 64:
@@ -1162,6 +1202,7 @@ def setup_web(app: web.Application) -> None:
     app.router.add_get("/tasks/{task_id}", task_page, name="web.task")
     app.router.add_post("/tasks/{task_id}/{action}", task_action, name="web.task_action")
     app.router.add_get("/messages/{message_id}/media/{index}", message_media, name="web.message_media")
+    app.router.add_get("/inbox", inbox_page, name="web.inbox")
     app.router.add_get("/patients", patients_page, name="web.patients")
     app.router.add_get("/patients/{patient_id}", patient_page, name="web.patient")
     app.router.add_post(
