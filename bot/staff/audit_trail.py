@@ -97,7 +97,9 @@ async def actor_names(session: AsyncSession, site_id: str, actors: Iterable[str]
         labels = await session.execute(
             select(ApiToken.id, ApiToken.name).where(ApiToken.id.in_(tokens), ApiToken.site_id == site_id)
         )
-        names |= {f"token:{tid}": f"API token “{name}”" if name else f"API token {tid}" for tid, name in labels}
+        names |= {
+            f"token:{tid}": f"API token “{name}”" if name else f"API token {tid}" for tid, name in labels
+        }
     return {a: names.get(a, a) for a in actors}
 
 

@@ -35,6 +35,7 @@ from bot.staff.audit_trail import action_words, actor_names, audit_choices, deta
 from bot.staff.auth import (
     CSRF_FIELD,
     LOGIN_CSRF_COOKIE,
+    ROLE_QUEUES,
     SESSION_COOKIE,
     SITE_COOKIE,
     BadCredentials,
@@ -74,6 +75,7 @@ from bot.staff.tasks import (
     staff_names,
     task_notes,
 )
+from bot.staff.views import clean_query, delete_view, list_views, save_view
 from bot.staff.workspace import (
     INBOX_PAGE,
     PatientHit,
@@ -115,6 +117,8 @@ DONE_MESSAGES = {
     "resolve": "Task resolved.",
     "takeover": "You took over this task.",
     "bulk": "Done for the selected tasks.",
+    "view": "View saved: it is in your saved views on this page.",
+    "view_deleted": "Saved view deleted.",
     "assign": "Task assigned.",
 }
 NOTE_LABELS = {
@@ -509,8 +513,13 @@ async def queues_page(request: web.Request, principal: Principal, _form: Form | 
     data = await _queue_data(request, principal, filters)
     async with request.app[SESSIONMAKER]() as session:
         team = await colleagues(session, principal)
+        views = await list_views(session, principal)
         layout = await layout_context(session, principal)
+    here = clean_query(request.query_string)
     context = layout | {
+        "views": views,
+        "view_query": here,
+        "current_view": next((v for v in views if v.query == here), None),
         "filters": filters,
         "data": data,
         "colleagues": team,
@@ -570,6 +579,40 @@ async def queues_bulk(request: web.Request, principal: Principal, form: Form | N
         return await _error_page(request, principal, 409, "Not done: " + "; ".join(failed))
     back = str(form.get("back", ""))
     return _redirect(f"/queues?{back}&done=bulk" if back and "done=" not in back else "/queues?done=bulk")
+
+
+@staff_page
+async def queues_view_save(
+    request: web.Request, principal: Principal, form: Form | None
+) -> web.StreamResponse:
+    """POST /queues/views: save the current filters under a name (the same name replaces its view)."""
+    assert form is not None
+    query = str(form.get("query", ""))
+    try:
+        async with request.app[SESSIONMAKER].begin() as session:
+            view = await save_view(
+                session, principal, name=str(form.get("name", "")), query=query, now=request.app[CLOCK].now()
+            )
+            target = view.query
+    except TaskError as exc:
+        return await _error_page(request, principal, exc.status, exc.message)
+    return _redirect(f"/queues?{target}&done=view" if target else "/queues?done=view")
+
+
+@staff_page
+async def queues_view_delete(
+    request: web.Request, principal: Principal, _form: Form | None
+) -> web.StreamResponse:
+    """POST /queues/views/{id}/delete: forget one of the caller's saved views."""
+    raw = request.match_info["view_id"]
+    if not raw.isdigit() or len(raw) > 18:
+        raise web.HTTPNotFound()
+    try:
+        async with request.app[SESSIONMAKER].begin() as session:
+            await delete_view(session, principal, int(raw))
+    except TaskError as exc:
+        return await _error_page(request, principal, exc.status, exc.message)
+    return _redirect("/queues?done=view_deleted")
 
 
 # -- the task page ---------------------------------------------------------------------------------------
@@ -637,6 +680,7 @@ async def _task_context(
         site = await session.get(Site, principal.site_id)
         assert site is not None
         layout = await layout_context(session, principal, site)
+        team = [c for c in await colleagues(session, principal) if task.queue in ROLE_QUEUES.get(c[2], ())]
         await in_session(
             session,
             audit.record,
@@ -658,6 +702,8 @@ async def _task_context(
     language = patient.language if patient else "en"
     return layout | {
         "now": now,
+        "team": team,
+        "role_labels": ROLE_LABELS,
         "task": task,
         "record": record,
         "patient": patient,
@@ -758,6 +804,11 @@ async def _run_action(
     async with app[SESSIONMAKER].begin() as session:
         if action == "claim":
             await claim_task(session, principal, task_id, now=now)
+        elif action == "assign":
+            raw = str(form.get("assignee", ""))
+            if not raw.isdigit() or len(raw) > 18:
+                raise TaskInvalid("choose a colleague to assign to", "assignee")
+            await assign_task(session, principal, task_id, assignee_id=int(raw), now=now)
         elif action == "takeover":
             assert principal.user_id is not None
             await assign_task(session, principal, task_id, assignee_id=principal.user_id, now=now)
@@ -1199,6 +1250,8 @@ def setup_web(app: web.Application) -> None:
     app.router.add_get("/queues", queues_page, name="web.queues")
     app.router.add_get("/queues.json", queues_json, name="web.queues_json")
     app.router.add_post("/queues/bulk", queues_bulk, name="web.queues_bulk")
+    app.router.add_post("/queues/views", queues_view_save, name="web.queues_view_save")
+    app.router.add_post("/queues/views/{view_id}/delete", queues_view_delete, name="web.queues_view_delete")
     app.router.add_get("/tasks/{task_id}", task_page, name="web.task")
     app.router.add_post("/tasks/{task_id}/{action}", task_action, name="web.task_action")
     app.router.add_get("/messages/{message_id}/media/{index}", message_media, name="web.message_media")
