@@ -15,7 +15,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.db.models import ApiToken, AuditEvent, StaffUser
 
-__all__ = ["ACTION_WORDS", "action_words", "actor_names", "audit_choices", "detail_words"]
+__all__ = [
+    "ACTION_WORDS",
+    "action_words",
+    "actor_names",
+    "audit_choices",
+    "detail_words",
+    "named_targets",
+    "target_words",
+]
 
 ACTION_WORDS = {
     "staff.login": "Signed in",
@@ -141,3 +149,16 @@ def detail_words(event: AuditEvent) -> str:
         source = f" (via {detail['source']})" if detail.get("source") else ""
         return "; ".join(changes) + source
     return "; ".join(f"{k.replace('_', ' ')}: {_value(v)}" for k, v in sorted(detail.items()))
+
+
+def target_words(target: str, names: dict[str, str]) -> str:
+    """What an event was on, in words: ``staff_user:3`` -> the person, ``task:12`` -> ``task 12``."""
+    kind, _, key = target.partition(":")
+    if kind == "staff_user" and f"user:{key}" in names:
+        return names[f"user:{key}"]
+    return f"{kind.replace('_', ' ')} {key}" if key else target.replace("_", " ")
+
+
+def named_targets(events: Iterable[AuditEvent]) -> set[str]:
+    """The actor keys (``user:N``) of the staff users events were on, to be named with the actors."""
+    return {f"user:{e.target.partition(':')[2]}" for e in events if e.target.startswith("staff_user:")}

@@ -31,7 +31,14 @@ from bot.db import audit
 from bot.db.models import Message, Patient, Site, Task
 from bot.db.unit import in_session
 from bot.keys import CLOCK, HTTP, MESSAGING, SESSIONMAKER, SETTINGS, WEB_JINJA
-from bot.staff.audit_trail import action_words, actor_names, audit_choices, detail_words
+from bot.staff.audit_trail import (
+    action_words,
+    actor_names,
+    audit_choices,
+    detail_words,
+    named_targets,
+    target_words,
+)
 from bot.staff.auth import (
     CSRF_FIELD,
     LOGIN_CSRF_COOKIE,
@@ -208,10 +215,20 @@ async def _layout(request: web.Request, principal: Principal, site: Site | None 
         return await layout_context(session, principal, site)
 
 
+def _page_of(path: str) -> str:
+    """The page a form was posted from: ``/tasks/7/reply`` -> ``/tasks/7``; anything else -> ``/queues``."""
+    parts = path.strip("/").split("/")
+    if len(parts) >= 2 and parts[0] in ("tasks", "patients") and parts[1] and len(parts[1]) <= 64:
+        return "/" + "/".join(parts[:2])
+    return "/queues"
+
+
 async def _error_page(
     request: web.Request, principal: Principal | None, status: int, message: str
 ) -> web.Response:
     context: dict[str, Any] = {"status": status, "message": message, "static": STATIC_PREFIX}
+    if principal is None and request.method == "POST":
+        context["sign_in"] = "/login?next=" + quote(_page_of(request.path), safe="/")
     if principal is not None:
         context.update(await _layout(request, principal))
     return _render(request, "error.html", context, status=status)
@@ -228,7 +245,10 @@ def staff_page(handler: PageHandler) -> Callable[[web.Request], Awaitable[web.St
         if principal is None:
             if request.method == "GET":
                 raise web.HTTPSeeOther(f"/login?next={quote(request.path_qs, safe='/?=&')}")
-            return await _error_page(request, None, 403, "You are not signed in. Sign in and try again.")
+            # A form sent after the session expired: back to its page once signed in again (a typed reply
+            # is kept in the browser meanwhile, see task.js).
+            message = "Your session has ended. Sign in again: what you typed is kept on this device."
+            return await _error_page(request, None, 403, message)
         form: Form | None = None
         if request.method == "POST":
             form = await request.post()
@@ -1154,7 +1174,9 @@ async def audit_page(request: web.Request, principal: Principal, _form: Form | N
             newest_first=True, **filters.query(),
         )  # fmt: skip
         actors, actions = await audit_choices(session, principal.site_id)
-        names = await actor_names(session, principal.site_id, {e.actor for e in events})
+        names = await actor_names(
+            session, principal.site_id, {e.actor for e in events} | named_targets(events)
+        )
         await in_session(
             session,
             audit.record,
@@ -1175,6 +1197,7 @@ async def audit_page(request: web.Request, principal: Principal, _form: Form | N
         "actions": [(a, action_words(a)) for a in actions],
         "action_words": action_words,
         "detail_words": detail_words,
+        "target_words": target_words,
         "zone": zone,
         "zone_name": now.astimezone(ZoneInfo(zone)).strftime("%Z"),
         "query": urlencode(filters.raw),

@@ -28,6 +28,8 @@ async def test_pages_need_sign_in(web_client) -> None:
         assert response.status == 303 and response.headers["Location"].startswith("/login?next=")
     post = await client.post(f"/tasks/{seeded.tasks['refill']}/claim", data={"csrf_token": "x"})
     assert post.status == 403
+    # After an expired session, back to the form's page once signed in again (drafts: task.js).
+    assert f'href="/login?next=/tasks/{seeded.tasks["refill"]}" id="sign-in-again"' in await post.text()
 
 
 async def test_queues_page_shows_counts_and_urgent_first(web_client, clock: FixedClock) -> None:
