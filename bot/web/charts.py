@@ -21,6 +21,8 @@ LEFT, RIGHT, TOP, BOTTOM = 46, 78, 22, 42
 INK, MUTED, GRID = "#1b1f24", "#5a6270", "#d5d9e0"
 MEETS, MISSES, UNJUDGED = "#0b5cad", "#b3261e", "#5a6270"
 Scale = Callable[[float], float]
+# A white outline under a label, so it stays readable where it crosses the benchmark line or a gridline.
+_HALO = {"stroke": "#ffffff", "stroke_width": "3", "paint_order": "stroke", "stroke_linejoin": "round"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,8 +105,9 @@ def _frame(ticks: Sequence[float], unit: str, to_y: Scale) -> list[str]:
         f'<line x1="{LEFT}" y1="{base:.1f}" x2="{WIDTH - RIGHT}" y2="{base:.1f}" stroke="{INK}" '
         'stroke-width="1"/>'
     )
-    parts.append(_text(LEFT - 6, TOP - 8, "per cent" if unit == "%" else unit, text_anchor="end",
-                       font_size="11", fill=MUTED))  # fmt: skip
+    parts.append(
+        _text(2, TOP - 8, "per cent" if unit == "%" else unit, font_size="11", fill=MUTED, class_="unit")
+    )
     return parts
 
 
@@ -135,10 +138,10 @@ def _bar(point: ChartPoint, index: int, slot: float, unit: str, to_y: Scale, pat
     words = format_value(point.value, unit).replace(" days", " d").replace(" day", " d")
     label_y = top - (18 if point.meets is False else 5)
     parts.append(_text(centre, label_y, words, text_anchor="middle", font_size="11", font_weight="600",
-                       fill=INK, class_="value", data_month=point.month))  # fmt: skip
+                       fill=INK, class_="value", data_month=point.month, **_HALO))  # fmt: skip
     if point.meets is False:
         parts.append(_text(centre, top - 5, "misses", text_anchor="middle", font_size="10", font_weight="700",
-                           fill=MISSES, class_="flag"))  # fmt: skip
+                           fill=MISSES, class_="flag", **_HALO))  # fmt: skip
     return parts
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from bot.db.models import Message, Patient, Prescription, Site, StaffSession, StaffUser, Task
+from bot.db.models import Fill, Message, Patient, Prescription, Site, StaffSession, StaffUser, Task
 from bot.staff.auth import create_user
 from bot.staff.network import grant_site
 from tests.bot.support import PASSWORD, XSS
@@ -87,10 +87,21 @@ async def _seed_months(running: Running) -> None:
                                      therapy_class="oncology", payer_type="commercial", status="active",
                                      written_on=written))  # fmt: skip
             await session.flush()
-            from bot.db.models import Fill
-
             session.add(Fill(id=f"fill-new-{n}", prescription_id=f"rx-new-{n}", dispensed_on=filled, days_supply=28,
                              quantity=56, copay_cents=0))  # fmt: skip
+        # Older fills, so PDC periods reach PQA's 91 days: Maria always on time, Robert 28 days late once.
+        for pid, backs in (("pat-1", (124, 96)), ("pat-2", (124,))):
+            for back in backs:
+                session.add(Fill(id=f"fill-{pid}-old-{back}", prescription_id=f"rx-{pid}", days_supply=28, quantity=56,
+                                 dispensed_on=now.date() - timedelta(days=back), copay_cents=2500))  # fmt: skip
+        # Tasks due in October and November: resolved in time, late, or still open past due.
+        for due, resolved in (("2026-10-06", "2026-10-06"), ("2026-10-14", "2026-10-16"), ("2026-11-03", "2026-11-03"),
+                              ("2026-11-10", "2026-11-10"), ("2026-11-17", None)):  # fmt: skip
+            at = datetime.fromisoformat(f"{due}T18:00").replace(tzinfo=UTC)
+            session.add(Task(site_id="north", queue="refill", kind="refill_request", title="Refill requested",
+                             priority=3, due_by=at, created_at=at - timedelta(hours=20),
+                             status="resolved" if resolved else "open", outcome="refill_processed" if resolved else None,
+                             resolved_at=datetime.fromisoformat(f"{resolved}T17:00").replace(tzinfo=UTC) if resolved else None))  # fmt: skip
 
 
 async def test_metrics_charts_agree_with_the_table_flag_misses_in_words_and_need_no_script(
@@ -260,6 +271,7 @@ async def test_a_network_admin_switches_sites_and_a_single_site_user_gets_404(
     await page.wait_for_url(f"{running.base_url}/queues")
     assert await page.locator("#site-switch").input_value() == "south"
     assert await page.locator("#task-rows .patient-link").all_inner_texts() == ["Ana Ruiz"]
+    assert await _axe_serious(page) == []  # the queues page with the site switcher
     response = await page.goto(f"{running.base_url}/patients/pat-s")
     assert response is not None and response.status == 200
     response = await page.goto(f"{running.base_url}/patients/pat-2")
@@ -291,6 +303,7 @@ async def test_saved_views_bulk_assign_and_assign_to_a_colleague(browser, runnin
     await page.wait_for_selector("#flash")
     assert await page.locator("#saved-views .view-link").all_inner_texts() == ["Nobody's yet"]
     assert await page.locator("#saved-views .view-link").get_attribute("aria-current") == "page"
+    assert await _axe_serious(page) == []  # with saved views and the bulk form
     await page.goto(f"{running.base_url}/queues")  # remembered for Dana, on any device she signs in on
     await page.click("#saved-views >> text=Nobody's yet")
     await page.wait_for_url(re.compile(r".*unassigned=1"))
@@ -322,6 +335,7 @@ async def test_saved_views_bulk_assign_and_assign_to_a_colleague(browser, runnin
         and "assigned to Dana Reyes by Dana Reyes" in timeline
     )
     assert await page.locator("#reply-body").is_visible()  # hers now: she may reply
+    assert await _axe_serious(page) == []  # the task page with "Assign to a colleague"
     await context.close()
 
 

@@ -86,7 +86,7 @@ async def test_dashboard_shows_each_metric_with_benchmark_and_chart(client, outp
         row = re.search(rf'id="metric-{key}".*?<td class="value"[^>]*>([^<]*)</td>', html, re.S)
         chart = re.search(rf'id="chart-svg-{key}".*?</svg>', html, re.S)
         assert row and chart, key
-        labels = re.findall(r'class="value" data-month="([0-9-]+)">([^<]*)</text>', chart.group(0))
+        labels = re.findall(r'class="value" data-month="([0-9-]+)"[^>]*>([^<]*)</text>', chart.group(0))
         assert labels[-1][0] == "2026-10", key
         assert labels[-1][1].replace(" d", " days") == row.group(1), key
     assert 'value="2026-10"' in html
