@@ -1,6 +1,6 @@
 """saved views: a staff user's named queue filters
 
-Revision ID: 0008
+Revision ID: 0005
 Revises: 0004
 Create Date: 2026-12-03 09:30:00
 """
@@ -12,7 +12,7 @@ from alembic import op
 
 import bot.db.base
 
-revision: str = "0008"
+revision: str = "0005"
 down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
