@@ -32,7 +32,8 @@ from bot.staff.programs import (
 )
 from bot.staff.tasks import staff_names
 from bot.staff.workspace import humanize
-from bot.web.routes import QUEUE_LABELS, ROLE_LABELS, STATIC_PREFIX, Form, setup_web, staff_page
+from bot.web.layout import QUEUE_LABELS, ROLE_LABELS, STATIC_PREFIX
+from bot.web.routes import Form, setup_web, staff_page
 from scheduler.lint import KIND_WORDS, Finding, LintResult, lint_programs, site_languages
 
 __all__ = ["setup_programs_page"]

@@ -141,8 +141,8 @@ async def test_an_admin_fixes_a_bad_placeholder_previews_loads_paused_and_resume
     shown = sorted(
         await rows.all_inner_texts(), key=lambda row: "[5]" in row
     )  # the first load, then the edit
-    assert "before=# midbot's default outreach programs" in shown[0] and "after=programs:" in shown[0]
-    assert "before=programs:" in shown[1] and "[5, 2]" in shown[1] and "[5]}" in shown[1]
+    assert "before: # midbot's default outreach programs" in shown[0] and "after: programs:" in shown[0]
+    assert "before: programs:" in shown[1] and "[5, 2]" in shown[1] and "[5]}" in shown[1]
     async with running.sessionmaker() as session:
         loads = (await session.scalars(select(AuditEvent).where(AuditEvent.action == "programs.load")
                                        .order_by(AuditEvent.id))).all()  # fmt: skip
