@@ -19,6 +19,7 @@ from conversations import ensemble, extract
 from conversations.ensemble import RuleResult
 from conversations.keywords import consent_action_of, is_clinical
 from conversations.lexicons.emergency import (
+    DESPAIR_PATTERN,
     EMERGENCY_EXCLUSIONS,
     EMERGENCY_PATTERNS,
     FEVER_THRESHOLD_F,
@@ -66,6 +67,7 @@ def _compile(patterns: tuple[str, ...]) -> re.Pattern[str]:
 
 _EMERGENCY = Lexicon(EMERGENCY_PATTERNS)
 _EMERGENCY_EXCLUDED = _compile(EMERGENCY_EXCLUSIONS)
+_DESPAIR = re.compile(DESPAIR_PATTERN)
 _FEVER = tuple((name, re.compile(p)) for name, p in FEVER_WORDS)
 _SYMPTOMS = Lexicon(SYMPTOM_PATTERNS)
 # Labels in priority order, so that of two phrases starting at the same word the one that matters more wins.
@@ -94,13 +96,41 @@ _QUESTION_VERB = re.compile(QUESTION_VERB_PATTERN)
 _SEVERITY = re.compile("|".join(f"(?P<s{i}>{p})" for i, (_, p) in enumerate(SEVERITY_PATTERNS)))
 _SEVERITY_LEVEL = {f"s{i}": level for i, (level, _) in enumerate(SEVERITY_PATTERNS)}
 _QUESTION_OPENING = re.compile(
-    r"(?:^|[,.;!?] )(?:(?:can|could|may|should|shall|do|does|did|will|would|is|are|am|was|were|have|has)"
+    r"(?:^|[,.;!?] |^(?:thanks|thank you|ok|okay|hi|hello|hey|gracias|oye|hola|buenas|buenos dias|perdon|sorry) )"
+    r"(?:(?:can|could|may|should|shall|do|does|did|will|would|is|are|am|was|were|have|has)"
     r" (?:i|you|we|it|this|that|there|he|she|they|someone|somebody|anyone|u)\b"
     r"|(?:can|could|may|should|does|did|will|would|is|are|was|were|has) (?:my|the|these|those)\b"
-    r"|(?:what|whats|when|where|which|who|why|how)\b|(?:puedo|debo|tengo que|se puede|cuando|donde|cuanto"
+    r"|(?:what|whats|when|where|which|who|why|how)\b|(?:puedo|debo|tengo que|se puede|cuando|donde|cuanto|quien"
     r"|cuantos|cuantas|por que|hay|como (?:puedo|debo|se)|que (?:hago|pasa|debo|puedo)|a que hora|es normal)\b)"
 )
 _ENOUGH_DAYS = 7
+_ASKED_GRADE = re.compile(
+    r"\b(?:is|was|would|could) (?:that|this|it|he|she) (?:\w+ )?(?:bad|serious|severe|grave)\b"
+    r"|\b(?:es|sera|seria|esta) (?:eso |esto )?(?:malo|grave|mal|serio)\b"
+)
+_STATUS_QUESTION = re.compile(
+    r"\b(?:is|are|was|has) (?:my|the|her|his|it|our|mom s|moms|dads) ?(?:\w+ )?(?:refill|refills|order|prescription|medicine"
+    r"|meds|pills|package|delivery)? ?(?:ready|shipped|coming|on (?:its|the) way|out|been sent|sent)\b"
+    r"|\bwhen(?:s| is| will| does| do| did)? (?:my|the|her|his|i|we|it)? ?(?:next )?(?:get )?(?:refill|order|delivery"
+    r"|package|medicine|pills) (?:due|ready|come|coming|ship|arrive|be ready|get here)\b|\bwhens my\b"
+    r"|\bhow many refills\b|\b(?:cuando|cuándo) (?:me )?(?:toca|llega|sale|mandan|envian|estara)\b"
+    r"|\bcuantos (?:refills|resurtidos)\b|\bya (?:esta|estan|salio|mandaron|enviaron) (?:list[oa]s? )?(?:mi|la|el|mis)\b"
+    r"|\b(?:esta|estan) (?:list[oa]s?|preparad[oa]s?) (?:mi|mis|la|las|el)\b|\b(?:tracking|rastreo)\b"
+)
+_PAIN = re.compile(
+    r"\b(?:hurts?|hurting|painful|sore|stings?|stinging|aching|aches|duelen?|dolor(?:es)? de|me arde\w*|arden)\b"
+)
+_LOW_GRADE_F = 99.0
+# Out of the medicine now, or needing more: a refill request even when it answers the refill reminder.
+_OUT_NOW = re.compile(
+    r"\b(?:ran|run|running|im|i am|am|is|are|were|was|completely|all|totally) out\b|\bout of (?:pills|medicine|meds"
+    r"|medication|it|them|tablets)\b|\b(?:last|final) (?:one|pill|dose|tablet|capsule)\b|\bnone left\b"
+    r"|\bno (?:pills|meds|medicine|tablets) left\b|\bneed (?:more|some more)\b|\bse (?:me|le|nos) (?:acab|termin)\w*"
+    r"|\bya no (?:me |le )?(?:tengo|tiene|quedan?) (?:pastillas|medicina|nada|ninguna)\b|\bno me quedan?\b"
+    r"|\bme quede sin\b|\b(?:la|mi) ultima\b|\bme hace falta\b|\b(?:ocupo|necesito|necesita) mas\b"
+)  # from here up to the fever threshold a reading is a mild side effect
+# "No entiendo", "no sé qué contestar": not understanding, not a "no" (LABELS.md: help).
+_NOT_UNDERSTOOD = re.compile(r"^no (?:le |lo )?(?:entiendo|entendi|comprendo|capto|se (?:que|cual|como|leer))\b")
 _BARE_WORDS = 3
 _WORD_RE = re.compile(r"[a-z]+")
 # In a check-in, these say there is something to report even without a known symptom word.
@@ -164,6 +194,9 @@ class _Found:
     values: dict[str, Any] = field(default_factory=dict)
     severity: str | None = None
     confidence: float = 0.9
+    alarms: set[str] = field(default_factory=set)  # the red flags' names
+    despair_only: bool = False  # the only self-harm words were despair ("ya no aguanto") a symptom may explain
+    low_grade: bool = False  # a temperature reading below the fever threshold
 
     def add_symptom(self, name: str) -> None:
         if name not in self.symptoms:
@@ -178,13 +211,26 @@ def _negation_mask(tokens: tuple[str, ...]) -> list[bool]:
     """Tokens in the scope of a negator: up to five words after it, to the clause's end."""
     mask = [False] * len(tokens)
     for i, token in enumerate(tokens):
-        if token not in NEGATORS or (i + 1 < len(tokens) and tokens[i + 1] in NEGATION_BREAKERS):
+        if token not in NEGATORS or _breaks(tokens, i + 1):
             continue
         for j in range(i + 1, min(len(tokens), i + 6)):
             if not tokens[j][0].isalnum() or tokens[j] in BOUNDARY_WORDS:
                 break
             mask[j] = True
     return mask
+
+
+_CLITICS = frozenset({"me", "le", "se", "te", "nos", "les"})
+
+
+def _breaks(tokens: tuple[str, ...], j: int) -> bool:
+    """The word after a negator cancels it ("not sure", "no se si"); a pronoun passes it on to the verb
+    after it ("no me deja dormir" cancels, "no me duele" stays negated)."""
+    if j >= len(tokens) or tokens[j] not in NEGATION_BREAKERS:
+        return False
+    if tokens[j] in _CLITICS and j + 1 < len(tokens) and tokens[j + 1][0].isalpha():
+        return _breaks(tokens, j + 1) or tokens[j + 1] in _CLITICS
+    return True
 
 
 def _clause_mask(norm: Normalized, pattern: re.Pattern[str]) -> list[bool]:
@@ -246,6 +292,15 @@ def _emergencies(found: _Found) -> None:
         if any(ex.start() < match.end() and match.start() < ex.end() for ex in excluded):
             continue
         name = match.lastgroup or "emergency"
+        if name == "self_harm" and "self_harm" not in found.alarms:
+            found.despair_only = any(
+                d.start() <= match.start() < d.end() for d in _DESPAIR.finditer(text)
+            )
+        elif name == "self_harm":
+            found.despair_only = found.despair_only and any(
+                d.start() <= match.start() < d.end() for d in _DESPAIR.finditer(text)
+            )
+        found.alarms.add(name)
         found.labels.add("emergency")
         found.add_symptom(name)
         if name not in NON_SYMPTOM_EMERGENCIES:
@@ -257,9 +312,13 @@ def _fever(found: _Found) -> None:
     temperature = extract.temperature_f(found.norm)
     if temperature is not None:
         found.values["temperature_f"] = temperature
+    text = found.norm.text
+    excluded = [ex.span() for ex in _EMERGENCY_EXCLUDED.finditer(text)]
     for name, pattern in _FEVER:
         if any(
-            _live(found, _token_at(found.norm.text, m.start())) for m in pattern.finditer(found.norm.text)
+            _live(found, _token_at(text, m.start()))
+            and not any(a < m.end() and m.start() < b for a, b in excluded)
+            for m in pattern.finditer(text)
         ):
             found.add_symptom(name)
             found.labels.add("side_effect")
@@ -268,6 +327,23 @@ def _fever(found: _Found) -> None:
     if temperature is not None and temperature >= FEVER_THRESHOLD_F:
         found.labels.add("emergency")
         found.add_symptom("fever")
+    if "emergency" in found.labels and "fever" in found.symptoms:
+        found.alarms.add("fever")
+    elif temperature is not None and _LOW_GRADE_F <= temperature < FEVER_THRESHOLD_F:
+        found.add_symptom("fever")  # a low-grade reading (LABELS.md: side_effect, mild); triage knows the value
+        found.labels.add("side_effect")
+        found.low_grade = True
+
+
+def _despair(found: _Found) -> None:
+    """ "Ya no aguanto" said of a symptom, or to the severity question, grades it: not a self-harm flag."""
+    if not found.despair_only or found.alarms != {"self_harm"}:
+        return
+    named = [s for s in found.symptoms if s not in NON_SYMPTOM_EMERGENCIES]
+    if named or found.context == "checkin_severity":
+        found.symptoms.remove("self_harm")
+        found.labels.discard("emergency")
+        found.alarms.discard("self_harm")
 
 
 def _consent(found: _Found) -> None:
@@ -286,8 +362,8 @@ def _symptoms(found: _Found) -> None:
     for index, match in _SYMPTOMS.scan(found.norm):
         if any(start < match.end() and match.start() < end for start, end in excluded):
             continue
-        if not _live(found, index) or found.resolved[index]:
-            found.quieted = True
+        if not _live(found, index) or (found.resolved[index] and match.lastgroup != "bleeding"):
+            found.quieted = True  # (bleeding that stopped is still reported: LABELS.md, a side effect)
         else:
             if match.lastgroup == "unwell":
                 unwell = True
@@ -315,6 +391,9 @@ def _intents(found: _Found) -> None:
     if "discontinued" in found.labels:  # the doctor stopped it: no refill, and no doses are being missed
         found.labels -= {"discontinued", "missed_dose", "refill_request"}
         found.labels.add("decline")
+    if "refill_request" in found.labels and _STATUS_QUESTION.search(text) and not _OUT_NOW.search(text):
+        found.labels.discard("refill_request")  # "is my refill ready?", "when's my next fill due": a question
+        found.labels.add("question")
     if "decline" in at and "refill_request" in at:
         clause = _clauses(found.norm.tokens)
         declined = {clause[i] for i in at["decline"]}
@@ -340,7 +419,7 @@ def _polarity(found: _Found) -> str | None:
     words = found.norm.words
     if not words:
         return None
-    if _UNSURE.search(found.norm.text):
+    if _UNSURE.search(found.norm.text) or _NOT_UNDERSTOOD.match(found.norm.text):
         return None
     if words in (("please",), ("please", "do")):
         return "yes"
@@ -373,6 +452,8 @@ def _answer(found: _Found) -> None:
     if context in _CHOICES and choice is not None and choice in _CHOICES[context]:
         found.labels.add(_CHOICES[context][choice])
         found.confidence = 0.95
+        if _CHOICES[context][choice] == "confirm" and not _OUT_NOW.search(norm.text):
+            found.labels.discard("refill_request")  # "1 refill pls": the choice says it
     elif context == "checkin_severity":
         _severity_answer(found, fine or polarity == "no")
     elif context == "missed_doses":
@@ -388,6 +469,7 @@ def _answer(found: _Found) -> None:
         elif (
             (polarity == "yes" and norm.words[0] not in _OK_AS_YES)
             or found.symptoms
+            or stated_severity(norm) in ("moderate", "severe")  # "in bed all day", "can't eat": something to report
             or (not found.labels and _SOMETHING.search(norm.text))
         ):
             found.labels.add("side_effect")  # "just the hand thing again": something to report
@@ -402,8 +484,9 @@ def _refill_answer(found: _Found) -> None:
     """What else answers "Reply 1 to refill, 2 if you still have enough": asking for it, or a count left."""
     labels, left = found.labels, extract.days_left(found.norm)
     if "refill_request" in labels and "decline" not in labels:
-        labels.discard("refill_request")  # asking for the refill answers the reminder: yes
-        labels.add("confirm")
+        labels.add("confirm")  # asking for the refill answers the reminder: yes
+        if not _OUT_NOW.search(found.norm.text):
+            labels.discard("refill_request")  # out of it now stays a refill request (LABELS.md)
     elif left is not None and not labels & {"confirm", "decline"}:
         labels.discard("refill_request")
         labels.add("decline" if left >= _ENOUGH_DAYS else "confirm")
@@ -465,9 +548,21 @@ def _stated_severity(found: _Found, allow_none: bool = False) -> str | None:
             continue
         if level != "mild" and not _live(found, _token_at(found.norm.text, match.start())):
             continue  # "nada grave", "not severe": what it is not
+        if level in ("moderate", "severe") and any(
+            a.start() <= match.start() and match.end() <= a.end() for a in _ASKED_GRADE.finditer(found.norm.text)
+        ):
+            continue  # "is that bad?", "¿es grave?": asks whether it is, says nothing of how it feels
         if best is None or SEVERITIES.index(level) > SEVERITIES.index(best):
             best = level
     return best
+
+
+def _pain_severity(found: _Found) -> str | None:
+    """ "Hurts", "me duele", "sore" with no other grade: moderate (LABELS.md: "hurts" is moderate)."""
+    for match in _PAIN.finditer(found.norm.text):
+        if _live(found, _token_at(found.norm.text, match.start()), asked=True):
+            return "moderate"
+    return None
 
 
 def _values(found: _Found, today: date | None) -> None:
@@ -544,9 +639,12 @@ def rule_pass(text: str, context: str | None = None, *, today: date | None = Non
         _emergencies(found)
         _consent(found)
         _symptoms(found)
+        _despair(found)
         _intents(found)
         _answer(found)
         _values(found, today)
+        if "opt_in" in found.labels:  # "add me back, he took me off by accident": the wish to get texts again
+            found.labels -= {"decline", "confirm", "wrong_number", "ack"}
     result = _result(found, text or "")
     return RuleResult(
         result=result,
@@ -571,7 +669,11 @@ def _result(found: _Found, text: str) -> Classification:
     labels = [label for label in PRIMARY_ORDER if label in found.labels] or ["unknown"]
     severity = None
     if "side_effect" in labels:
-        severity = found.severity or stated_severity(found.norm) or _stated_severity(found)
+        words = _stated_severity(found)
+        severity = found.severity or stated_severity(found.norm) or words
+        if words == "very_severe":  # "worst ever, in bed all day": the words say more than the function
+            severity = words
+        severity = severity or _pain_severity(found) or ("mild" if found.low_grade else None)
     confidence = found.confidence if labels != ["unknown"] else 0.3
     if labels == ["question"] and not found.norm.question:
         confidence = 0.6

@@ -3,7 +3,9 @@
 Records follow DESIGN.md "Intent evaluation format": ``{"text", "intent", "also"?, "severity"?, "context"?,
 "lang"?}``. Safety figures: emergency recall, opt-out precision and recall (on the primary label), side-effect
 recall (a record whose labels include side_effect counts as recalled when the prediction's labels do too) and
-severity accuracy (over records with a stated severity).
+severity accuracy (over records with a stated severity). Harmful errors (issue 14) are counted on the primary
+label: a missed emergency, a missed or an invented opt-out, and a "no" or "stop" (labelled decline or opt_out)
+read as a yes (confirm). Accuracy is also given per labelled language.
 """
 
 from __future__ import annotations
@@ -16,15 +18,20 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import argparse
+import sys
+
 from conversations.types import CONTEXTS, INTENTS, PRIMARY_ORDER, SEVERITIES, Classification
 
 __all__ = [
+    "HARM_KINDS",
     "EvalFileError",
     "LabelStats",
     "Report",
     "evaluate",
     "evaluate_records",
     "format_report",
+    "harm_of",
     "load_records",
     "report_dict",
 ]
@@ -72,6 +79,12 @@ class Report:
     severity_support: int
     language_accuracy: float | None
     errors: tuple[dict[str, Any], ...]
+    harmful: tuple[tuple[str, int], ...] = ()  # (kind, count) of harmful errors, kinds in HARM_KINDS order
+    by_language: tuple[tuple[str, int, int], ...] = ()  # (lang, correct, total) per labelled language
+
+    @property
+    def harmful_count(self) -> int:
+        return sum(n for _, n in self.harmful)
 
     @property
     def accuracy(self) -> float | None:
@@ -124,6 +137,22 @@ def load_records(path: str | Path) -> list[dict[str, Any]]:
     return records
 
 
+HARM_KINDS = ("missed emergency", "missed opt-out", "invented opt-out", "no read as yes")
+
+
+def harm_of(expected: str, got: str) -> str | None:
+    """The kind of harmful error of a primary label read as another, or None (see the module docstring)."""
+    if expected == "emergency" and got != "emergency":
+        return "missed emergency"
+    if expected == "opt_out" and got != "opt_out":
+        return "no read as yes" if got == "confirm" else "missed opt-out"
+    if got == "opt_out" and expected != "opt_out":
+        return "invented opt-out"
+    if expected == "decline" and got == "confirm":
+        return "no read as yes"
+    return None
+
+
 def _ratio(hits: int, total: int) -> float | None:
     return hits / total if total else None
 
@@ -156,6 +185,16 @@ def evaluate(records: Sequence[dict[str, Any]], predictions: Sequence[Classifica
         for r, p in pairs
         if r["intent"] != p.intent
     )
+    harms = Counter(kind for r, p in pairs if (kind := harm_of(r["intent"], p.intent)) is not None)
+    languages = sorted({str(r["lang"]) for r in records if r.get("lang")})
+    by_language = tuple(
+        (
+            lang,
+            sum(1 for r, p in pairs if r.get("lang") == lang and r["intent"] == p.intent),
+            sum(1 for r in records if r.get("lang") == lang),
+        )
+        for lang in languages
+    )
     return Report(
         total=len(pairs),
         correct=sum(correct.values()),
@@ -169,6 +208,8 @@ def evaluate(records: Sequence[dict[str, Any]], predictions: Sequence[Classifica
         severity_support=len(graded),
         language_accuracy=_ratio(sum(1 for r, p in lang if p.language == r["lang"]), len(lang)),
         errors=errors,
+        harmful=tuple((kind, harms[kind]) for kind in HARM_KINDS if harms[kind]),
+        by_language=by_language,
     )
 
 
@@ -210,7 +251,14 @@ def format_report(report: Report, source: str = "", max_errors: int = 20) -> str
         f"  side-effect recall: {_pct(report.side_effect_recall)}",
         f"  severity accuracy:  {_pct(report.severity_accuracy)} (over {report.severity_support} with a severity)",
         f"  language accuracy:  {_pct(report.language_accuracy)}",
+        f"  harmful errors:     {report.harmful_count}"
+        + (" (" + ", ".join(f"{n} {kind}" for kind, n in report.harmful) + ")" if report.harmful else ""),
     ]
+    if report.by_language:
+        lines.append(
+            "  accuracy by language: "
+            + ", ".join(f"{lang} {_pct(ok / n)} ({ok}/{n})" for lang, ok, n in report.by_language)
+        )
     if report.errors and max_errors:
         lines += ["", f"misclassified (first {min(max_errors, len(report.errors))} of {len(report.errors)}):"]
         for error in report.errors[:max_errors]:
@@ -234,4 +282,51 @@ def report_dict(report: Report) -> dict[str, Any]:
     }
     data["confusions"] = [{"expected": a, "got": b, "count": n} for a, b, n in report.confusions]
     data["errors"] = list(report.errors)
+    data["harmful"] = {kind: n for kind, n in report.harmful}
+    data["harmful_count"] = report.harmful_count
+    data["by_language"] = {lang: {"correct": ok, "total": n, "accuracy": ok / n} for lang, ok, n in report.by_language}
     return data
+
+
+def summary_line(name: str, report: Report) -> str:
+    """One line of the figures issue 14 sets targets for (accuracy, safety, severity, languages, harmful)."""
+
+    def pct(value: float | None) -> str:
+        return "  n/a" if value is None else f"{100 * value:5.1f}"
+
+    langs = " ".join(f"{lang} {pct(ok / n)}" for lang, ok, n in report.by_language)
+    return (
+        f"{name:<28} acc {pct(report.accuracy)} emerg {pct(report.emergency_recall)} "
+        f"optout P {pct(report.opt_out_precision)} R {pct(report.opt_out_recall)} "
+        f"side {pct(report.side_effect_recall)} sev {pct(report.severity_accuracy)} ({report.severity_support}) "
+        f"{langs} harmful {report.harmful_count}"
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m conversations.evaluate FILE...``: the full report of the classifier on each file, and one
+    line each for the classifier and the lexicon rules alone, measured in the same run."""
+    parser = argparse.ArgumentParser(prog="python -m conversations.evaluate", description=main.__doc__)
+    parser.add_argument("files", nargs="+", metavar="FILE.jsonl")
+    parser.add_argument("--errors", type=int, default=20, metavar="N", help="misclassified texts to list")
+    args = parser.parse_args(argv)
+    from conversations.classify import classify, classify_rules
+
+    lines = []
+    for path in args.files:
+        try:
+            records = load_records(path)
+        except EvalFileError as exc:
+            print(f"conversations.evaluate: {exc}", file=sys.stderr)
+            return 1
+        report = evaluate_records(records, classify)
+        print(format_report(report, source=path, max_errors=max(0, args.errors)) + "\n")
+        name = Path(path).name
+        lines.append(summary_line(f"{name[:18]}: ensemble", report))
+        lines.append(summary_line(f"{name[:18]}: lexicon only", evaluate_records(records, classify_rules)))
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -30,14 +30,19 @@ _NUM = (
 _UNIT = r"(?:pills?|tablets?|capsules?|caps|doses?|days?|pastillas?|tabletas?|capsulas?|dosis|dias)"
 _TEMP_VALUE = re.compile(r"^\d{2,3}(?:[.,]\d)?$")
 _TEMP_CUES = frozenset(TEMPERATURE_CUES.split())
-# A reading with one decimal in the fever range is a temperature even unnamed ("running 100.6", "39.2 now").
-_BARE_FEVER = re.compile(r"^(?:10[0-6]|3[89]|4[01])[.,]\d$")
+# A reading with one decimal in the body-temperature range is a temperature even unnamed ("running 100.6",
+# "39.2 now", "99.6 this morning", "tengo 37.8"): below the threshold it is a low-grade reading, not a fever.
+_BARE_FEVER = re.compile(r"^(?:9[6-9]|10[0-6]|3[5-9]|4[01])[.,]\d$")
 # A whole number in the fever range right after one of these is a reading ("running 101", "spiked 102").
-_READING_VERBS = frozenset({"running", "spiking", "spiked", "ran", "hit", "reached"})
+_READING_VERBS = frozenset(
+    {"running", "spiking", "spiked", "ran", "hit", "reached", "tengo", "tiene", "tenia", "traigo", "trae", "marca",
+     "marco", "marcaba", "subio", "llego"}
+)  # fmt: skip
 _WHOLE_FEVER = re.compile(r"^(?:10[0-6]|3[89]|4[01])$")
 _NOT_TEMPERATURE_UNITS = frozenset(
     "mg mcg ml cc kg lb lbs pounds pound dollars dollar bucks usd percent pills tablets capsules miles hours"
-    " minutes days units g gr oz kilos libras dolares pesos horas dias".split()
+    " minutes days units g gr oz kilos libras dolares pesos horas dias anos years yrs semanas weeks pastillas veces"
+    " times meses months".split()
 )
 _UNITS = {
     "f": "f",
@@ -83,6 +88,8 @@ _ZERO_ANSWERS = re.compile(
     r"|\bnot a single\b|\bno (?:he )?(?:olvidado|fallado) ninguna\b|\btodas\b"
 )
 _NUMBER_TOKEN = re.compile(rf"\b{_NUM}\b")
+_ONCE_WORDS = {"once": 1, "twice": 2, "thrice": 3}
+_CHOICE_WORDS = {"one": 1, "two": 2, "three": 3, "uno": 1, "dos": 2, "tres": 3}
 _NOT_A_CHOICE = frozenset(
     """
     pills pill tablets days day times doses dose hours hour minutes am pm weeks week or to and of
@@ -186,16 +193,25 @@ _DECIMAL = rf"(?: (?:point|punto|con) ({_ONE})| y (medio))?"
 # "ninety nine point five", "treinta y ocho y medio", "cuarenta". Read only next to a temperature word.
 _SPOKEN_TEMPERATURES = (
     (re.compile(rf"\b(?:a |one )?hundred(?: and)? ({_ONE})\b{_DECIMAL}"), 100.0),
+    (re.compile(rf"\b(?:a |one )hundred()(?: (?:point|punto) ({_ONE}))?()\b(?! and)"), 100.0),
     (re.compile(rf"\bone (?:oh|o|zero) ({_ONE})\b{_DECIMAL}"), 100.0),
     (re.compile(rf"\bninety ({_ONE})\b{_DECIMAL}"), 90.0),
     (re.compile(rf"\btreinta y ({_ONE})\b{_DECIMAL}"), 30.0),
+    (re.compile(rf"\bciento(?: y)? ({_ONE})\b{_DECIMAL}"), 100.0),
     (re.compile(rf"\bcuarenta(?: y ({_ONE}))?\b{_DECIMAL}"), 40.0),
+)
+
+
+# "tengo treinta y ocho", "tiene cuarenta": a reading in words after a Spanish verb of having, unnamed.
+_SPOKEN_READING = re.compile(
+    r"\b(?:tengo|tiene|tenia|traigo|trae|marca|marco|subio a|llego a) (?:como |ya |unos )?(?:treinta y (?:ocho|nueve)"
+    r"|cuarenta)\b(?! (?:pastillas|anos|dias|veces|dolares|pesos|semanas|meses|horas|libras|kilos))"
 )
 
 
 def _spoken_temperature(norm: Normalized) -> float | None:
     """The highest temperature said in words (°F or °C as said), when a temperature word is in the text."""
-    if not _TEMP_CUES.intersection(norm.tokens):
+    if not _TEMP_CUES.intersection(norm.tokens) and not _SPOKEN_READING.search(norm.text):
         return None
     best: float | None = None
     for pattern, base in _SPOKEN_TEMPERATURES:
@@ -224,7 +240,7 @@ def temperature_f(norm: Normalized) -> float | None:
         if not _TEMP_VALUE.match(token):
             continue
         unit = _unit_after(tokens, index)
-        if unit is None and not _TEMP_CUES.intersection(tokens[max(0, index - 4) : index + 5]):
+        if unit is None and not _TEMP_CUES.intersection(tokens[max(0, index - 4) : index + 8]):
             read = index > 0 and tokens[index - 1] in _READING_VERBS and _WHOLE_FEVER.match(token)
             bare = (_BARE_FEVER.match(token) or read) and f"${token}" not in norm.folded.replace("$ ", "$")
             if not bare or (index + 1 < len(tokens) and tokens[index + 1] in _NOT_TEMPERATURE_UNITS):
@@ -281,6 +297,9 @@ def count_in_answer(norm: Normalized) -> int | None:
     """The count an answer to "how many?" gives: a number or number word, "none" / "ninguna" as 0."""
     if _ZERO_ANSWERS.search(norm.text):
         return 0
+    for word in norm.words:
+        if word in _ONCE_WORDS:
+            return _ONCE_WORDS[word]
     for match in _NUMBER_TOKEN.finditer(norm.text):
         if match.group(1) not in ("a", "an", "un"):
             return _num(match.group(1))
@@ -309,6 +328,8 @@ def choice(norm: Normalized, fillers: frozenset[str]) -> int | None:
         if rest and rest[0] in _NOT_A_CHOICE:
             return None
         return int(first) if len(first) == 1 else None
+    if len(tokens) > 2 and tokens[1] in (",", ".", "!") and first in _CHOICE_WORDS:
+        return _CHOICE_WORDS[first]  # "uno, mándelo", "two. still have some"
     words = [t for t in norm.words if t not in fillers]
     if len(words) == 1 and (value := number_value(words[0])) is not None and value <= 9:
         return (

@@ -184,11 +184,18 @@ def fix_word(word: str) -> str:
 
 def _sound_alike(word: str) -> tuple[str, ...]:
     """Spellings that sound the same in Spanish, for a word the lexicons do not know: b and v swapped at the
-    start ("bomite"), a silent h left out ("ospital", "emorragia")."""
+    start ("bomite"), g for v ("gomite"), sh for ch ("pesho"), a silent h left out ("ospital", "emorragia")."""
     first = word[0]
+    out: tuple[str, ...] = ()
+    if "sh" in word:
+        out += (word.replace("sh", "ch"),)  # "pesho", "noshe": the Spanish ch written as English sh
     if first in "bv":
-        return (("v" if first == "b" else "b") + word[1:],)
-    return ("h" + word,) if first in "aeiou" else ()
+        out += (("v" if first == "b" else "b") + word[1:],)
+    elif first == "g" and word[1:2] in ("o", "u"):
+        out += ("v" + word[1:],)  # "gomite" for vomité
+    elif first in "aeiou":
+        out += ("h" + word,)
+    return out
 
 
 def normalize(text: str) -> Normalized:

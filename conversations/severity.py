@@ -20,12 +20,13 @@ _DIARRHEA = re.compile(
     r"|evacuaciones|evacue|evacuado|obrado|obre|popo|bano|excusado|chorrillo|soltura|cagalera|deposiciones|dia)$"
 )
 _VOMIT = re.compile(
-    r"^(?:vomit\w*|threw|throw|throwing|thrown|puk\w*|vomite|vomito|vomitado|vomitando|vomitar|vomitos?"
+    r"^(?:vomit\w*|threw|throw|throwing|thrown|through|thru|bomit\w*|puk\w*|vomite|vomito|vomitado|vomitando|vomitar|vomitos?"
     r"|devolvi\w*|devolver|devuelto|basca\w*|arqueos?|heav\w*)$"
 )
 _TIMES = frozenset(
     "times time x veces vez stools bms episodes trips movements evacuaciones deposiciones rounds".split()
 )
+_BETWEEN = frozenset("extra more other mas".split())  # "2 extra times a day", "3 veces mas"
 _ONCE = {"once": 1, "twice": 2, "thrice": 3}
 _NEAR = 7  # words between the count and the symptom it counts
 _MULTIPLE = re.compile(r"^(\d+)x$")
@@ -44,6 +45,10 @@ _FUNCTION: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"|sostener|levantarme|levantarse|pararme|hacer nada|trabajar|dormir)\b"
             r"|\b(?:in|stuck in|staying in) bed all day\b|\ben (?:la )?cama todo el dia\b|\bblisters?\b|\bampollas?\b"
             r"|\bnot eating\b|\bno (?:estoy|esta|he|ha) comi\w*\b|\bno come nada\b|\bcant keep anything down\b"
+            r"|\b(?:cant|can not|cannot|couldnt|could not) keep (?:anything|nothing|food|it|water|liquids) down\b"
+            r"|\b(?:stopped|quit|barely|hardly|isnt|hasnt been) eating\b|\b(?:sleeps?|sleepy|sleeping|slept) all day\b"
+            r"|\bduerme todo el dia\b|\bdej[oe] de comer\b|\btoo (?:\w+ )?to (?:eat|walk|swallow|stand|get up|hold)\b"
+            r"|\bno retiene nada\b|\bno puedo retener nada\b"
         ),
     ),
     (
@@ -52,7 +57,10 @@ _FUNCTION: tuple[tuple[str, re.Pattern[str]], ...] = (
             r"\b(?:hurts?|painful|hard|difficult|trouble|struggl\w*) (?:to |when i |when |with )?(?:open\w*|hold\w*"
             r"|button\w*|walk\w*|grip\w*|cook\w*|writ\w*|typ\w*|chew\w*|jars?)\b|\bme cuesta (?:abrir|agarrar|caminar"
             r"|comer|masticar|escribir)\b|\b(?:hurts|duele) but (?:i )?(?:can|still) (?:eat|walk)\b"
-            r"|\bpero (?:si )?puedo comer\b|\bduele (?:al|para) (?:abrir|agarrar|caminar|comer|masticar)\b"
+            r"|\bpero (?:si )?puedo comer\b|\bduelen? (?:al|para) (?:abrir|agarrar|caminar|comer|masticar|lavar)\b"
+            r"|\b(?:cant|can not|cannot|couldnt) (?:open|unscrew|twist) (?:\w+ )?(?:jars?|bottles?|lids?|caps?)\b"
+            r"|\bno puedo abrir (?:los |las )?(?:frascos|botes|tapas)\b|\b(?:hard|difficult|trouble) to (?:stand|do the"
+            r" dishes|wash)\b|\b(?:sting|stings|burn|burns|hurt|hurts) when i (?:eat|walk|chew|swallow)\b"
         ),
     ),
 )
@@ -75,7 +83,13 @@ def count_severity(norm: Normalized) -> str | None:
         value = int(multiple.group(1)) if multiple else _ONCE.get(word) or number_value(word)
         if value is None or not 0 < value < 60:
             continue
-        counted = multiple is not None or word in _ONCE or (i + 1 < len(words) and words[i + 1] in _TIMES)
+        after = words[i + 1 : i + 3]
+        counted = (
+            multiple is not None
+            or word in _ONCE
+            or (len(after) > 0 and after[0] in _TIMES)
+            or (len(after) > 1 and after[0] in _BETWEEN and after[1] in _TIMES)
+        )
         if not counted:
             continue
         kind = _kind_near(words, i)

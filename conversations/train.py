@@ -30,7 +30,7 @@ import numpy as np
 
 from conversations import ensemble
 from conversations.classify import rule_pass
-from conversations.evaluate import evaluate, format_report, load_records
+from conversations.evaluate import evaluate, format_report, load_records, summary_line
 from conversations.model import ARTIFACT, FEATURE_VERSION, SEVERITY_CLASSES, IntentModel, feature_group
 from conversations.types import PRIMARY_ORDER, Classification
 
@@ -58,6 +58,7 @@ REPO_SETS = (
     "intents_holdout_*.jsonl",
     "intents_emergency_*.jsonl",
     "intents_variety_*.jsonl",
+    "intents_personas_*.jsonl",
     "fresh/*.jsonl",
 )
 FROZEN_PERCENT = 20
@@ -105,18 +106,27 @@ def _repo_files() -> list[Path]:
     return sorted({p for pattern in REPO_SETS for p in REPO_DATA.glob(pattern)})
 
 
-def training_records(
+def sourced_records(
     data: Path = SHARED_DATA, *, include_dev: bool = True, include_repo: bool = True
-) -> list[dict[str, Any]]:
-    """The records the model is trained on, in a fixed order; never a frozen one."""
+) -> list[tuple[str, dict[str, Any]]]:
+    """(file name, record) of every training record, in training order; never a frozen one."""
     frozen = set(FROZEN_LIST.read_text(encoding="utf-8").split()) if FROZEN_LIST.exists() else set()
-    records = [r for name in SHARED_TRAIN for r in load_records(_shared(data, name)) if not is_frozen(r)]
+    records = [
+        (name, r) for name in SHARED_TRAIN for r in load_records(_shared(data, name)) if not is_frozen(r)
+    ]
     paths = [_shared(data, SHARED_DEV)] if include_dev else []
     if include_repo:
         paths += _repo_files()
     # Other sets are not split, but a text that also sits in the frozen split is left out with it.
-    records += [r for path in paths for r in load_records(path) if frozen_key(r) not in frozen]
-    return [r for r in records if frozen_key(r) not in frozen]
+    records += [(path.name, r) for path in paths for r in load_records(path)]
+    return [(name, r) for name, r in records if frozen_key(r) not in frozen]
+
+
+def training_records(
+    data: Path = SHARED_DATA, *, include_dev: bool = True, include_repo: bool = True
+) -> list[dict[str, Any]]:
+    """The records the model is trained on, in a fixed order; never a frozen one."""
+    return [r for _, r in sourced_records(data, include_dev=include_dev, include_repo=include_repo)]
 
 
 def training_hash(records: Iterable[dict[str, Any]]) -> str:
@@ -160,13 +170,14 @@ def _logistic(x: Any, y: Sequence[str], classes: Sequence[str], c: float) -> tup
     if len(present) == 1:
         bias[classes.index(present[0])] = 20.0
         return weights, bias
-    fitted = LogisticRegression(C=c, max_iter=2000, tol=1e-5).fit(x, list(y))
-    if len(present) == 2:  # binary: one weight vector for the second class
+    if len(present) == 2:  # binary: one weight vector for the second class (liblinear: deterministic, fast)
+        fitted = LogisticRegression(C=c, solver="liblinear", tol=1e-6, max_iter=1000).fit(x, list(y))
         second = classes.index(fitted.classes_[1])
         first = classes.index(fitted.classes_[0])
         weights[:, second], bias[second] = fitted.coef_[0], fitted.intercept_[0]
         weights[:, first], bias[first] = 0.0, 0.0
         return weights, bias
+    fitted = LogisticRegression(C=c, max_iter=2000, tol=1e-5).fit(x, list(y))
     for k, label in enumerate(fitted.classes_):
         weights[:, classes.index(label)] = fitted.coef_[k]
         bias[classes.index(label)] = fitted.intercept_[k]
@@ -323,7 +334,69 @@ def _compare(data: Path) -> None:
     print(format_report(evaluate(shared, preds), "shared train, out of fold", max_errors=60))
 
 
+def cv_folds(data: Path = SHARED_DATA) -> list[tuple[str, int | None, dict[str, Any]]]:
+    """(source, fold or None, record) of every training record for cross-validation.
+
+    The shared train files are split in FOLDS by the hash of each record (another part of it than the
+    frozen split's); each batch written by people who never saw the classifier (fresh/*.jsonl and the
+    persona batches intents_personas_*.jsonl) is left out whole, batch i with fold i % FOLDS, so a fold also
+    measures a new writer's batch. The other sets (None) are always trained on.
+    """
+    fresh = sorted(
+        {name for name, _ in sourced_records(data) if name.startswith(("fresh_", "intents_personas_"))}
+    )
+    out: list[tuple[str, int | None, dict[str, Any]]] = []
+    for name, record in sourced_records(data):
+        if name in SHARED_TRAIN:
+            out.append(("shared train", int(frozen_key(record)[8:16], 16) % FOLDS, record))
+        elif name in fresh:
+            out.append((name.removesuffix(".jsonl"), fresh.index(name) % FOLDS, record))
+        else:
+            out.append((name, None, record))
+    return out
+
+
+def _cv(data: Path, show_errors: int) -> None:
+    """Out-of-fold figures (cv_folds) of the ensemble, the model alone and the rules alone."""
+    rows = cv_folds(data)
+    from multiprocessing import get_context
+
+    trains = [[r for _, f, r in rows if f != fold] for fold in range(FOLDS)]
+    with get_context("fork").Pool(2) as pool:
+        models = pool.map(_fit_uncalibrated, trains)
+    held = [(source, fold, r) for source, fold, r in rows if fold is not None]
+    rules = _rules([r for _, _, r in held])
+    variants = {
+        "ensemble": ensemble.OPTIONS,
+        "model only": replace(
+            ensemble.OPTIONS, safety_net=False, bare_from_rules=False, severity_rules_first=False
+        ),
+    }
+    preds = {
+        name: [ensemble.combine(rule, models[fold], options) for rule, (_, fold, _) in zip(rules, held, strict=True)]
+        for name, options in variants.items()
+    }
+    preds["rules only"] = [rule.result for rule in rules]
+    groups = ["shared train", *sorted({s for s, _, _ in held if s != "shared train"})]
+    for name in ("ensemble", "model only", "rules only"):
+        for group in [*groups, "fresh pooled", "all held out"]:
+            idx = [
+                i
+                for i, (source, _, _) in enumerate(held)
+                if source == group
+                or group == "all held out"
+                or (group == "fresh pooled" and source.startswith("fresh_"))
+            ]
+            report = evaluate([held[i][2] for i in idx], [preds[name][i] for i in idx])
+            print(summary_line(f"{name[:10]}: {group[:16]}", report))
+        print()
+    if show_errors:
+        report = evaluate([r for _, _, r in held], preds["ensemble"])
+        print(format_report(report, "out of fold (training data only)", max_errors=show_errors))
+
+
 def _report(data: Path) -> None:
+    """The shipped artifact on the frozen split (aggregate figures only: its texts are never read for fixes)."""
     from conversations.model import load_model
 
     model = load_model()
@@ -334,7 +407,7 @@ def _report(data: Path) -> None:
         for label, m in (("rules only", None), ("ensemble", model)):
             print(_summary(f"{name}: {label}", records, classify_with(records, m)))
     records = frozen_records(data)
-    print(format_report(evaluate(records, classify_with(records, model)), "frozen split", max_errors=40))
+    print(format_report(evaluate(records, classify_with(records, model)), "frozen split", max_errors=0))
 
 
 def write_frozen_list(data: Path = SHARED_DATA) -> int:
@@ -357,11 +430,22 @@ def main(argv: list[str] | None = None) -> int:
         "--report", action="store_true", help="evaluate the shipped artifact on the frozen split"
     )
     parser.add_argument("--compare", action="store_true", help="measure alternatives on the dev set")
+    parser.add_argument(
+        "--cv",
+        nargs="?",
+        const=0,
+        type=int,
+        metavar="ERRORS",
+        help="out-of-fold figures on the training data (shared train folds, fresh batches left out whole); "
+        "list ERRORS misclassified texts",
+    )
     parser.add_argument("--output", type=Path, default=ARTIFACT, help="where to write the artifact")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        if args.compare:
+        if args.cv is not None:
+            _cv(args.data, args.cv)
+        elif args.compare:
             _compare(args.data)
         elif args.report:
             _report(args.data)

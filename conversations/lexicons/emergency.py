@@ -13,6 +13,7 @@ the alarm itself ("not breathing well", "no despierta") is a cue.
 from __future__ import annotations
 
 __all__ = [
+    "DESPAIR_PATTERN",
     "EMERGENCY_EXCLUSIONS",
     "EMERGENCY_PATTERNS",
     "FEVER_THRESHOLD_F",
@@ -37,7 +38,7 @@ _GAP = (
 _CHEST_BAD = (
     r"(?:pain\w*|pressure|tight\w*|heav\w*|hurt\w*|ache\w*|aching|squeez\w*|crush\w*|burn\w*|stab\w*|sharp"
     r"|discomfort|weight|elephant|band|killing|dolor\w*|duele|presion|opresion|apret\w*|apriet\w*|pesad\w*|ardor|punzada"
-    r"|aplast\w*)"
+    r"|aplast\w*|punza\w*|pica(?:zo|da)s?|peso|cierra|cerrado)"
 )
 _BREATH = r"(?:breath|breathe|breathing|breaths|breeding|breathin|brething|breething|air|respirar|respiro|respira|aire|respiracion|respirando)"
 _BREATH_BAD = (
@@ -92,7 +93,7 @@ _CONCEPTS: tuple[tuple[str, str, str, int, bool], ...] = (
     ),
     (
         "allergic_reaction",
-        "lip lips tongue* throat* face mouth eyelid* labio* lengua* garganta* cara boca parpado*",
+        "lip lips tongue* throat* face mouth eyelid* labio* lengua* garganta* cara boca parpado* jeta trompa",
         "swell* swollen puff* thick* huge bigger getting_big got_big so_big blow* blew hinch* inflam* grues*"
         " gord*",
         3,
@@ -208,11 +209,16 @@ EMERGENCY_PATTERNS: tuple[tuple[str, str], ...] = (
         r"|\bwheez\w*|\bsuffocat\w*|\bchoking\b|\bno (?:puedo|puede) respirar\b|\bfalta (?:de )?"
         r"(?:el )?aire\b|\bme ahog\w*|\bahogando\b|\bdificultad para respirar\b|\bme cuesta(?: \w+)?"
         r" respirar\b|\bno me entra (?:el )?aire\b|\bsin aire\b|\bno respira\b|\bbreathless\w*"
-        r"|\bcant breath\w*|\bair hunger\b|\bwinded\b|\blabored breathing\b|\brespiro mal\b|\bme asfixio\b",
+        r"|\bcant breath\w*|\bair hunger\b|\bwinded\b|\blabored breathing\b|\brespiro mal\b|\bme asfixio\b"
+        r"|\bse (?:me|le) (?:va|fue|iba) el aire\b|\brespir\w* (?:muy |bien |super )?(?:rapido|agitad[oa]|cortito|entrecortad[oa])\b"
+        r"|\bbreathing (?:really |very |so |super )?(?:fast|hard|heavy|shallow)\b|\b(?:no puedo|no puede|me cuesta) jalar"
+        r" (?:el )?aire\b",
     ),
     (
         "fainting",
-        r"\bpass(?:ed|ing|es)? out\b|\bfaint\w*|\bblack(?:ed|ing|s)? out\b|\bblackout\w*|\bcollaps\w*"
+        r"\bpass(?:ed|ing|es)? out\b|\bpast out\b|\bvahido\b|\bsoponcio\b|\bpasted out\b|\bwoke up on the (?:\w+ )?(?:floor|ground)\b"
+        r"|\b(?:dont|do not|didnt|doesnt) (?:know|remember) how (?:i|he|she) got (?:there|here|on the floor)\b"
+        r"|\bamaneci en el piso\b|\bme desperte en el piso\b|\bfaint\w*|\bblack(?:ed|ing|s)? out\b|\bblackout\w*|\bcollaps\w*"
         r"|\bunconscious\b|\b(?:wont|will not|doesnt|cant|not) wak\w* (?:up|him|her)\b|\bcant wake (?:him|"
         r"her|them)\b|\bunresponsive\b|\b(?:not|isnt|wont|is not|will not|stopped) respond\w*|\bdesmay\w*|\bperd\w* el conocimiento\b|\binconsciente\b"
         r"|\bno (?:despierta|reacciona|responde)\b|\b(?:cant|can not|couldnt|wont|unable to) stay awake\b"
@@ -237,14 +243,24 @@ EMERGENCY_PATTERNS: tuple[tuple[str, str], ...] = (
         r"|\bslurr\w*|\bdroop\w*|\bcant (?:talk|speak)(?: (?:right|properly|clearly|straight|well))?\b|\bstroke\b"
         r"|\bno (?:puede|puedo) hablar\b|\b(?:boca|cara) (?:chueca|caida|torcida)\b|\bse le (?:cae|cayo) la cara\b"
         r"|\bcrooked (?:face|mouth|smile)\b|\bface (?:is )?(?:drooping|crooked|numb on one side)\b"
-        r"|\bconfundid[oa]\b|\bdesorientad[oa]\b|\b(?:habla|hablando) (?:arrastrad\w*|raro|sin sentido)\b"
-        r"|\barrastra las palabras\b|\bno (?:me )?reconoce\b|\bno sabe (?:donde|quien)\b|\bderrame\b"
+        r"|\bconfundid[oa]\b|\bdesorientad[oa]\b|\bdesvari\w*|\b(?:habla|hablando) (?:arrastrad\w*|raro|sin sentido)\b"
+        r"|\barrastra las palabras\b|\bno (?:me |nos |la |lo )?(?:reconoce|reconocia|reconocio)\b|\b(?:dice|dijo|decia|habla|hablaba|esta diciendo) cosas (?:raras|sin sentido|extranas|que no)\b|\bno sabe (?:donde|quien)\b|\bderrame\b"
         r"|\bhallucinat\w*|\balucin\w*|\bseeing things\b|\bhearing voices\b|\bviendo cosas\b"
         r"|\b(?:boca|cara)(?: \w+){1,3} (?:chueca|caida|torcida)\b"
         r"|\bembolia\b|\bout of it\b|\bnot making (?:any )?sense\b|\bmaking no sense\b|\bdelirious\b|\bdelir\w*"
         r"|\btalking (?:nonsense|gibberish|crazy|funny|weird|strange|out of (?:his|her) head)\b|\bdoesnt know (?:what"
         r" (?:day|year|month|time)|where (?:he|she) is|who (?:i|he|she|we) (?:am|is|are))\b|\bno sabe (?:que dia|en"
-        r" que dia|que ano)\b|\b(?:dice|habla) (?:cosas )?(?:sin sentido|incoherencias|puras incoherencias)\b",
+        r" que dia|que ano)\b|\b(?:dice|habla) (?:cosas )?(?:sin sentido|incoherencias|puras incoherencias)\b"
+        r"|\b(?:dont|doesnt|does not|didnt) know where (?:he|she) (?:is|was|at)\b|\bkeeps? asking (?:me )?the same"
+        r" (?:thing|question)s?(?: \w+){0,2} (?:over and over|again and again)\b|\bpregunta lo mismo una y otra vez\b"
+        r"|\bse (?:le|me) torcio la (?:boca|cara)\b|\bse (?:le|me) chuequ\w* la (?:boca|cara)\b|\bno (?:le |se le )?entiendo"
+        r" (?:lo que|nada de lo que|cuando) (?:habla|dice)\b|\bno (?:puede|puedo|pudo) (?:levantar|mover|alzar) (?:el|su|mi)"
+        r" (?:brazo|pierna|mano)\b|\b(?:medio|la mitad del|un lado del) cuerpo\b(?: \w+){0,3}"
+        r" (?:dormid[oa]|no (?:lo |la )?(?:siente|mueve|puede mover)|paralizad[oa]|adormecid[oa])\b|\bse (?:le|me)"
+        r" (?:durmio|adormecio|paralizo) (?:medio cuerpo|la mitad del cuerpo|un lado|el lado \w+)\b"
+        r"|\bse (?:le|me) traba(?:n)? (?:la lengua|las palabras)\b|\bno se le entiende(?: nada)?(?: (?:lo que|cuando)"
+        r" (?:dice|habla))?\b|\bcant understand (?:what )?(?:he|she|him|her) (?:is saying|says|saying)\b"
+        r"|\b(?:words|speech) (?:are |is )?(?:coming out )?(?:wrong|jumbled|garbled|mixed up)\b",
     ),
     (
         "allergic_reaction",
@@ -258,7 +274,7 @@ EMERGENCY_PATTERNS: tuple[tuple[str, str], ...] = (
     ),
     (
         "bleeding",
-        rf"\b(?:\w*bleed\w*|blood|sangr\w*)(?: \w+){{0,8}} {_NOT} (?:\w+ )?{_STOP}\b|\b\w*bleed\w* (?:for|since)"
+        rf"\b(?:\w*bleed\w*|blood|sangr\w*)(?: (?:\w+|,)){{0,8}} {_NOT} (?:\w+ )?{_STOP}\b|\b\w*bleed\w* (?:for|since)"
         rf" (?:an? |over |about |almost |nearly |more than |like |\d+ )?(?:hours?|hr|\d+|half an hour)"
         rf"|\b(?:vomit\w*|throw\w* up|threw up|cough\w*|spit\w*|puk\w*)(?: up)?(?: \w+){{0,2}} blood\b"
         rf"|\bblood (?:\w+ ){{0,3}}(?:vomit|throw up|threw up|cough|when i (?:throw up|vomit|cough))"
@@ -269,7 +285,9 @@ EMERGENCY_PATTERNS: tuple[tuple[str, str], ...] = (
         rf"|\b(?:\w*bleed\w*|blood|sangr\w*){_GAP}{{0,3}} (?:nonstop|non stop|constantly|for hours|all day"
         rf"|sin parar|sin control)\b|\bcoffee grounds?\b|\bhemorrhag\w*|\bheavy bleeding\b|\bbleeding (?:a lot|heavily|badly|like crazy|everywhere)\b"
         rf"|\bsangr\w*(?: \w+){{0,5}} (?:no (?:para|paro|se (?:detiene|quita|para))|sin parar)\b"
-        rf"|\b(?:vomit\w*|tos\w*|escup\w*|arroj\w*|devolv\w*) (?:\w+ )?sangre\b|\b(?:heces|popo|excremento|"
+        rf"|\b(?:vomit\w*|tos\w*|escup\w*|arroj\w*|devolv\w*) (?:\w+ )?sangre\b|\b(?:sale|salio|sali|echa|echo|saca|saco)"
+        rf" sangre (?:al|cuando|de la boca al) (?:toser|toso|tose|vomitar|vomito|vomita|escupir)\b|\b(?:echo|echa|echando"
+        rf"|sale|salio|arrojo|arroja|bota|boto) sangre por la boca\b|\b(?:heces|popo|excremento|"
         rf"evacuaciones)(?: \w+){{0,2}} (?:negr\w*|con sangre)\b|\bsangre en (?:el |la |las |mi )?(?:popo|"
         rf"heces|excremento|vomito)\b|\bhemorragia\b|\bmucha sangre\b|\bwont stop bleeding\b"
         rf"|\b(?:a lot of|lots of|so much|too much|mucha|muchisima|bastante) (?:blood|sangre)\b|\bblood in the (?:toilet|bowl"
@@ -288,7 +306,8 @@ EMERGENCY_PATTERNS: tuple[tuple[str, str], ...] = (
     ),
     (
         "self_harm",
-        r"\bkill (?:my ?self|me)\b|\bsuicid\w*|\bend(?:ing)? (?:my life|it all|things)\b|\b(?:dont|do not)"
+        r"\bkill (?:my ?self|me|him ?self|her ?self|themselves)\b|\b(?:end|take) (?:his|her|their) (?:own )?life\b"
+        r"|\b(?:matarse|quitarse la vida|suicidarse)\b|\bsuicid\w*|\bend(?:ing)? (?:my life|it all|things)\b|\b(?:dont|do not)"
         r" want to (?:be alive|live|wake up|be here)\b|\bwant to die\b|\bwanna die\b|\bwish i (?:was|were)"
         r" dead\b|\bbetter off dead\b|\b(?:hurt|harm|cut)\w* (?:my ?self|him ?self|her ?self)\b|\bself harm\w*"
         r"|\bno reason to live\b|\btook (?:\w+ ){0,3}too many\b|\boverdos\w*|\b(?:took|swallowed|ate|drank|downed|tomo|se tomo|se trago)"
@@ -311,8 +330,11 @@ EMERGENCY_PATTERNS: tuple[tuple[str, str], ...] = (
         r"|many|todas|muchas|demasiadas)(?: \w+){0,2} (?:pills|tablets|capsules|pastillas)\b|\bgot into (?:my|the|his|her)"
         r" (?:pills|medicine)\b|\b(?:dont|do not|cant|no longer) see (?:the|any) point\b|\b(?:no|whats the|what is"
         r" the) point (?:in|of) (?:going on|living|life|anything|trying|being here)\b|\bno le veo sentido\b"
-        r"|\bmejor me muero\b|\bojala me muera\b|\bquisiera morirme\b|\bbetter off (?:if i (?:was|were) (?:gone|dead)|without"
-        r" me)\b|\bif i (?:was|were) gone\b|\b(?:kid|child|son|daughter|baby|toddler|grandson|granddaughter|dog|nin[oa]|bebe|niet[oa]"
+        r"|\bmejor me muero\b|\bojala me muera\b|\bquisiera morirme\b|\bbetter off (?:if i (?:was|were|wasnt|werent"
+        r"|was not|were not) (?:gone|dead|here|around|alive)|without me)\b|\bno le veo (?:caso|sentido) a (?:seguir|vivir"
+        r"|la vida|nada)\b|\b(?:me las|las|me) (?:quiero|voy a) tomar(?:me)? todas\b|\b(?:tomarme|tragarme) todas las"
+        r" pastillas\b|\b(?:take|swallow) (?:them all|all (?:of )?(?:my|the|them|these) (?:pills|meds|tablets)|the whole"
+        r" bottle)\b|\bif i (?:was|were) gone\b|\b(?:kid|child|son|daughter|baby|toddler|grandson|granddaughter|dog|nin[oa]|bebe|niet[oa]"
         r"|hij[oa])\w*(?: \w+){0,2} (?:swallowed|ate|got into|se tomo|se comio|se trago)(?: \w+){0,3} (?:pills|medicine|tablets"
         r"|pastillas|medicina)\b"
         r"|\bdesaparecer para siempre\b|\bmorirme\b|\b(?:me )?(?:quiero|voy a) matar(?:me)?\b",
@@ -327,7 +349,10 @@ EMERGENCY_PATTERNS: tuple[tuple[str, str], ...] = (
         r"\b(?:feel|feels|feeling|felt) like (?:i am|i|he is|she is|hes|shes) (?:dying|going to die|about to die"
         r"|gonna die|having a heart attack)\b|\b(?:i am|i think i am|he is|she is) dying\b|\bsiento que me"
         r" (?:muero|voy a morir|estoy muriendo)\b|\bme (?:estoy muriendo|voy a morir)\b|\bse (?:esta muriendo"
-        r"|va a morir)\b",
+        r"|va a morir)\b|\b(?:me siento|estoy|se siente|esta) muy grave\b|\bsiento que me muero\b"
+        r"|\b(?:quiero|voy a|me quiero|me voy a) hacer(?:me)? dano\b|\b(?:quitar|quitarme|quitarse) la vida\b"
+        r"|\bno le (?:encuentro|veo|hallo) (?:sentido|caso) a (?:la vida|vivir|seguir)\b|\b(?:quisiera|quiero|ojala) no"
+        r" (?:despertar|amanecer)\b|\bmejor me mato\b|\bme (?:quiero|voy a) morir\b",
     ),
     (
         "emergency_care",
@@ -336,14 +361,18 @@ EMERGENCY_PATTERNS: tuple[tuple[str, str], ...] = (
         r"|\b(?:at|in) the (?:er|emergency room|hospital) (?:right )?now\b"
         r"|\b(?:heading|going|on (?:my|our) way) to the (?:er|emergency|hospital)\b|\bvoy (?:camino )?(?:a|al) (?:la )?"
         r"(?:sala de )?(?:emergencias|urgencias|hospital)\b"
-        r"|\bambulancia\b|\bsala de emergencias\b|\burgencias\b|\bllamar al 911\b",
+        r"|\bambulancia\b|\bsala de emergencias\b|\burgencias\b|\bllamar al 911\b|\b(?:lo|la|le) llev\w* (?:al|a la|a)"
+        r" (?:hospital|emergencias|urgencias|clinica)\b",
     ),
     (
         "fainting",
         r"\bin and out of (?:it|consciousness)\b|\bbarely (?:conscious|responsive|awake|breathing)\b|\bwont open"
         r" (?:his|her|their) eyes\b|\bno (?:abre|quiere abrir) los ojos\b|\b(?:eyes|ojos) (?:rolled|rolling|en blanco)"
         r"|\beverything (?:went|goes|going|is going) (?:black|dark|gray|grey)\b|\bse me (?:nublo|oscurecio) todo\b"
-        r"|\bperdio el sentido\b|\bno (?:esta|estaba) en si\b|\bno (?:se )?(?:puede|podia) despertar(?:la|lo|le)?\b",
+        r"|\bperdio el sentido\b|\bno (?:esta|estaba) en si\b|\bpatatus\b|\bse (?:me |le |nos )?priv(?:o|ó|aba|ado)\b"
+        r"|\bme priv[eé]\b|\bse quedo como muert[oa]\b|\b(?:no )?(?:vuelve|volvio|volvia) en si\b|\bno (?:reacciona|reaccionaba|reacciono|respondia)\b"
+        r"|\b(?:cayo|se cayo|callo|se callo) al (?:suelo|piso)\b|\b(?:palid[oa]|gris|blanc[oa]) y (?:fri[oa]|sudando|sudad[oa]"
+        r"|sudoros[oa])\b|\bpale and (?:cold|clammy|sweaty)\b|\bcold and clammy\b|\bno (?:se )?(?:puede|podia) despertar(?:la|lo|le)?\b",
     ),
     (
         "confusion",
@@ -359,17 +388,18 @@ EMERGENCY_PATTERNS: tuple[tuple[str, str], ...] = (
     (
         "trouble_breathing",
         r"\bno (?:me|le|les|nos) alcanza (?:el )?(?:aire|respiracion|aliento)\b|\b(?:jadea\w*|gurgl\w*|rattl\w*)\b"
-        r"|\b(?:lips|labios|skin|piel) (?:\w+ )?(?:blue|azul\w*|morad\w*)\b",
+        r"|\b(?:lips|labios|skin|piel|unas|nails|fingernails|dedos) (?:\w+ )?(?:blue|azul\w*|morad\w*)\b"
+        r"|\bme siento ahogad[oa]\b|\bahogad[oa]\b|\bresoll\w*|\bresuello\b",
     ),
     (
         "self_harm",
-        r"\b(?:took|take|taking|taken|swallowed|tome|tomo|me tome|se tomo)\b(?: \w+){0,4} (?:on purpose|intentionally"
+        r"\b(?:took|take|taking|taken|swallowed|tome|tomo|me tome|se tomo)\b(?: \w+){0,7} (?:on purpose|intentionally"
         r"|deliberately|a proposito|adrede|apropo\w*)\b|\b(?:quiero|quisiera|me gustaria|want to|wanna|wish i could"
         r"|i just want to) (?:\w+ )?(?:desaparecer\w*|disappear)\b|\bya no aguanto(?: mas)?(?: (?:vivir|la vida|esto"
         r"|nada|asi))?\s*(?:$|[.,!;])|\bya no puedo mas\s*(?:$|[.,!;])|\bwhats the point (?:anymore|of anything)\b"
         r"|\bcant (?:do|take) (?:this|it) anymore\b|\b(?:i|ive) (?:just )?(?:give|gave|given) up\s*(?:$|[.,!;])"
         r"|\b(?:tired|done|cansad[oa]) (?:of|with|de) (?:fighting|luchar|vivir|todo)\b|\bpara que seguir\b"
-        r"|\bno quiero (?:despertar|amanecer)\b|\bmejor (?:ya )?no (?:despertar|amanecer)\b"
+        r"|\bno quiero (?:despertar|amanecer)\b(?! (?:temprano|tarde|a las|tan|manana|muy))|\bmejor (?:ya )?no (?:despertar|amanecer)\b"
         r"|\bbetter off (?:without me|gone|dead)\b|\beveryone (?:would be|is) better\b",
     ),
     (
@@ -438,8 +468,41 @@ EMERGENCY_PATTERNS: tuple[tuple[str, str], ...] = (
     *_CONCEPT_PATTERNS,
 )
 
+# Despair said of a symptom ("la diarrea, ya no aguanto", "4, I can't take it anymore" to the severity
+# question) grades the symptom (very severe, LABELS.md); said alone it stays a self-harm flag.
+DESPAIR_PATTERN = (
+    r"\bya no (?:aguanto|puedo|soporto)(?: mas)?(?: (?:esto|nada|asi))?\s*(?:$|[.,!;])"
+    r"|\bcant (?:do|take|stand) (?:this|it) anymore\b"
+)
+
 # A pattern hit in one of these phrasings is not a red flag ("confused about when to take it").
 EMERGENCY_EXCLUSIONS: tuple[str, ...] = (
+    # trembling from nerves, hot from the weather, a faint long ago: not a fever, chills or fainting now
+    r"\btembl\w* (?:de|por) (?:los )?(?:nervios|miedo|emocion|coraje|ansiedad)\b|\b(?:shaking|trembling) (?:from|with)"
+    r" (?:nerves|anxiety|fear)\b",
+    r"\b(?:hot|warm|calor)\b(?: \w+){0,2} (?:in|outside|from|because of|por|del|de|with) (?:this |the |el |la )?(?:weather"
+    r"|heat|sun|summer|house|car|kitchen|clima|sol|verano|casa)\b",
+    r"\b(?:faint\w*|passed out|blacked out|desmay\w*)\b(?: \w+){0,3} (?:years?|months?|a long time|long) ago\b"
+    r"|\b(?:desmay\w*)\b(?: \w+){0,2} hace (?:anos|mucho tiempo|meses)\b",
+    r"\bcalentura (?:en|de) (?:el |la |los )?(?:labio|labios|boca)\b",  # a cold sore, not a fever
+    r"\b(?:phones?|texts?|messages?|technology|computers?|these|this|it|they)(?: \w+)? (?:confuse|confuses) (?:me|us"
+    r"|her|him)\b|\b(?:phones?|texts?|messages?|technology|computers?|numbers?|options?) (?:\w+ )?confused (?:me|us"
+    r"|her|him)\b|\b(?:me|le) confunden\b",
+    # confused by our texts, not a confused mind: "im confused what is this asking", "what do 1 2 3 mean? im confused"
+    r"\b(?:im|i am|i m|i was|estoy|ando|me) (?:so |really |very |a bit |kind of |kinda |muy |bien |un poco )?"
+    r"confu\w*(?: \S+){0,6} (?:text|texts|message|messages|msg|asking|ask|question|questions|reply|answer|options?"
+    r"|numbers?|mean|means|mensaje|mensajes|pregunta|preguntas|opciones?|numeros?|contestar|responder)\b",
+    r"\b(?:text|texts|message|messages|msg|asking|question|questions|reply|answer|options?|numbers?|mean|means"
+    r"|mensaje|mensajes|pregunta|preguntas|opciones?|numeros?)\b(?: \S+){0,6} (?:im|i am|i m|estoy|ando|me)"
+    r" (?:so |really |very |a bit |kind of |kinda |muy |bien |un poco )?confu\w*",
+    # busy, not unable to speak: "can't talk right now", "hoy no puedo hablar, mejor mañana"
+    r"\b(?:cant|can not|cannot) (?:talk|speak)(?: to (?:you|u))? (?:right now|now|rn|atm|at the moment|today"
+    r"|tonight|this (?:morning|afternoon|week)|till|until|til|at work|im|i am|busy|driving|call|text|later)\b",
+    r"\b(?:busy|at work|driving|in a meeting|at church|in church|trabajando|manejando|ocupad[oa])\b(?: \w+){0,3}"
+    r" (?:cant|can not|no (?:puedo|puede)) (?:talk|speak|hablar)\b",
+    r"\bno (?:puedo|podemos) hablar (?:ahorita|ahora|orita|hoy|en este momento|ahorita|al rato|mas tarde|luego"
+    r"|estoy|ando|porque|por que|manana|mejor|bien ahorita)\b",
+    r"\b(?:hoy|ahorita|ahora|orita|en este momento) no (?:puedo|podemos) hablar\b",
     r"\bconfus\w* (?:about|by|with|on|as to|regarding|over|sobre|con)\b",
     r"\b(?:bit|little|kind of|kinda|somewhat|un poco) confus\w*",
     r"\bconfusing\b",
@@ -463,11 +526,14 @@ FEVER_WORDS: tuple[tuple[str, str], ...] = (
         r"\bfever\w*|\bfebrile\b|\bhigh temp\w*|\brunning a temp\w*|\bburning up\b|\bfiebre\b"
         r"|\bcalentura\b|\bfebril\b|\btemperatura alta\b|\bhot to the touch\b|\bfeel(?:s|ing)? (?:really |very |so |super |kind of )?(?:hot|warm|feverish)\b"
         r"|\b(?:temp|temperature)s? (?:is |was |keeps |has been )?(?:high|up|elevated|going up|rising|spiking)\b"
-        r"|\b(?:have|has|had|got|running|with) (?:a )?(?:high )?temperature\b|\b(?:tengo|tiene) temperatura\b",
+        r"|\b(?:have|has|had|got|running|with) (?:a )?(?:high )?temperature\b|\b(?:tengo|tiene) temperatura\b"
+        r"|\b(?:frente|cuerpo|piel) (?:muy |bien |super )?calient\w*|\bforehead (?:is |feels )?(?:really |very |so )?hot\b"
+        r"|\bardiendo (?:en|de) (?:fiebre|calentura)\b|\bhirviendo en fiebre\b|\b(?:esta|estoy|anda|ando|esta bien)"
+        r" hirviendo\b",
     ),
     (
         "chills",
-        r"\bchills\b|\bshaking chills\b|\brigors\b|\bescalofrios?\b|\bshivering\b|\bshaking all over\b"
+        r"\bchills\b|\bshaking chills\b|\btiembl\w* de frio\b|\btemblando de frio\b|\brigors\b|\bescalofrios?\b|\bshivering\b|\bshaking all over\b"
         r"|\btemblando\b|\bcold sweats?\b|\btiritando\b|\bshaky and (?:cold|hot|sweaty)\b",
     ),
 )

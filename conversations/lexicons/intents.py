@@ -44,11 +44,12 @@ _WHEN = (
 
 INTENT_PATTERNS: dict[str, tuple[str, ...]] = {
     "refill_request": (
-        r"\b(?:is|are) (?:my|the) (?:refill|refills|prescription|order|medicine|meds|pills|package) ready\b"
-        r"|\b(?:esta|estan) (?:list[oa]s?|preparad[oa]s?) (?:mi|mis|la|las|el) (?:receta|medicina|pastillas|pedido"
-        r"|resurtido)\b|\b(?:mi|mis|la|las|el) (?:receta|medicina|pastillas|pedido|resurtido) (?:ya )?(?:esta|estan)"
-        r" (?:list[oa]s?|preparad[oa]s?)\b",
         r"\b(?:stop|come|swing|drop|pass) by\b(?: \w+){0,4} (?:pick ?up|get|grab|collect)\b|\bfor (?:a )?pick ?up\b",
+        r"\b(?:ran|run|running|runs) out\b|\b(?:am|are|all|completely|totally|is|were) out of (?:my |the |his |her )?(?:pills"
+        r"|medicine|meds|medication|tablets|capsules|it|them)\b|\b(?:all|completely|totally|im|i am) out of (?:my|his|her)"
+        r" \w+\b|^out of (?:my |the )?(?:pills|medicine|meds|tablets|capsules)"
+        r"\b|\bse (?:me |le |nos )?(?:acab|termin)(?:o|aron)\b|\b(?:ill|i will|gonna|going to|be) be out\b"
+        r"|\b(?:took|take|taking|tome|se tomo) (?:my|his|her|the|la|su|mi) (?:last|ultima)\b|\bme quede sin\b",
         r"\b(?:never|didnt|did not|havent|have not|still (?:havent|have not|didnt)) (?:got|get|gotten|received|receive)"
         r" (?:my|the|our) (?:delivery|package|pills|medicine|order|refill|shipment)\b"
         r"|\b(?:can|could|would|will) you (?:please )?(?:mail|send|ship|deliver|bring|drop off) (?:it|them|me|those)\b|\bwhere is my (?:delivery|package"
@@ -91,8 +92,16 @@ INTENT_PATTERNS: dict[str, tuple[str, ...]] = {
         r"\b(?:stopped|quit|held|paused|holding|pausing) (?:taking |using )?(?:it|them|my|the|this|taking|those)\b"
         r"|\b(?:told|said|asked|wants|want) (?:me )?to (?:stop|hold|pause|quit) (?:taking |the |my |it|them)",
         r"\bhad to stop\b|\b(?:been|was|went|were|am|have been) off (?:it|them|my|the)\b|\bhavent been taking\b|\bnot taking (?:it|them|my)\b",
-        r"\b(?:ran|run) out\b|\b(?:am|are|all|completely) out of (?:my |the )?(?:pills|medicine|tablets|capsules|it|them)\b|^out of (?:my |the )?(?:pills|medicine|tablets|capsules)\b|\bse me (?:acab|termin)(?:o|aron)\b"
-        r"|\bse (?:acabaron|terminaron) (?:las|mis)\b",
+        # out of it for some time ("ran out 3 days ago", "no pills since Monday"); out now is a refill request
+        r"\b(?:ran|run|been|was|were|went) (?:out|without)\b(?: \w+){0,4} (?:ago|since|for (?:a|\d+|two|three|four|five"
+        r"|several|a few|the (?:last|past))|(?:a |\d+ |two |three |four |five |several |a few )(?:days?|weeks?))\b"
+        r"|\b(?:\d+|two|three|four|five|a few|several|couple of?) (?:days?|weeks?) (?:without|with no|w/o|out of)\b"
+        r"|\b(?:no|without) (?:pills|meds|medicine|medication)\b(?: \w+){0,2} (?:since|for)\b"
+        r"|\bse me (?:acab|termin)\w* (?:hace|desde)\b|\b(?:llevo|lleva|llevamos|tengo|tiene) (?:\w+ ){0,2}(?:dias?|semanas?)"
+        r" sin\b|\b(?:\w+ )?dias sin (?:pastillas|medicina|tomar\w*)\b|\bsin (?:pastillas|medicina) desde\b"
+        r"|\bno tengo (?:pastillas|medicina) desde\b|\bno (?:he|ha) tenido (?:pastillas|medicina)\b",
+        r"\btook (?:it|them|my (?:pill|dose|meds|medicine)) (?:\w+ ){0,3}late\b|\b(?:dont|do not|doesnt) always"
+        r" (?:remember|take)\b|\bme (?:la|lo) tome tarde\b|\ba veces se me (?:olvida|pasa)\b",
         r"\bse me (?:olvid\w*|paso)\b|\bolvid[eo]\w*|\bno (?:me )?(?:la |lo |las |los )?(?:he |e )?(?:tom\w*)\b",
         r"\bdeje de (?:tomar\w*|usar\w*)\b|\bme (?:la |lo |las )?salte\b|\bsalte (?:\w+ )?(?:dosis|pastillas?)\b",
         r"\bno (?:la |lo )?tome\b|\bsin tomar\w*|\bsuspendi\b|\bdeje (?:\w+ ){0,2}dosis\b|\bperdi (?:\w+ )?dosis\b",
@@ -129,7 +138,7 @@ INTENT_PATTERNS: dict[str, tuple[str, ...]] = {
     ),
     "call_request": (
         r"\b(?:call|phone|ring) (?:me|us|my (?:cell|phone|house|home|number)|him|her|back)\b|\bgive (?:me|us|him|her|them|my \w+|\w+) a (?:call|"
-        r"ring|buzz|phone call)\b|\bcall(?: me)? back\b|\bcallback\b|\bcall me at\b|^(?:please |pls )?call(?: please| pls| asap)?\s*[.!]*$",
+        r"ring|buzz|phone call)\b|\bllam\w* (?:pa tras|patras|para atras|de regreso|de vuelta)\b|\bcall(?: me)? back\b|\bcallback\b|\bcall me at\b|^(?:please |pls )?call(?: please| pls| asap)?\s*[.!]*$",
         r"\b(?:talk|speak|chat) (?:to|with) (?:a |the |an |my |your )?(?:someone|somebody|real|actual|live|"
         r"pharmacist|nurse|doctor|person|human|anyone|staff|provider|oncologist|team)\b",
         r"\b(?:have|can|could|ask|would|will) (?:the |a |my |your )?(?:pharmacist|nurse|doctor|someone|somebody|"
@@ -168,12 +177,18 @@ INTENT_PATTERNS: dict[str, tuple[str, ...]] = {
         rf"\b(?:cant|can not|wont be able to|unable to|not able to|wont|will not) (?:come|make it|pick (?:it |them )?up"
         rf"|get there|be there|come in|stop by)(?: \w+){{0,3}} (?:until|till|before|after|{_WHEN})\b"
         rf"|\bno (?:puedo|podre|voy a poder) (?:ir|pasar|recoger\w*)(?: \w+){{0,3}} (?:hasta|antes|{_WHEN})\b",
+        rf"\b(?:push|move|bump)(?:ed)? (?:it|them|that|the (?:delivery|pickup|call|order|shipment))(?: back)? (?:to|until|till"
+        rf"|til) {_WHEN}\b",
         r"\b(?:cancel|move|change|push back)\w* (?:my|the|our|this|his|her|mi|la|su) (?:next )?(?:appointment|visit"
         r"|pick ?up|cita|consulta)\b|\bchange (?:my|the) (?:delivery |shipping |mailing )?(?:address|date|time|day)\b|\b(?:new|different) address\b"
         r"|\bleave (?:it|them|the package|the box) (?:at|with|on|by|in)\b|\bfront (?:desk|door|porch|office)\b"
         r"|\bwith (?:my|the) (?:neighbor|doorman|concierge)\b|\bdej(?:en|e)(?:lo|la)? (?:en|con) (?:la|el|mi)\b"
         r"|\bcambi\w* (?:mi|la) direccion\b|\botra direccion\b",
         rf"\b(?:remind|text|message|contact|ask|ping|try) (?:me|us)(?: \w+){{0,2}} {_WHEN}\b",
+        rf"\bhold (?:off|it|them|the (?:refill|order|delivery|shipment))(?: \w+){{0,3}} (?:until|till|til) {_WHEN}\b"
+        r"|\b(?:busy|at work|in a meeting|driving|at church|at the doctor|ocupad[oa]|en el trabajo|trabajando|manejando"
+        r"|en misa|en una junta|en el doctor|en la iglesia)\b(?: \S+){0,6} (?:call|text|llame\w*|marque\w*|escrib\w*"
+        r"|hablamos|le (?:escribo|contesto|llamo|marco)|luego|al rato|mas tarde|later)\b",
         rf"\b(?:can|could|would|please|rather|prefer|want|like|need) (?:\w+ ){{0,3}}(?:deliver|delivery|send|ship"
         rf"|bring|mail|drop off|get)\b(?: \w+){{0,4}} {_WHEN}\b",
         rf"\b(?:deliver|delivery|send|ship|bring|mail|drop off|mandar\w*|enviar\w*|mand\w*|envi\w*|entreg\w*)\b"
@@ -209,7 +224,9 @@ INTENT_PATTERNS: dict[str, tuple[str, ...]] = {
         r"\b(?:this|that|the) (?:number|phone|cell) (?:now )?belongs to\b|\b(?:este|ese) (?:numero|telefono) (?:es|ahora"
         r" es) de (?:mi|una|un|la|el)\b",
         r"\b(?:dont|do not|never|no longer) take (?:any|this|that|these|those)(?: \w+)? (?:medication|medicine|pills|drugs?)\b"
-        r"|\bnot on (?:any|this|that) (?:medication|medicine|drug)\b|\bno tomo (?:ninguna|esa|esas) (?:medicina|pastillas?)\b",
+        r"|\bnot on (?:any|this|that) (?:medication|medicine|drug)\b|\b(?:dont|do not|never) take (?:any of )?(?:that|this"
+        r"|those|these)\s*(?:[.!,]|$)|\bnot my (?:meds|medicine|medication|pills|prescription)\b|\b(?:never|didnt)"
+        r" (?:ordered|order|asked for) (?:anything|this|that|any)\b|\bnever (?:been )?prescribed\b|\bno tomo (?:ninguna|esa|esas) (?:medicina|pastillas?)\b",
         r"\bwrong (?:number|person|phone|guy|lady|contact|#)\b|\bnot (?:your|a|the) patient\b|\bnever (?:been|was)"
         r" (?:a|your) patient\b",
         r"\b(?:dont|do not) know (?:any|who|a |an |anyone|anybody|this person|that person|(?:any )?\w+ here)\b"
@@ -222,21 +239,44 @@ INTENT_PATTERNS: dict[str, tuple[str, ...]] = {
         r"|\b(?:dont|do not) know (?:you|u|this number|who you are)\b|^no \w+ (?:here|at this number)\b"
         r"|\bnew phone\b|\bwho dis\b|\bnumero equivocado\b|\bequivoca\w* (?:de )?(?:numero|persona)\b|\bno conozco a\b|\bno soy \w+\b"
         r"|\baqui no (?:vive|hay)\b|\bno vive aqui\b|\beste no es el (?:numero|telefono) de\b|\bse equivoc\w*"
-        r"|\bequivocad[oa]s?\b",
+        r"|\bequivocad[oa]s?\b|\b(?:nobody|no one|noone) (?:here|at this number|in this house|by that name)\b"
+        r"|\b(?:never|nunca) (?:been|gone|used|e usado|he usado|he ido|fui) (?:to )?(?:your|this|that|esa|esta|su)"
+        r" (?:pharmacy|farmacia|store)\b|\bim not (?:a|your) (?:patient|customer)\b|\bno soy (?:paciente|cliente)\b",
     ),
     "help": (
         r"\bwhat (?:is|are) (?:this|these|you)(?: \w+)?(?: service| texts| messages| about| for| number)\b",
         r"^help me\s*[!.]*$|^whats (?:this|that)\s*[?.!]*$|\bwhats (?:this|these|that)(?: \w+)? (?:about|for)\b|\bwhat is this about\b"
-        r"|\bwhat is this\s*\??$|\bwho(?: is|s) (?:this|texting me)\b|\bwho are you\b|\bwhat are these\b",
+        r"|\bwhat is this\s*\??$|\bwhat are these\b",
         r"\bwhy (?:am i|are you) (?:getting|receiving|texting|sending)(?: me)? (?:this|these|texts|messages)\b",
-        r"\bque es (?:esto|este servicio|este numero)\b|\bquien (?:es|habla|eres)\b|\bde que se trata\b",
+        r"\bque es (?:esto|este servicio|este numero)\b|\bde que se trata\b",
         r"\bhow does this work\b|\bwhat do i (?:reply|text|say)\b|\bcomo funciona\b",
+        # not understanding the texts or the choices (LABELS.md: help)
+        r"^(?:i )?(?:dont|do not|didnt|did not) (?:understand|get it|get this|get what)\b|\bi dont understand\s*[.!?]*$"
+        r"|\b(?:dont|do not|didnt|did not) (?:understand|get) (?:the|this|that|these|your|what|which|how|any)"
+        r"(?: \w+)? ?(?:text|texts|message|messages|question|questions|options?|choices?|numbers?|means?|it)?\b"
+        r"|\bwhat (?:am i|are we|do you want me|should i|do i need to|do i have to|was i) (?:supposed to |meant to )?"
+        r"(?:reply|answer|respond|say|text|send|do|pick|choose|put|write)\b|\bhow do (?:i|we) (?:answer|reply|respond"
+        r"|use this|do this|pick)\b|\bwhat do (?:the )?(?:numbers?|options?|choices?|1 2 3|1 2 and 3|1 2 or 3|these"
+        r" numbers) (?:mean|stand for)\b|\bwhat does (?:\d|that|this|it|the \w+|that message|this message)"
+        r" (?:mean|stand for)\b|\b(?:which|what) (?:one|number|option) (?:do|should) i (?:pick|choose|send|reply"
+        r"|text|put)\b|\bexplain (?:please|pls|it|this|that|the|what)\b|^explain\b|\bplain english\b"
+        r"|\bsay (?:that|it) (?:again|in|more)\b|\bwhat did (?:that|the|your|this) (?:message|text) say\b"
+        r"|\bim (?:so |really |kind of |kinda )?(?:lost|confused) (?:with|by|about|on) (?:the|these|this|your|all)"
+        r" (?:texts?|messages?|numbers?|questions?|options?)\b|^(?:huh|wat|what|que|mande|como|eh)\s*\?*\s*$"
+        r"|^\?+$",
+        r"\bno (?:le )?(?:entiendo|entendi|comprendo|capto)\b|\bno se (?:que|cual|como) (?:contestar|responder"
+        r"|poner|mandar|escribir|decir|hacer|numero|le pongo|significa|quiere)\b|\bque (?:numero|opcion) (?:le )?"
+        r"(?:pongo|mando|escribo|marco|contesto)\b|\bcomo (?:le hago|le hago pa|hago|le contesto|contesto|respondo"
+        r"|le respondo)(?: pa| para)? (?:contestar|responder|esto|el mensaje)?\b|\bque (?:quiere decir|significa"
+        r"|quieren decir|significan)\b|\bno se leer\b|\bpueden escribir en (?:espanol|ingles)\b"
+        r"|\b(?:en|in) (?:espanol|spanish) (?:por favor|porfa|please|pls)\b|\bme (?:lo|la) (?:explica|explican)\b"
+        r"|\bme confundi\b|\bexpliqu\w+\b",
     ),
     "confirm": (
         r"\b(?:refill|send|ship|fill|mail|deliver|order|process) (?:it|them|that|this one)\b|\bgo ahead\b"
         r"|\bplease do\b|\bdo it\b|\bsign me up\b|\bdo (?:the|my) (?:refill|order)\b",
         r"\b(?:mandenla|mandenlo|mandenlas|envienla|envienlo|surtanla|surtanlo|mandela|enviela|adelante|dale"
-        r"|mandenmela|mandenmelo|envienmela|envienmelo)\b",
+        r"|mandenmela|mandenmelo|envienmela|envienmelo|rellenenla|rellenenlo|rellenela|rellenelo|surtala|surtalo)\b",
     ),
     "discontinued": (
         r"\b(?:doctor|dr|oncologist|provider|md) (?:\w+ )?(?:switched|changed|took|stopped|discontinued|cancelled"
@@ -269,14 +309,17 @@ INTENT_PATTERNS: dict[str, tuple[str, ...]] = {
         r"\bno (?:thanks|thank you|gracias)\b|\bi am (?:good|fine|ok|all set|covered)\b|\ball set\b"
         r"|\b(?:reminders?|texts?|messages?|recordatorios?|mensajes?) (?:for|about|on|de|sobre|para) (?:my |the |that "
         r"|mi |el |la |los |las )?(?:old|other|previous|former|discontinued|viej[oa]s?|anterior)\b",
-        r"\btodavia no\b|\baun no\b|\bahorita no\b|\bahora no\b|\b(?:aun|todavia) (?:tengo|me quedan)\b"
+        r"\b(?:cancelen|cancele|cancela|paren|pare|detengan|detenga|suspendan|suspenda|pausen|quiten) (?:el|mi|la|este)"
+        r" (?:refill|resurtido|pedido|envio|orden|surtido|auto ?refill)\b",
+        r"\b(?:este mes|hoy|por ahora|ahorita|orita|por el momento) no\b(?! (?:puedo|me|se|tengo|hay))|\bahorita no\b|\bahora no\b|\b(?:aun|todavia) (?:tengo|me quedan)\b"
         r"|\btengo suficientes?\b|\bno (?:la |lo |las )?necesito\b|\bno (?:hace falta|es necesario)\b"
         r"|\bno por ahora\b|\bestoy bien\b|\bpor ahora no\b",
     ),
     "opt_in": (),
     "ack": (
         r"^(?:thanks|thank you|got it|gotcha|received|will do|noted|understood|appreciate it|roger|gracias|muchas"
-        r" gracias|entendido|recibido|perfecto|mil gracias)\b",
+        r" gracias|entendido|recibido|perfecto|mil gracias|apreciate it|appreciated|10 4|ya entendi|entendi)\b",
+        r"^(?:que )?dios (?:se lo|te lo|le|se los|les) (?:pague|pagara)\b",
         r"\b(?:got|received|picked up|recibi|recogi)(?: \w+){0,2} (?:pills|medicine|package|delivery|order|refill|medicina"
         r"|pastillas|paquete|pedido)\b|\b(?:package|delivery|order|medicine|pills|it|paquete|pedido|medicina) (?:has )?"
         r"(?:arrived|came|got here|was delivered|llego)\b",
@@ -297,7 +340,8 @@ FINE_PATTERNS: tuple[str, ...] = (
     r"|no changes?|nothing (?:else|different|unusual)|all fine|everything is (?:good|fine|ok))(?: (?:thanks|thank"
     r" you|gracias|here|so far|today|this (?:week|month|time)|at all|really|gracias a dios))*\s*(?:[,.!]|$)",
     r"\ball good\b|\btodo (?:bien|normal)\b|\bfeel(?:ing)? (?:fine|good|great|ok|well)\b|\bestoy bien\b"
-    r"|\bme siento bien\b|\bno complaints\b|\bdoing (?:good|great|well|fine)\b",
+    r"|\bme siento bien\b|\bno complaints\b|\bdoing (?:good|great|well|fine)\b|\btodo (?:tranquilo|en orden|igual"
+    r" que siempre)\b|\bnada (?:raro|fuera de lo normal|nuevo)\b|\bnothing (?:unusual|out of the ordinary|weird)\b",
     r"\bno (?:side effects?|problems?|issues?|symptoms?|complaints|changes?)\b|\bnothing (?:new|to report|else)\b"
     r"|\bsin (?:efectos|sintomas|molestias|problemas)\b|\bningun[oa]? (?:molestia|problema|efecto|sintoma)s?\b|\bno (?:tengo|he tenido) (?:ningun|"
     r"nada|molestias|efectos|sintomas)\b",
@@ -305,12 +349,16 @@ FINE_PATTERNS: tuple[str, ...] = (
 
 YES_WORDS: frozenset[str] = frozenset(
     "andale|yes|y|yes please|sure|ok|correct|right|absolutely|definitely|of course|affirmative|confirm|"
+    "afirmativo|de una|vaya|vaya pues|va pues|ta bien|sale pues|orale pues|i reckon|i reckon so|reckon so|"
+    "i guess so|guess so|yessir|yes mam|yes maam please|aja|mhm|uh huh|okey|oki|okis|sip|simon que si|"
     "confirmed|yes i do|i do|si|claro|vale|va|sale|listo|correcto|asi es|por favor|"
     "yes yes|certainly|indeed|totally|surely|alright|all right|why not|thumbsup|ya|yeah sure|"
-    "bueno|orale|simon|exacto|cierto|ok sure|sure thing|you bet|perfect|perfecto|yes sir|yes maam".split("|")
+    "bueno|orale|simon|exacto|cierto|ok sure|sure thing|you bet|perfect|perfecto|yes sir|yes maam|pos si|pues si|"
+    "pues claro|pos claro|si pues".split("|")
 )
 NO_WORDS: frozenset[str] = frozenset(
-    "no|n|not|never|negative|no no|nunca|para nada|no way|no sir|no maam|thumbsdown|nel".split("|")
+    "no|n|not|never|negative|no no|nunca|para nada|no way|no sir|no maam|thumbsdown|nel|negativo|nop|nah"
+    "|nada que ver|de ninguna manera|nope".split("|")
 )
 ACK_WORDS: frozenset[str] = frozenset(
     """
@@ -321,6 +369,8 @@ ACK_WORDS: frozenset[str] = frozenset(
     god bless dios le los bendiga kindly amazing fantastic super muy amable that is helpful okay
     sweet fine have a day and ty tysm thx yall guys everyone team dear de nada buen dia bendiciones blessings
     blessed bless
+    te mija mijo amables amable chevere pana okis oki okey muchisimas bendicion appreciated much kind ta
+    apreciate apreciated apreciated appreciated
     """.split()
 )
 # Politeness around a one-word answer ("1 please", "si, gracias", "dos por favor").
@@ -329,7 +379,7 @@ REPLY_FILLERS: frozenset[str] = frozenset(
     please thanks thank you por favor gracias ok just maybe about like i think guess its it is a an
     the option number numero opcion say would id probably around roughly creo que como unos unas
     quizas tal vez yes no si so only solo nomas reply answer choose pick sir maam to be honest hmm
-    um uh well sure exactly exactamente mmm
+    um uh well sure exactly exactamente mmm el porfa porfavor pls plz mija mijo senora senor hon honey
     """.split()
 )
 

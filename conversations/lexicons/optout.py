@@ -108,13 +108,13 @@ AMBIGUOUS_STARTS: frozenset[str] = frozenset(
 
 _MESSAGES = (
     r"(?:text|texts|texting|message|messages|messaging|text messages|sms|reminders?|notifications?|alerts?"
-    r"|msgs?|contact|contacting|calls|calling me)"
+    r"|msgs?|contact|contacting|calls|calling me|check ins|checkins|check in texts|check in messages|surveys?)"
 )
 _ES_MESSAGES = r"(?:mensajes?|mensajitos|textos?|recordatorios?|avisos?|sms|notificaciones)"
 
 # Natural-language revocation (FCC 2024: "any reasonable means").
 OPT_OUT_PATTERNS: tuple[str, ...] = (
-    rf"\b(?:stop|quit|cease|halt|end|pause|discontinue|cancel)\b(?: \w+){{0,3}} {_MESSAGES}\b",
+    rf"\b(?:stop|quit|cease|halt|end|pause|discontinue|cancel)\b(?: \w+){{0,4}} {_MESSAGES}\b",
     rf"\bno (?:more|further) (?:\w+ )?{_MESSAGES}\b",
     r"\b(?:stop|quit|cease|halt) (?:sending|texting|messaging|contacting|bothering|calling|spamming)(?: me)?"
     r"(?: (?:these|this|them|that|now|please|anymore|any more|already|here|everything))*\s*(?:[,.!;]|$)",
@@ -137,6 +137,11 @@ OPT_OUT_PATTERNS: tuple[str, ...] = (
     r"(?: (?:these|those|your|any|the|this|such|more|any more))?(?: \w+)? "
     r"(?:texts|messages|text messages|reminders|msgs|notifications|alerts|texting)\b",
     r"\bleave me alone\b",
+    r"\b(?:stop|quit) (?:asking|bugging|pestering|hounding) (?:me|us|her|him)\b|\bdejen de preguntar(?:me)?\b",
+    r"\bno (?:need|reason) (?:for you )?to (?:text|message|contact|txt|remind) (?:me|us|this number|her|him)(?: \w+)?"
+    r" ?(?:anymore|any more|again|now|no more)?\b",
+    r"\bif (?:you|u|yall|you guys) (?:text|message|txt|contact) (?:me|us|this number) (?:again|one more time)\b",
+    r"\bun ?-?enroll\w*\b|\bdesinscrib\w*|\bdesafili\w*",
     r"\b(?:want|get me|take me|put me) off (?:of )?(?:this|the|your|ur) (?:\w+ )?list\b",
     r"\b(?:no longer|dont|do not|never) (?:want|wish|need) to (?:get|receive|see) (?:these|them|those|this|any more"
     r"|anymore|any of these|any of this)(?: (?:anymore|any more|again|please|thanks|thank you|now))*\s*(?:[.!]|$)",
@@ -154,21 +159,30 @@ OPT_OUT_PATTERNS: tuple[str, ...] = (
     r"\s*(?:[.!,]|$|por favor|nada|mas)",
     r"\bno (?:me )?(?:\w+ )?(?:envien|manden|mande|envie|escriban|escriba|textee|texteen|llamen)(?: \w+)?"
     r"(?: mas| nada)\b",
-    rf"\bno (?:me )?(?:envien|manden|mande|envie|escriban|escriba) {_ES_MESSAGES}\b",
+    rf"\bno (?:me )?(?:envien|manden|mande|envie|escriban|escriba|esten mandando|sigan mandando)"
+    rf" (?:los |las |sus |mas |estos |esos |esas |tantos )?{_ES_MESSAGES}\b",
     rf"\b(?:no|ya no) (?:quiero|deseo|necesito|me interesa) (?:recibir |seguir recibiendo |que me (?:envien|"
     rf"manden) )?(?:mas )?(?:estos |sus |los |esos |ningun |ningunos )?(?:\w+ )?{_ES_MESSAGES}\b",
     r"\b(?:detengan|paren|pare|detenga|suspendan|cancelen|quiten|cancele|suspenda) (?:los |estos |sus |mis |todos los )?"
     r"(?:mensajes|textos|recordatorios|mensajitos)\b",
     r"\bdejen de (?:escribirme|mandarme|enviarme|textearme|mandar|enviar|escribir|molestar|molestarme)\b",
     r"\bdeje de (?:escribirme|mandarme|enviarme|textearme|molestarme)\b",
+    rf"\b(?:pare|paren|deje|dejen|dejar|parar) de (?:mandar|enviar|escribir|textear|mandarme|enviarme)(?: (?:los|las|sus|mas"
+    rf"|tantos|estos))? {_ES_MESSAGES}\b",
+    r"\b(?:no|ya no) quiero (?:las |los |estas |esas |sus |mas )?(?:preguntas|encuestas)\b(?! (?:sobre|de) (?:la|el|mi)"
+    r" (?:medicina|receta|pastilla))",
     r"\b(?:quiten|quite|borren|borre|eliminen|elimine|saquen|saque) (?:mi numero|mi telefono|mi nombre|me)\b",
     r"\b(?:quitenme|sacame|saquenme|borrenme|eliminenme)\b",
     r"\b(?:darme|dar|denme|dame|doy|darse) de baja\b",
     rf"\bno mas {_ES_MESSAGES}\b",
+    r"\b(?:no|ya no) quiero que (?:\w+ ){0,3}me (?:manden|envien|escriban|mande|envie|escriba|textee\w*|contacten"
+    r"|molesten) (?:nada|mas)? ?(?:por|de) (?:texto|textos|mensaje|mensajes|sms|celular)\b",
     r"\b(?:no|ya no) quiero que me (?:manden|envien|escriban|mande|envie|escriba|textee\w*|contacten|molesten)"
     r"(?: (?:mas|nada|ya))*\s*(?:[.!,]|$|por favor|gracias)",
     rf"\b(?:alto|basta|ya basta) (?:a los |con los |de )?{_ES_MESSAGES}\b",
     r"\bdejenme en paz\b",
+    rf"\bno me (?:sigan|esten) (?:mandando|manando|enviando|escribiendo|textiando|texteando)\b",
+    rf"\b(?:demasiados|tantos|muchos) {_ES_MESSAGES}\b(?: \w+){{0,3}} (?:paren|basta|alto|dejen|ya no)\b",
     r"\bcancelar (?:los |mis |estos )?(?:mensajes|textos|recordatorios|suscripcion)\b",
     r"^alto\s*[,.!]",
 )
@@ -188,14 +202,21 @@ OPT_IN_PATTERNS: tuple[str, ...] = (
     r"\b(?:want|like|wish) to (?:get|receive|start getting|start receiving) (?:your |the |my |these )?"
     r"(?:texts|messages|text messages|reminders)\b",
     r"\b(?:want|like) (?:the |my |your )?(?:texts|messages|reminders) (?:again|back)\b",
-    r"\b(?:want|like|need) (?:the |my |your |these |those )?(?:texts|messages|reminders)\s*(?:[.!]|$)",
-    r"\b(?:sign|opt) me (?:back )?(?:up|in)\b",
+    r"\b(?:still|do|really) (?:want|need) (?:the |my |your |these |those )?(?:texts|messages|reminders|text messages)\b",
+    rf"\b(?:todavia|aun|si) (?:quiero|necesito) (?:los |mis |sus )?{_ES_MESSAGES}\b",
+    r"\b(?:want|like|need) (?:the |my |your |these |those )?(?:texts|messages|reminders)\s*(?:[.!,]|$)",
+    rf"\b(?:send|text) (?:me )?(?:the |my )?{_MESSAGES} again\b|\b(?:si )?(?:mandenme|envienme|sigan mandandome|sigan"
+    rf" enviandome) (?:los |mis |sus )?{_ES_MESSAGES}\b|\b(?:vuelvan|vuelva|volver) a (?:llegar|llegarme|mandarme|enviarme)"
+    rf"(?: \w+){{0,2}} {_ES_MESSAGES}\b",
+    r"\b(?:sign|opt) me (?:back )?(?:up|in)\b|\b(?:subscribe|add|put|sign) me back\b|\bresubscribe me\b",
     r"\bresubscribe\b",
     r"^(?:i want to |i would like to |please )?(?:receive|get|start getting|start receiving) (?:the |my |your )?"
     r"(?:texts|messages|reminders) again\b",
     rf"\b(?:quiero|deseo|me gustaria) (?:volver a )?(?:recibir|tener) (?:los |sus |mis )?(?:\w+ )?{_ES_MESSAGES}\b",
     r"\b(?:vuelvan|pueden volver|volver) a (?:mandarme|enviarme|escribirme|mandar|enviar)\b",
-    rf"\b(?:activen|reactiven|reanuden) (?:los |mis )?{_ES_MESSAGES}\b",
+    rf"\b(?:activen|reactiven|reanuden|activar|reactivar|reanudar|prender|prendan) (?:otra vez |de nuevo )?"
+    rf"(?:los |mis |sus )?{_ES_MESSAGES}\b",
+    rf"\b(?:reactivate|reenable|re enable|reactivar) (?:my |the )?{_MESSAGES}\b",
 )
 
 HELP_KEYWORDS: frozenset[str] = frozenset(

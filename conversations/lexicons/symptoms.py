@@ -60,8 +60,8 @@ SYMPTOM_PATTERNS: tuple[tuple[str, str], ...] = (
     ),
     (
         "vomiting",
-        r"\bvomit\w*|\bthrow\w* up\b|\bthrew (?:it )?up\b|\bpuk\w*|\bbarf\w*|\bvomito\w*|\bvomite\b"
-        r"|\bvomitando\b|\bdevolv\w*|\bdevuelvo\b|\bhurl\w*|\bup ?chuck\w*|\bheav\w* all\b|\bcant keep (?:anything|food|it)"
+        r"\bvomit\w*|\bthrow\w* up\b|\bthrew (?:it )?up\b|\b(?:thru|through|threw|thrue) (?:it )?up\b|\bbomit\w*|\bbomito\w*|\bpuk\w*|\bbarf\w*|\bvomito\w*|\bvomite\b"
+        r"|\bvomitando\b|\bdevolv\w*|\bdevuelvo\b|\bhurl\w*|\bup ?chuck\w*|\bheav\w* all\b|\b(?:cant|couldnt|can not|could not) keep (?:anything|nothing|food|it)"
         r" down\b|\bwont stay down\b",
     ),
     (
@@ -176,6 +176,7 @@ SYMPTOM_PATTERNS: tuple[tuple[str, str], ...] = (
         r"\bstomach (?:cramps?|ache|aches|pain|hurts|upset|is upset|issues|problems|bug)\b|\bcramp\w*"
         r"|\bbloat\w*|\bheartburn\b|\bindigestion\b|\breflux\b|\bupset stomach\b|\bbelly (?:pain|ache|hurts)\b"
         r"|\bdolor de (?:estomago|panza|barriga)\b|\bme duele (?:el estomago|la panza|la barriga)\b"
+        r"|\b(?:mal|malo|mala) (?:del|de la) (?:estomago|panza|barriga|tripa)\b|\bstomach (?:is |was )?(?:bad|off|messed up)\b"
         r"|\bcolicos?\b|\bacidez\b|\bagruras\b|\bgases\b|\bretortijones\b|\btummy\b|\bcalambres?\b",
     ),
     (
@@ -256,28 +257,30 @@ SEVERITY_PATTERNS: tuple[tuple[str, str], ...] = (
         r"\bworst\b|\bunbearabl\w*|\bexcruciating\b|\bcant (?:take|stand|bear|handle) (?:it|this)"
         r"\b|\bvery (?:very )?severe\b|\bextremely severe\b|\binsoportable\b|\bmuy sever[oa]"
         r"\b|\blo peor\b|\bel peor\b|\bagoniz\w*|\bintolerable\b|\b10 out of 10\b|\bmuy muy\b"
-        r"|\bterriblemente\b|\bunable to function\b",
+        r"|\bterriblemente\b|\bunable to function\b|\b(?:ya )?no (?:aguanto|soporto)\b|\bya no puedo (?:mas|con)\b",
     ),
     (
         "severe",
         r"\bextrem\w*|\bterribly\b|\bsevere\w*|\breally bad\b|\bvery bad\b|\bso bad\b|\bterrible\b|\bhorribl\w*|\bawful\b"
         r"|\bintense\b|\bcant (?:eat|walk|sleep|work|function|get out of bed)\b|\bkilling me\b"
         r"|\b(?:barely|hardly) (?:walk|eat|move|stand|sleep|function|get up)\b"
-        r"|\bmuy fuerte\b|\bfuerte\b|\bsever[oa]s?\b|\bgrave\b|\bmuy mal\b|\bmucho dolor\b|\bsuper bad\b"
+        r"|\bmuy fuerte\b|\bsever[oa]s?\b|\bgrave\b|\b(?:muy|bien|super) mal[oa]?\b|\bmucho dolor\b|\bsuper bad\b"
+        r"|\breal bad\b|\bfatal\b|\bbien fuerte\b|\bhorrible\b"
         r"|\bhorrendous\b|\bbrutal\b|\bcant keep (?:anything|food) down\b|\bno puedo (?:comer|caminar)\b"
         r"|\bbad bad\b|\breally (?:painful|rough)\b|\btoo much\b|\bvery painful\b",
     ),
     (
         "moderate",
         r"\bmoderat\w*|\bpretty bad\b|\bquite bad\b|\bfairly bad\b|\bmedium\b|\bso so\b|\bmiddling\b"
-        r"|\bmoderad[oa]\b|\bregular\b|\bmas o menos\b|\bmedio\b|\bbad\b|\bbastante\b|\brough\b"
+        r"|\bmoderad[oa]\b|\bregular\b|\bmas o menos\b|(?<!\by )\bmedio\b|\bbad\b|\bbastante\b|\brough\b|\bfuerte\b"
         r"|\bok(?:ay)?ish\b|\bin between\b|\bsomewhat\b",
     ),
     (
         "mild",
         r"\bmild\w*|\bslight\w*|\ba (?:little|tiny|wee)(?: bit)?\b|\ba bit\b|\bminor\b|\bbarely\b|\blight\b"
         r"|\blittle bit\b|\bmanageable\b|\btolerable\b|\bleve\w*|\bpoquit[oa]\b|\bun poco\b|\bliger[oa]\b|\bnot much\b"
-        r"|\bjust a little\b|\bnothing major\b|\bsmall\b|\bbearable\b",
+        r"|\bjust a little\b|\bnothing major\b|\bsmall\b|\bbearable\b|\bnothing serious\b|\bnada (?:grave|serio)\b"
+        r"|\bpoc[oa]s?\b|\bno es grave\b",
     ),
 )
 
@@ -309,6 +312,12 @@ HYPOTHETICAL_PATTERN: str = (
     r"\b(?:if|what if|in case|incase|whether|por si|en caso de|unless|avoid|prevent|ways to|how to|worried about"
     r"|que hago si|que pasa si|si(?= (?:me |se me |la |lo |no )?(?:vomit|olvid|pierd|dej|salt|tom|sient|tengo)))"
     r"(?= |$)"
+    # a possible future effect ("will I lose my hair?", "does it cause diarrhea?", "¿me va a dar diarrea?")
+    r"|\bwill (?:i|it|this|that|these|the \w+|my \w+) (?:\w+ )?(?:lose|get|cause|give|make|happen)\b"
+    r"|\b(?:does|do|can|could|would) (?:it|this|that|these|they|the \w+|this \w+) (?:\w+ )?(?:cause|give|make)\b"
+    r"|\b(?:is|am) (?:it|this|i) (?:going|gonna) to (?:cause|give|make|lose|get)\b|\b(?:me|le|te) va a (?:dar|causar"
+    r"|provocar)\b|\bse me va a caer\b|\b(?:va|van) a (?:dar|causar|provocar)\b"
+    r"|(?<!\bme )(?<!\ble )(?<!\bte )\b(?:da|dan|causa|causan|provoca|provocan)\b(?= \w+(?: \w+)? \?)"
 )
 # A question about doing something ("can I stop taking it?"): what follows is not a report of having done it.
 QUESTION_VERB_PATTERN: str = (
@@ -335,6 +344,7 @@ SYMPTOM_EXCLUSIONS: tuple[str, ...] = (
 RESOLVED_PATTERN: str = (
     r"\b(?:is|are|has|have|got|getting|feels?|feeling|much|a lot|way|seems?|ya|mucho|esta|estan) (?:\w+ )?"
     r"(?:better|gone|improv\w*|resolved|healed|cleared up|mejor|mejorando|curad[oa]|quitad[oa])\b"
-    r"|\b(?:went|gone|goes|go) away\b|\bcleared up\b|\bse (?:me )?(?:quit|fue|paso|curo)\w*|\bno longer\b"
-    r"|\bis over\b|\bstopped\b|\bdisappeared\b|\bdesaparecio\b"
+    r"|\b(?:went|gone) away\b|(?<!\bwill )(?<!\bever )(?<!\bgonna )(?<!\bto )(?<!\bit )(?<!\bthing )\bgoes away\b|\bcleared up\b|\bse (?:me )?(?:quit|fue|paso|curo)\w*|\bno longer\b"
+    r"|\bis over\b|(?<!\bi )(?<!\bwe )(?<!\bhe )(?<!\bshe )(?<!\bso i )(?<!\bthey )\bstopped\b(?! (?:taking|it|them|the|my|his|her)\b)"
+    r"|\bdisappeared\b|\bdesaparecio\b"
 )

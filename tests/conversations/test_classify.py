@@ -214,7 +214,8 @@ def test_vague_emergencies(text: str) -> None:
         ("pretty bad", "checkin_severity", "side_effect", "moderate"),
         ("terrible", "checkin_severity", "side_effect", "severe"),
         ("leve", "checkin_severity", "side_effect", "mild"),
-        ("fuerte", "checkin_severity", "side_effect", "severe"),
+        ("fuerte", "checkin_severity", "side_effect", "moderate"),  # LABELS.md: "fuerte" is moderate
+        ("muy fuerte", "checkin_severity", "side_effect", "severe"),
         ("2", "missed_doses", "missed_dose", None),
         ("none", "missed_doses", "missed_dose", None),
         ("7", None, "unknown", None),

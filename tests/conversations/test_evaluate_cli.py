@@ -203,3 +203,50 @@ def test_the_real_command_answers_each_line_as_it_comes() -> None:
         "es",
     )
     assert second["intent"] == "opt_out"
+
+
+def test_harmful_errors_and_languages_are_counted() -> None:
+    records = [
+        {"text": "a", "intent": "emergency", "lang": "en"},
+        {"text": "b", "intent": "opt_out", "lang": "es"},
+        {"text": "c", "intent": "opt_out", "lang": "en"},
+        {"text": "d", "intent": "question", "lang": "en"},
+        {"text": "e", "intent": "decline", "lang": "es"},
+        {"text": "f", "intent": "confirm", "lang": "es"},
+    ]
+    predictions = [
+        _c("side_effect"),
+        _c("decline"),
+        _c("confirm"),
+        _c("opt_out"),
+        _c("confirm"),
+        _c("confirm"),
+    ]
+    report = evaluate(records, predictions)
+    assert dict(report.harmful) == {
+        "missed emergency": 1,
+        "missed opt-out": 1,
+        "invented opt-out": 1,
+        "no read as yes": 2,  # a "stop" and a "no" read as confirm
+    }
+    assert report.harmful_count == 5
+    assert report.by_language == (("en", 0, 3), ("es", 1, 3))
+    text = format_report(report)
+    assert "harmful errors:     5" in text and "es 33.3% (1/3)" in text
+    assert report_dict(report)["harmful"]["no read as yes"] == 2
+
+
+def test_the_evaluate_module_prints_ensemble_and_lexicon_figures(tmp_path: Path, capsys) -> None:  # type: ignore[no-untyped-def]
+    from conversations.evaluate import main as evaluate_main
+
+    path = tmp_path / "set.jsonl"
+    rows = [
+        {"text": "STOP", "intent": "opt_out", "lang": "en"},
+        {"text": "tengo fiebre de 39", "intent": "emergency", "lang": "es"},
+    ]
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    assert evaluate_main([str(path), "--errors", "0"]) == 0
+    out = capsys.readouterr().out
+    assert "set.jsonl: ensemble" in out and "set.jsonl: lexicon only" in out
+    assert "harmful 0" in out
+    assert evaluate_main([str(tmp_path / "missing.jsonl")]) == 1

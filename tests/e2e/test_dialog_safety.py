@@ -50,6 +50,8 @@ _CASES: list[tuple[str, str, str, str]] = [
     ("refill_reminder", "en", "no I don't want it this month", "declined"),
     ("refill_reminder", "es", "no quiero el refill este mes", "declined"),
     ("refill_reminder", "en", "yes... actually no, don't send it, I have plenty", "declined"),
+    ("refill_reminder", "es", "no, no la quiero", "declined"),
+    ("copay_assistance", "en", "definitely not", "declined"),
     ("refill_reminder", "en", "don't send any more", "opted_out"),
     ("refill_reminder", "es", "ya no me manden mensajes", "opted_out"),
     # an opt-out or an emergency inside a longer answer wins over the open question's choices
@@ -58,6 +60,9 @@ _CASES: list[tuple[str, str, str, str]] = [
     ("refill_reminder", "en", "1, also my chest hurts and I can't breathe", "emergency"),
     ("refill_reminder", "es", "1 pero tengo dolor de pecho y me falta el aire", "emergency"),
     ("copay_assistance", "en", "2 and please stop sending me these messages", "opted_out"),
+    ("copay_assistance", "es", "2 y ya no me manden estos mensajes", "opted_out"),
+    ("side_effect_checkin", "en", "I'm fine, but this morning I passed out in the kitchen", "emergency"),
+    ("side_effect_checkin", "es", "todo bien, pero esta mañana me desmayé en la cocina", "emergency"),
     # a question about stopping a medicine is a question, not a symptom report
     ("side_effect_checkin", "en", "should I stop taking it while I'm on antibiotics?", "question"),
     ("side_effect_checkin", "es", "¿puedo dejar de tomarla mientras tomo antibiótico?", "question"),
@@ -69,6 +74,8 @@ _CASES: list[tuple[str, str, str, str]] = [
         "no_symptom",
     ),
     ("side_effect_checkin", "es", "no, solo preguntaba por las llagas, no las tengo", "no_symptom"),
+    ("side_effect_checkin", "en", "no, I don't have diarrhea, I was asking if it causes it", "no_symptom"),
+    ("side_effect_checkin", "es", "no, no tengo diarrea, preguntaba si la causa", "no_symptom"),
 ]
 
 
