@@ -351,8 +351,8 @@ EMERGENCY_PATTERNS: tuple[tuple[str, str], ...] = (
         r" (?:muero|voy a morir|estoy muriendo)\b|\bme (?:estoy muriendo|voy a morir)\b|\bse (?:esta muriendo"
         r"|va a morir)\b|\b(?:me siento|estoy|se siente|esta) muy grave\b|\bsiento que me muero\b"
         r"|\b(?:quiero|voy a|me quiero|me voy a) hacer(?:me)? dano\b|\b(?:quitar|quitarme|quitarse) la vida\b"
-        r"|\bno le (?:encuentro|veo|hallo) (?:sentido|caso) a (?:la vida|vivir|seguir)\b|\b(?:quisiera|quiero|ojala) no"
-        r" (?:despertar|amanecer)\b|\bmejor me mato\b|\bme (?:quiero|voy a) morir\b",
+        r"|\bno le (?:encuentro|veo|hallo) (?:sentido|caso) a (?:la vida|vivir|seguir)\b|\b(?:quisiera|quiero|ojala)(?: ya)? no"
+        r" (?:despertar\w*|despierte|amanecer\w*|amanezca|volver a despertar)\b(?! (?:temprano|tarde|a las|tan|manana|muy))|\bmejor me mato\b|\bme (?:quiero|voy a) morir\b",
     ),
     (
         "emergency_care",
@@ -400,7 +400,10 @@ EMERGENCY_PATTERNS: tuple[tuple[str, str], ...] = (
         r"|\bcant (?:do|take) (?:this|it) anymore\b|\b(?:i|ive) (?:just )?(?:give|gave|given) up\s*(?:$|[.,!;])"
         r"|\b(?:tired|done|cansad[oa]) (?:of|with|de) (?:fighting|luchar|vivir|todo)\b|\bpara que seguir\b"
         r"|\bno quiero (?:despertar|amanecer)\b(?! (?:temprano|tarde|a las|tan|manana|muy))|\bmejor (?:ya )?no (?:despertar|amanecer)\b"
-        r"|\bbetter off (?:without me|gone|dead)\b|\beveryone (?:would be|is) better\b",
+        r"|\bbetter off (?:without me|gone|dead)\b|\beveryone (?:would be|is) better\b"
+        r"|\bbetter off (?:\w+ ){0,3}if (?:i|he|she) (?:just )?(?:didnt|did not|never|wouldnt|dont) wake up\b"
+        r"|\b(?:wish|hope) (?:i|id) (?:just )?(?:wouldnt|didnt|would not|did not|never|could just not) wake up"
+        r"(?: again| anymore| tomorrow| in the morning)?\s*(?:$|[.,!;])",
     ),
     (
         "fainting",

@@ -138,6 +138,9 @@ OPT_OUT_PATTERNS: tuple[str, ...] = (
     r"(?:texts|messages|text messages|reminders|msgs|notifications|alerts|texting)\b",
     r"\bleave me alone\b",
     r"\b(?:stop|quit) (?:asking|bugging|pestering|hounding) (?:me|us|her|him)\b|\bdejen de preguntar(?:me)?\b",
+    r"\b(?:stop|quit) asking(?: me)?(?: (?:already|anymore|any more|please|so much))?\s*(?:[.!,]|$)",
+    r"\b(?:dont|do not|no longer) (?:want|need)(?: to (?:get|receive|answer))? (?:these|those|your|any more|the|any)"
+    r"(?: \w+){0,2} (?:questions|check ?ins?|surveys)(?: \w+){0,2} (?:anymore|any more|no more)\b",
     r"\bno (?:need|reason) (?:for you )?to (?:text|message|contact|txt|remind) (?:me|us|this number|her|him)(?: \w+)?"
     r" ?(?:anymore|any more|again|now|no more)?\b",
     r"\bif (?:you|u|yall|you guys) (?:text|message|txt|contact) (?:me|us|this number) (?:again|one more time)\b",
