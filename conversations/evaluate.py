@@ -10,16 +10,15 @@ read as a yes (confirm). Accuracy is also given per labelled language.
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
-
-import argparse
-import sys
 
 from conversations.types import CONTEXTS, INTENTS, PRIMARY_ORDER, SEVERITIES, Classification
 
