@@ -18,15 +18,16 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 
-from bot.cli.common import CliError, settings_from_env
+from bot.cli.common import CliError, one_line_errors, settings_from_env
 from bot.clock import utcnow
 from bot.logs import configure_logging
 from bot.settings import Settings
+from bot.sim.behaviour import Rates
 
 ORDER = 62
 _LOGGER = logging.getLogger(__name__)
@@ -69,14 +70,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help=f"simulate a synthetic practice of N patients instead of the database's (the demo's is "
         f"{DEMO_PATIENTS}; used when the database has no patients)",
     )
+    parser.add_argument(
+        "--rates",
+        metavar="FILE",
+        help="a JSON object overriding patient behaviour rates (see bot/sim/behaviour.py Rates)",
+    )
     parser.add_argument("--start", metavar="DATE", help="first simulated day, YYYY-MM-DD (default tomorrow)")
     parser.set_defaults(func=cmd_simulate)
-    parser.error = _usage_error  # type: ignore[method-assign]  # one line, not argparse's usage block
-
-
-def _usage_error(message: str) -> NoReturn:
-    print(f"midbot simulate: {message}", file=sys.stderr)
-    raise SystemExit(2)
+    one_line_errors(parser)
 
 
 @dataclass(frozen=True)
@@ -89,6 +90,7 @@ class _Args:
     html: Path | None
     synthetic: int | None
     start: date
+    rates: Rates
 
 
 def _whole(name: str, value: str, low: int, high: int) -> int:
@@ -123,7 +125,32 @@ def _parse(args: argparse.Namespace) -> _Args:
         html=html,
         synthetic=_whole("--synthetic", args.synthetic, 1, MAX_SYNTHETIC) if args.synthetic else None,
         start=start,
+        rates=_rates(args.rates),
     )
+
+
+def _rates(path: str | None) -> Rates:
+    """Rates from a JSON file of overrides (DOMAIN.md's published defaults otherwise)."""
+    if path is None:
+        return Rates()
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise CliError(f"--rates: cannot read {path!r}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise CliError(f"--rates: {path}: not JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise CliError(f"--rates: {path}: expected a JSON object of rates")
+    known = set(Rates().as_dict())
+    for key, value in data.items():
+        if key not in known:
+            raise CliError(f"--rates: {path}: unknown rate {key!r} (known: {', '.join(sorted(known))})")
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise CliError(f"--rates: {path}: {key}: expected a number, got {value!r}")
+    try:
+        return Rates(**data)
+    except ValueError as exc:
+        raise CliError(f"--rates: {path}: {exc}") from None
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -232,7 +259,7 @@ async def _simulate(
 ) -> dict[str, Any]:
     from bot.db.models import Prescription, Site
     from bot.db.session import make_sessionmaker
-    from bot.sim import Rates, SimSpec, Simulation
+    from bot.sim.engine import SimSpec, Simulation
     from bot.sim.report import ReportInput, weekly_report
     from scheduler.programs import replace_site_programs
 
@@ -252,7 +279,7 @@ async def _simulate(
         )
     start = datetime.combine(args.start, time(0, 0), tzinfo=ZoneInfo(zone)).astimezone(UTC)
     end = start + timedelta(days=7 * args.weeks)
-    rates = Rates()
+    rates = args.rates
     spec = SimSpec(start=start, end=end, seed=args.seed, rates=rates, site_ids=tuple(sites))
     await Simulation(settings, engine, spec).run()
     parameters = {

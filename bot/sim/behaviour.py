@@ -34,6 +34,8 @@ class Rates:
             DOMAIN.md): 0.95.
         refill_yes / refill_enough: of answered refill reminders, "1 refill" / "2 still have enough"; the
             rest "3 talk to a pharmacist". Assumption: 0.75 / 0.20.
+        delivery_share: a refill asked for is wanted delivered (else picked up), where the site offers both.
+            Assumption: 0.5 (the synthetic practice's sites range from 0.55 to all-delivery).
         copay_yes: a copay offer is taken. DOMAIN "Abandonment": one third of abiraterone/enzalutamide
             prescriptions needed assistance (Jeong et al., JCO OP 2022): 0.33.
         consent_yes: a new patient agrees to texts naming the medicine. Assumption: 0.80.
@@ -56,6 +58,7 @@ class Rates:
     in_dialog: float = 0.95
     refill_yes: float = 0.75
     refill_enough: float = 0.20
+    delivery_share: float = 0.5
     copay_yes: float = 0.33
     consent_yes: float = 0.80
     recovery_pickup: float = 0.68
@@ -160,7 +163,7 @@ def _refill_choice(prompt: Prompt, rates: Rates, rng: random.Random) -> str:
 
 
 def _method(prompt: Prompt, rates: Rates, rng: random.Random) -> str:
-    return "1" if rng.random() < 0.5 else "2"  # delivery or pickup: assumption, even odds
+    return "1" if rng.random() < rates.delivery_share else "2"
 
 
 def _days(prompt: Prompt, rates: Rates, rng: random.Random) -> str:
