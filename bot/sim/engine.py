@@ -73,6 +73,8 @@ class SimSpec:
         rates: how patients answer.
         site_ids: the sites whose patients are texted (None: every site of the store).
         refills: confirmed refills are dispensed (a new fill, then a re-plan) a day later.
+        scripted: texts patients send whatever the rates say, as (time, patient id, body): they go the same
+            way as every reply (the demo uses a few so that each queue shows an example).
     """
 
     start: datetime
@@ -81,6 +83,7 @@ class SimSpec:
     rates: Rates = field(default_factory=Rates)
     site_ids: tuple[str, ...] | None = None
     refills: bool = True
+    scripted: tuple[tuple[datetime, str, str], ...] = ()
 
 
 @dataclass
@@ -298,6 +301,8 @@ class Simulation:
             if set(wanted) != set(sites):
                 await session.execute(_out_of_scope(wanted))
             self._last_signal = int(await session.scalar(select(func.max(Signal.id))) or 0)
+        for at, patient_id, body in self.spec.scripted:
+            self._push(at, "reply", patient_id, body=body, conversation=None)
 
     async def _replan(self, at: datetime, patient_ids: set[str] | None) -> None:
         if patient_ids is not None and not patient_ids:
@@ -346,13 +351,16 @@ class Simulation:
 
     async def _reply(self, event: _Event, at: datetime) -> None:
         self._waiting.discard(event.patient_id)
-        self._answered.add(int(event.data["conversation"]))
+        if event.data.get("conversation") is not None:
+            self._answered.add(int(event.data["conversation"]))
         body, since = str(event.data["body"]), self._last_signal
+        # An answer goes to the number that asked; a text of the patient's own goes to their pharmacy.
+        own = event.data.get("conversation") is None
         try:
-            handled = await self._db.run(_handle_reply, event.patient_id, body, at, since)
+            handled = await self._db.run(_handle_reply, event.patient_id, body, at, since, own)
         except Exception:  # rolled back; as the inbox does, the text still reaches a person
             _LOGGER.exception("a simulated reply of patient %s could not be handled", event.patient_id)
-            handled = await self._db.run(_handle_reply, event.patient_id, body, at, since, True)
+            handled = await self._db.run(_handle_reply, event.patient_id, body, at, since, own, True)
         if handled is None:
             return
         outgoing, refills, self._last_signal = handled
@@ -483,7 +491,13 @@ _Handled = tuple[list[int], list[tuple[str, str]], int]
 
 
 def _handle_reply(
-    conn: Connection, patient_id: str, body: str, at: datetime, since_signal: int, as_fallback: bool = False
+    conn: Connection,
+    patient_id: str,
+    body: str,
+    at: datetime,
+    since_signal: int,
+    to_own_site: bool,
+    as_fallback: bool = False,
 ) -> _Handled | None:
     """Store the patient's text and handle it (the inbox's one implementation), as one unit of work.
 
@@ -491,7 +505,7 @@ def _handle_reply(
     signal id; None when the patient is gone. ``as_fallback``: hand the text to a person, as the inbox does
     with a text whose handling failed.
     """
-    message_id = _store_inbound(conn, patient_id, body, at)
+    message_id = _store_inbound(conn, patient_id, body, at, to_own_site)
     if message_id is None:
         return None
     if as_fallback:
@@ -512,17 +526,23 @@ def _handle_reply(
 _INSERT_INBOUND = insert(Message).returning(Message.id)
 
 
-def _store_inbound(conn: Connection, patient_id: str, body: str, at: datetime) -> int | None:
-    """The patient's text as the webhook stores it (to the number of the site that texted them last)."""
+def _store_inbound(
+    conn: Connection, patient_id: str, body: str, at: datetime, to_own_site: bool
+) -> int | None:
+    """The patient's text as the webhook stores it: to the number that texted them last, or to their site's."""
     patient = conn.execute(select(Patient.phone, Patient.site_id).where(Patient.id == patient_id)).first()
     if patient is None:
         return None
-    last_from = conn.execute(
-        select(Message.from_number)
-        .where(Message.to_number == patient.phone, Message.direction == "out")
-        .order_by(Message.created_at.desc(), Message.id.desc())
-        .limit(1)
-    ).scalar()
+    last_from = (
+        None
+        if to_own_site
+        else conn.execute(
+            select(Message.from_number)
+            .where(Message.to_number == patient.phone, Message.direction == "out")
+            .order_by(Message.created_at.desc(), Message.id.desc())
+            .limit(1)
+        ).scalar()
+    )
     site_phone = conn.execute(select(Site.phone).where(Site.id == patient.site_id)).scalar()
     newest = conn.execute(select(func.max(Message.id))).scalar() or 0
     sid = f"SMin{newest + 1:030d}"  # the row's own id: unique, and the same on every run
