@@ -4,6 +4,7 @@ report, bad arguments. The cohort is imported through the real CLI into a databa
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -39,7 +40,12 @@ def cohort(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     P2 (Spanish) filled 03-23: runs out 04-20, reminders due 04-15 and 04-18;
     P3 filled 03-20 but gave no SMS consent: nothing.
     """
-    monkeypatch.setenv("MIDBOT_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path}/midbot.db")
+    _import_cohort(tmp_path, monkeypatch, f"sqlite+aiosqlite:///{tmp_path}/midbot.db")
+    return tmp_path
+
+
+def _import_cohort(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, url: str) -> None:
+    monkeypatch.setenv("MIDBOT_DATABASE_URL", url)
     monkeypatch.chdir(tmp_path)
     rows = {
         "patients": [
@@ -69,7 +75,6 @@ def cohort(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         path.write_text("\n".join(lines) + "\n")
         assert main(["import", kind, str(path), "--no-replan"]) == 0
     (tmp_path / "programs.yaml").write_text(PROGRAMS)
-    return tmp_path
 
 
 def _simulate(
@@ -167,6 +172,24 @@ def test_a_stop_ends_the_program(cohort: Path, capsys: pytest.CaptureFixture[str
     assert (one["replies_received"], two["replies_received"]) == (1, 1)
     assert two["not_sent"] == {"opted_out": 2}
     assert report["totals"]["tasks"]["refill"] == 0
+
+
+async def test_a_postgresql_store_is_copied_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], postgres_url: str
+) -> None:
+    """The same cohort in PostgreSQL: the copy into SQLite gives the same figures as from SQLite."""
+    sqlite_dir, pg_dir = tmp_path / "sqlite", tmp_path / "pg"
+    sqlite_dir.mkdir()
+    pg_dir.mkdir()
+    # The CLI runs its own event loop: off this test's loop, in a thread.
+    await asyncio.to_thread(
+        _import_cohort, sqlite_dir, monkeypatch, f"sqlite+aiosqlite:///{sqlite_dir}/midbot.db"
+    )
+    expected = await asyncio.to_thread(_simulate, sqlite_dir, capsys, SILENT)
+    await asyncio.to_thread(_import_cohort, pg_dir, monkeypatch, postgres_url)
+    found = await asyncio.to_thread(_simulate, pg_dir, capsys, SILENT)
+    assert found["weeks"] == expected["weeks"]
+    assert found["simulation"]["source"] == "database"
 
 
 def test_the_html_report_is_self_contained(cohort: Path, capsys: pytest.CaptureFixture[str]) -> None:
