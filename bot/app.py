@@ -39,6 +39,7 @@ from bot.settings import Settings
 from bot.sms import webhooks
 from bot.sms.service import messaging
 from bot.web.metrics import setup_metrics_page
+from bot.web.programs import setup_programs_page
 from bot.web.routes import setup_web
 from scheduler.metrics import metrics_routes, scheduler_metrics
 
@@ -172,4 +173,5 @@ def create_app(settings: Settings, clock: Clock | None = None) -> web.Applicatio
     setup_api(app)
     setup_imports(app)
     setup_metrics_page(app)
+    setup_programs_page(app)
     return app

@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     signal_webhook_secret: SecretStr = SecretStr("")
     fhir_base_url: str = ""
     max_template_segments: int = Field(3, ge=1, le=10)
+    # What one SMS segment costs the clinic (US dollars), for the cost a program preview shows; a default
+    # near a US long code's outbound price before carrier fees, to be set to the clinic's own rate.
+    segment_price_usd: float = Field(0.0083, ge=0, le=1)
 
     @field_validator("database_url")
     @classmethod

@@ -24,7 +24,7 @@ from bot.clock import utcnow
 from bot.db.models import Fill, Outreach, Patient, Prescription, PrescriptionEvent, Site
 from scheduler.cron import cron_occurrences, parse_cron
 from scheduler.metrics import SchedulerMetrics
-from scheduler.programs import ActiveProgram, active_programs
+from scheduler.programs import ActiveProgram, site_programs
 from scheduler.runout import FillRecord, first_fill_date, latest_copay_cents, run_out_date
 from scheduler.timeutil import local_date, local_datetime, pick_zone
 
@@ -48,7 +48,15 @@ CHUNK_SIZE = 2000
 PENDING = ("planned", "deferred")
 # Cancellations the planner (or the dispatcher's consent checks) made and may undo when the cause goes away.
 REVIVABLE = frozenset(
-    {"opted_out", "no_consent", "discontinued", "program_removed", "replanned", "not_needed"}
+    {
+        "opted_out",
+        "no_consent",
+        "discontinued",
+        "program_removed",
+        "program_paused",
+        "replanned",
+        "not_needed",
+    }
 )
 EVENT_STATUSES = frozenset({"received", "active"})
 _LOOKBACK = timedelta(days=15)  # longest expire_after_hours (14 days) plus a day
@@ -63,10 +71,21 @@ class PlanSummary:
     cancelled: int = 0
     unchanged: int = 0
     reasons: dict[str, int] = field(default_factory=lambda: defaultdict(int))  # cancellations by reason
+    # program id -> {"planned": N, "cancelled": N}: what the run changed, per program
+    programs: dict[str, dict[str, int]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, int]:
         """``{"planned": N, "cancelled": N, "unchanged": N}``."""
         return {"planned": self.planned, "cancelled": self.cancelled, "unchanged": self.unchanged}
+
+    def count(self, program_id: str, what: str, n: int = 1) -> None:
+        """Add ``n`` rows planned or cancelled (``what``) for one program."""
+        counts = self.programs.setdefault(program_id, {"planned": 0, "cancelled": 0})
+        counts[what] += n
+
+    def by_program(self) -> dict[str, dict[str, int]]:
+        """The per-program counts, by program id."""
+        return dict(sorted(self.programs.items()))
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +149,7 @@ class _Plan:
     site_id: str | None
     cron_cache: dict[tuple[int, str], list[datetime]] = field(default_factory=dict)
     active_keys: set[tuple[str, int | None, str]] = field(default_factory=set)
+    paused_keys: set[tuple[str, int | None, str]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         # (site, program pk, program id) of every active program, defaults included (pk None).
@@ -422,6 +442,8 @@ def _why(row: Any, patients: dict[str, PatientFacts], rxs: dict[str, RxFacts], p
         or (rx.status != "active" and not row.step.startswith("event-"))
     ):
         return "discontinued"
+    if (rx.site_id, row.program_pk, row.program_id) in plan.paused_keys:
+        return "program_paused"
     if (rx.site_id, row.program_pk, row.program_id) not in plan.active_keys:
         return "program_removed"
     return "not_needed" if row.step.startswith("event-") else "replanned"
@@ -440,14 +462,17 @@ def _diff(
         row = existing.get(key)
         if row is None:
             changes.inserts.append(_occurrence_row(occ, created))
+            summary.count(occ.program_id, "planned")
         elif row.state == "planned" and (row.due_at, row.deadline_at, row.kind) != (
             occ.due_at,
             occ.deadline_at,
             occ.kind,
         ):
             changes.moves.append(_move(row.id, occ))
+            summary.count(occ.program_id, "planned")
         elif row.state == "cancelled" and row.reason in REVIVABLE:
             changes.revives.append(_move(row.id, occ))
+            summary.count(occ.program_id, "planned")
         elif row.state in PENDING and row.program_pk != occ.program_pk:
             # Same occurrence, now owned by another Program row (defaults -> loaded): follow it, nothing else.
             changes.repoints.append({"b_id": row.id, "b_pk": occ.program_pk})
@@ -457,6 +482,7 @@ def _diff(
     for key, row in existing.items():
         if key not in desired and row.state in PENDING and row.deadline_at > plan.now:
             changes.cancels[_why(row, patients, rxs, plan)].append(row.id)
+            summary.count(row.program_id, "cancelled")
     summary.planned += len(changes.inserts) + len(changes.moves) + len(changes.revives)
     for reason, ids in changes.cancels.items():
         summary.cancelled += len(ids)
@@ -611,10 +637,12 @@ async def replan(
         PlanSummary: rows planned (added, moved or revived), cancelled, and unchanged.
     """
     sites = {r.id: r.time_zone for r in await session.execute(select(Site.id, Site.time_zone))}
-    programs = await active_programs(session, sorted(sites))
+    current = await site_programs(session, sorted(sites))
+    programs = current.active
     if program_ids is not None:
         programs = {s: [p for p in progs if p.pk in program_ids] for s, progs in programs.items()}
     plan = _Plan(now, horizon_days, programs, sites, program_ids, site_id)
+    plan.paused_keys = {(s, p.pk, p.spec.id) for s, progs in current.paused.items() for p in progs}
     summary = PlanSummary()
     async for ids in _chunks(session, patient_ids, site_id, chunk_size):
         await _plan_chunk(session, plan, ids, summary)

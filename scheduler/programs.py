@@ -6,7 +6,8 @@ import hashlib
 import json
 import logging
 import re
-from collections.abc import Sequence
+import string
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import time, timedelta
 from functools import lru_cache
@@ -19,9 +20,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.db.models import Program
-from bot.db.sitecfg import parse_hhmm
-from conversations.templates import unknown_placeholders
+from bot.db.models import Program, Site
+from bot.db.sitecfg import PAUSED_PROGRAMS, PROGRAMS_YAML, parse_hhmm
+from conversations.templates import CUSTOM_PLACEHOLDERS
 from scheduler.cron import parse_cron
 
 __all__ = [
@@ -33,14 +34,23 @@ __all__ = [
     "ProgramSpec",
     "Trigger",
     "When",
+    "PauseChange",
+    "SitePrograms",
     "active_programs",
+    "compose",
     "default_programs",
+    "default_yaml",
+    "line_of",
     "load_default_programs",
     "load_programs_file",
     "parse_programs",
+    "read_programs_file",
     "replace_site_programs",
+    "set_paused",
+    "site_programs",
     "spec_digest",
     "spec_json",
+    "stored_yaml",
 ]
 
 _LOGGER = logging.getLogger(__name__)
@@ -210,7 +220,8 @@ def _child(node: yaml.Node, key: str | int) -> tuple[yaml.Node, yaml.Node] | Non
     return None
 
 
-def _line_of(root: yaml.Node, loc: Sequence[str | int]) -> int:
+def line_of(root: yaml.Node, loc: Sequence[str | int]) -> int:
+    """The 1-based line of the key (or list item) at ``loc``, or of the deepest part of it that exists."""
     node, marker = root, root
     for key in loc:
         found = _child(node, key)
@@ -237,7 +248,7 @@ def _duplicates(root: yaml.Node, specs: list[ProgramSpec]) -> list[ProgramError]
     for i, spec in enumerate(specs):
         if spec.id in seen:
             loc = ("programs", i, "id")
-            errors.append(ProgramError(_line_of(root, loc), _field_name(loc), f"duplicate id {spec.id!r}"))
+            errors.append(ProgramError(line_of(root, loc), _field_name(loc), f"duplicate id {spec.id!r}"))
         seen.add(spec.id)
     return errors
 
@@ -310,7 +321,7 @@ def parse_programs(text: str) -> list[ProgramSpec]:
         specs = _File.model_validate(data).programs
     except ValidationError as exc:
         errors = [
-            ProgramError(_line_of(root, e["loc"]), _field_name(e["loc"]), _reason(e["msg"]))
+            ProgramError(line_of(root, e["loc"]), _field_name(e["loc"]), _reason(e["msg"]))
             for e in exc.errors()
         ]
         raise ProgramFileError(errors) from None
@@ -320,35 +331,67 @@ def parse_programs(text: str) -> list[ProgramSpec]:
     return specs
 
 
+# Values a clinic's wording may use that only some triggers always know. A template naming one where it may be
+# unknown could not be formatted, and the patient would get midbot's built-in wording instead: an error.
+_NEEDS_FILL = {"copay": "copay", "days": "run-out date"}
+_UNKNOWN_FOR: dict[str, frozenset[str]] = {
+    "cron": frozenset({"copay", "days"}),  # any active prescription, filled or not
+    "event": frozenset({"copay"}),  # received, ready, not picked up: often before any fill is recorded
+}
+_TRIGGER_WORDS = {"cron": "a cron trigger", "event": "an event trigger"}
+
+
+def template_problems(wording: str, trigger_type: str) -> list[str]:
+    """Why a clinic template could not be sent as written (each reason once), or [] when it always formats."""
+    try:
+        parts = list(string.Formatter().parse(wording))
+    except ValueError:
+        return ["a single { or } (write {{ or }} for a literal brace)"]
+    problems: list[str] = []
+    for _text, name, spec, conversion in parts:
+        if name is None:
+            continue
+        if name not in CUSTOM_PLACEHOLDERS:
+            problems.append(f"unknown placeholder {{{name}}}")
+        elif spec or conversion:
+            problems.append(f"{{{name}}} cannot take a format ('!' or ':'); write {{{name}}}")
+        elif name in _UNKNOWN_FOR.get(trigger_type, frozenset()):
+            problems.append(
+                f"{{{name}}} is not always known for {_TRIGGER_WORDS[trigger_type]} (a prescription may have "
+                f"no fill yet, so no {_NEEDS_FILL[name]}): those patients would get midbot's built-in wording"
+            )
+    return list(dict.fromkeys(problems))
+
+
 def _placeholders(root: yaml.Node, specs: list[ProgramSpec]) -> list[ProgramError]:
-    """A template naming a placeholder midbot cannot fill would never be sent as written: an error."""
+    """A template midbot could not fill for every patient would not be sent as the clinic wrote it: an error."""
     errors = []
     for i, spec in enumerate(specs):
         for language in ("en", "es"):
             wording = getattr(spec.templates, language, None) if spec.templates else None
-            for name in unknown_placeholders(wording or ""):
+            for reason in template_problems(wording or "", spec.trigger.type):
                 loc = ("programs", i, "templates", language)
-                errors.append(
-                    ProgramError(
-                        _line_of(root, loc), f"templates.{language}", f"unknown placeholder {{{name}}}"
-                    )
-                )
+                errors.append(ProgramError(line_of(root, loc), f"templates.{language}", reason))
     return errors
 
 
-def load_programs_file(path: str | Path) -> list[ProgramSpec]:
-    """Read and validate a programs file; raises ProgramFileError (line 0 when the file cannot be read)."""
+def read_programs_file(path: str | Path) -> str:
+    """A programs file's text; raises ProgramFileError (line 0 when it cannot be read; a bad byte's line)."""
     try:
         raw = Path(path).read_bytes()
     except OSError as exc:
         raise ProgramFileError([ProgramError(0, "file", f"cannot read: {exc.strerror or exc}")]) from None
     try:
-        text = raw.decode("utf-8-sig")  # a byte-order mark some editors write is fine
+        return raw.decode("utf-8-sig")  # a byte-order mark some editors write is fine
     except UnicodeDecodeError as exc:
         line = raw.count(b"\n", 0, exc.start) + 1
         reason = f"not UTF-8 (byte 0x{raw[exc.start]:02x}); save the file as UTF-8"
         raise ProgramFileError([ProgramError(line, "file", reason)]) from None
-    return parse_programs(text)
+
+
+def load_programs_file(path: str | Path) -> list[ProgramSpec]:
+    """Read and validate a programs file; raises ProgramFileError (line 0 when the file cannot be read)."""
+    return parse_programs(read_programs_file(path))
 
 
 def default_programs() -> list[ProgramSpec]:
@@ -381,8 +424,10 @@ class ProgramChange:
     updated: list[str] = field(default_factory=list)
     removed: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
+    paused: list[str] = field(default_factory=list)
     changed_pks: set[int] = field(default_factory=set)
     was_default: bool = False
+    yaml_before: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready summary."""
@@ -392,22 +437,61 @@ class ProgramChange:
             "updated": self.updated,
             "removed": self.removed,
             "unchanged": self.unchanged,
+            "paused": self.paused,
         }
 
 
+def _paused_of(settings: dict[str, Any] | None) -> set[str]:
+    return {str(p) for p in (settings or {}).get(PAUSED_PROGRAMS) or ()}
+
+
+def default_yaml() -> str:
+    """The shipped default set's YAML text (what a site that never loaded programs runs)."""
+    return resources.files("scheduler").joinpath("defaults", DEFAULT_SET).read_text(encoding="utf-8")
+
+
+def stored_yaml(site: Site, rows: Sequence[Program]) -> str:
+    """The site's programs as YAML: the text last loaded, else the defaults' file, else the stored specs."""
+    text = (site.settings or {}).get(PROGRAMS_YAML)
+    if isinstance(text, str) and text:
+        return text
+    active = [r for r in rows if r.active]
+    if not rows:
+        return default_yaml()
+    return yaml.safe_dump({"programs": [r.spec for r in active]}, sort_keys=False, allow_unicode=True)
+
+
 async def replace_site_programs(
-    session: AsyncSession, site_id: str, specs: Sequence[ProgramSpec]
+    session: AsyncSession,
+    site_id: str,
+    specs: Sequence[ProgramSpec],
+    *,
+    paused: bool = False,
+    source_text: str | None = None,
 ) -> ProgramChange:
-    """Make ``specs`` the site's active programs: add new ones, update edited ones, deactivate the rest.
+    """Make ``specs`` the site's programs: add new ones, update edited ones, deactivate the rest.
 
     Program rows are kept (outreach rows point at them), so a removed program is marked inactive. The caller
-    re-plans: ``changed_pks`` are the programs whose outreach may change (all of them if ``was_default``).
+    re-plans: ``changed_pks`` are the programs whose outreach may change (all of them if ``was_default``),
+    including the ones whose paused state flipped.
+
+    Args:
+        session: the unit of work (the site row must exist).
+        site_id: the site.
+        specs: the new set.
+        paused: load every program of the set paused: nothing is planned or sent for it until resumed.
+        source_text: the YAML the set was read from, kept to show and audit (``yaml_before`` is the old one).
     """
+    site = await session.get(Site, site_id)
+    if site is None:
+        raise LookupError(site_id)
     rows = {
         p.program_id: p for p in (await session.scalars(select(Program).where(Program.site_id == site_id)))
     }
-    change = ProgramChange(site_id, was_default=not rows)
+    change = ProgramChange(site_id, was_default=not rows, yaml_before=stored_yaml(site, list(rows.values())))
+    was_paused = _paused_of(site.settings)
     wanted = {spec.id for spec in specs}
+    flipped: set[str] = set()
     for spec in specs:
         digest, row = spec_digest(spec), rows.get(spec.id)
         if row is None:
@@ -418,7 +502,8 @@ async def replace_site_programs(
             change.added.append(spec.id)
         elif row.digest == digest and row.active:
             change.unchanged.append(spec.id)
-            continue
+            if (spec.id in was_paused) != paused:
+                flipped.add(spec.id)
         else:
             row.kind, row.spec, row.digest, row.active = spec.kind, spec_json(spec), digest, True
             change.updated.append(spec.id)
@@ -426,10 +511,14 @@ async def replace_site_programs(
         if program_id not in wanted and row.active:
             row.active = False
             change.removed.append(program_id)
+    change.paused = sorted(wanted) if paused else []
+    settings = {**(site.settings or {}), PAUSED_PROGRAMS: change.paused}
+    if source_text is not None:
+        settings[PROGRAMS_YAML] = source_text
+    site.settings = settings  # a new dict: JSON columns do not track changes made in place
     await session.flush()
-    for row in rows.values():
-        if row.program_id in change.updated or row.program_id in change.removed:
-            change.changed_pks.add(row.id)
+    replan = set(change.updated) | set(change.removed) | flipped
+    change.changed_pks.update(row.id for row in rows.values() if row.program_id in replan)
     change.changed_pks.update(
         r.id
         for r in await session.scalars(
@@ -437,12 +526,69 @@ async def replace_site_programs(
         )
     )
     _LOGGER.info(
-        "site %s programs: %d added, %d updated, %d removed, %d unchanged",
+        "site %s programs: %d added, %d updated, %d removed, %d unchanged, %d paused",
         site_id,
         len(change.added),
         len(change.updated),
         len(change.removed),
         len(change.unchanged),
+        len(change.paused),
+    )
+    return change
+
+
+@dataclass
+class PauseChange:
+    """What a pause or resume did: the programs switched (by id and row pk) and the ones already so."""
+
+    site_id: str
+    switched: list[str] = field(default_factory=list)
+    already: list[str] = field(default_factory=list)
+    pks: set[int] = field(default_factory=set)
+
+    def as_dict(self) -> dict[str, Any]:
+        """A JSON-ready summary."""
+        return {"site": self.site_id, "switched": self.switched, "already": self.already}
+
+
+async def set_paused(
+    session: AsyncSession, site_id: str, program_ids: Collection[str] | None, paused: bool
+) -> PauseChange:
+    """Pause (or resume) some of a site's loaded programs, or all of them (``program_ids`` None).
+
+    The caller re-plans ``pks``: a paused program's pending outreach is cancelled (reason
+    ``program_paused``) and comes back when it is resumed.
+
+    Raises:
+        LookupError: no such site.
+        KeyError: a program id the site has not loaded (args: the unknown ids, sorted).
+    """
+    site = await session.get(Site, site_id)
+    if site is None:
+        raise LookupError(site_id)
+    rows = {
+        p.program_id: p
+        for p in await session.scalars(
+            select(Program).where(Program.site_id == site_id, Program.active.is_(True))
+        )
+    }
+    wanted = set(rows) if program_ids is None else set(program_ids)
+    unknown = sorted(wanted - set(rows))
+    if unknown:
+        raise KeyError(*unknown)
+    current = _paused_of(site.settings) & set(rows)
+    change = PauseChange(site_id)
+    for program_id in sorted(wanted):
+        if (program_id in current) == paused:
+            change.already.append(program_id)
+        else:
+            change.switched.append(program_id)
+            change.pks.add(rows[program_id].id)
+    now_paused = current | wanted if paused else current - wanted
+    site.settings = {**(site.settings or {}), PAUSED_PROGRAMS: sorted(now_paused)}
+    await session.flush()
+    _LOGGER.info(
+        "site %s: %d program(s) %s", site_id, len(change.switched), "paused" if paused else "resumed"
     )
     return change
 
@@ -482,9 +628,21 @@ def _stored_spec(row: Program) -> ProgramSpec:
     return spec
 
 
-async def active_programs(session: AsyncSession, site_ids: Sequence[str]) -> dict[str, list[ActiveProgram]]:
-    """Each site's active programs; a site with no program rows at all gets the shipped default set."""
-    out: dict[str, list[ActiveProgram]] = {site_id: [] for site_id in site_ids}
+@dataclass
+class SitePrograms:
+    """Each site's programs as the planner sees them: the ones to plan, and the ones loaded but paused."""
+
+    active: dict[str, list[ActiveProgram]]
+    paused: dict[str, list[ActiveProgram]]
+
+
+async def site_programs(session: AsyncSession, site_ids: Sequence[str]) -> SitePrograms:
+    """Each site's current programs, split into active and paused; a site with no program rows at all gets
+    the shipped default set (never paused)."""
+    out = SitePrograms({s: [] for s in site_ids}, {s: [] for s in site_ids})
+    settings = {
+        r[0]: r[1] for r in await session.execute(select(Site.id, Site.settings).where(Site.id.in_(site_ids)))
+    }
     has_rows: set[str] = set()
     rows = await session.execute(
         select(Program).where(Program.site_id.in_(list(site_ids))).order_by(Program.id)
@@ -492,9 +650,22 @@ async def active_programs(session: AsyncSession, site_ids: Sequence[str]) -> dic
     for (row,) in rows:
         has_rows.add(row.site_id)
         if row.active:
-            out[row.site_id].append(ActiveProgram(row.id, _stored_spec(row)))
+            paused = row.program_id in _paused_of(settings.get(row.site_id))
+            (out.paused if paused else out.active)[row.site_id].append(
+                ActiveProgram(row.id, _stored_spec(row))
+            )
     defaults = [ActiveProgram(None, spec) for spec in default_programs()]
     for site_id in site_ids:
         if site_id not in has_rows:
-            out[site_id] = list(defaults)
+            out.active[site_id] = list(defaults)
     return out
+
+
+async def active_programs(session: AsyncSession, site_ids: Sequence[str]) -> dict[str, list[ActiveProgram]]:
+    """Each site's programs to plan (paused ones left out); a site with no program rows gets the defaults."""
+    return (await site_programs(session, site_ids)).active
+
+
+def compose(text: str) -> yaml.Node | None:
+    """The YAML node tree of a document ``parse_programs`` accepted (for the line of a field)."""
+    return yaml.compose(text, Loader=yaml.SafeLoader)

@@ -50,9 +50,10 @@ def row_verdict(
     now: datetime,
     wrong_number: bool = False,
     program_stopped: bool = False,
+    program_paused: bool = False,
 ) -> Verdict | None:
     """Row checks, in order: consent (all texts, then this program's kind), the number is the patient's,
-    prescription still current, deadline. None: the row may go on."""
+    the program is not paused, prescription still current, deadline. None: the row may go on."""
     if opted_out:
         return Verdict("cancel", "opted_out")
     if program_stopped:
@@ -61,6 +62,8 @@ def row_verdict(
         return Verdict("cancel", "wrong_number")
     if not sms_consent:
         return Verdict("cancel", "no_consent")
+    if program_paused:  # revived by the planner when the program is resumed
+        return Verdict("cancel", "program_paused")
     if rx_status not in (EVENT_STATUSES if event_step else SENDABLE_STATUSES):
         return Verdict("cancel", "discontinued")
     if deadline_at <= now:

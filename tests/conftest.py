@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from bot.clock import FixedClock
 from bot.db.migrate import upgrade
 from bot.db.session import make_engine
+from bot.logs import StderrHandler
 from bot.settings import Settings
 
 POSTGRES_URL = os.environ.get("MIDBOT_TEST_POSTGRES_URL", "")
@@ -114,6 +115,18 @@ def settings(sqlite_url: str) -> Settings:
 # -- PHI log scan ---------------------------------------------------------------------------------------------
 # Every log record of the session (at INFO and above, as production logs) and the subprocess output tests hand
 # in are scanned at the end; any phone number, seeded name, drug name or message body fails the session.
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_log_handler() -> Iterator[None]:
+    """A CLI command run in-process installs midbot's stderr handler on the root logger; take it off after the
+    test, so the next test's captured stderr holds only what that test's command wrote."""
+    root = logging.getLogger()
+    level = root.level
+    yield
+    for handler in [h for h in root.handlers if isinstance(h, StderrHandler)]:
+        root.removeHandler(handler)
+    root.setLevel(level)
 
 
 def pytest_configure(config: pytest.Config) -> None:

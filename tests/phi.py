@@ -19,8 +19,9 @@ from integrations.dispensary.synthetic import DRUGS
 
 # E.164 (+ and 10-15 digits), or a 10-digit North American number, bare or formatted: an area code and an
 # exchange never start with 0 or 1, so epoch seconds, counts and ids of 10 digits do not match, nor digits
-# inside a word (a hex message sid).
-PHONE = re.compile(r"\+\d{10,15}(?!\d)|(?<![\w+])\(?[2-9]\d{2}\)?[-. ]?[2-9]\d{2}[-. ]?\d{4}(?!\w)")
+# inside a word (a hex message sid), nor a bare number that is a path segment (an id in "GET /tasks/2147483648";
+# an E.164 number in a path is still caught by the first alternative).
+PHONE = re.compile(r"\+\d{10,15}(?!\d)|(?<![\w+/])\(?[2-9]\d{2}\)?[-. ]?[2-9]\d{2}[-. ]?\d{4}(?!\w)")
 # Names the test fixtures seed (tests/bot/support.py, tests/e2e/conftest.py, the API tests); common words
 # that are also names (Long, Young) are left out, whole "First Last" pairs of the synthetic practice are in.
 _SEEDED_NAMES = ("Maria Lopez", "Robert Hill", "Ana Ruiz", "Rosa Diaz", "Lopez", "Ruiz", "Diaz", "Margarita")

@@ -1,5 +1,6 @@
 """REST API under /api/v1/."""
 
-from bot.api.routes import ApiCall, ApiRoute, QueryParam, add_api_route, setup_api
+from bot.api.base import Answer, ApiCall, ApiRoute
+from bot.api.routes import add_api_route, setup_api
 
-__all__ = ["ApiCall", "ApiRoute", "QueryParam", "add_api_route", "setup_api"]
+__all__ = ["Answer", "ApiCall", "ApiRoute", "add_api_route", "setup_api"]

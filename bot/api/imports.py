@@ -6,12 +6,14 @@ keeps good rows and reports bad ones by index and field, and re-plans the affect
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from aiohttp import web
-from pydantic import BaseModel
+from pydantic import BaseModel, Field, RootModel
 
-from bot.api.routes import ApiCall, ApiRoute, add_api_route
+from bot.api import schemas
+from bot.api.base import Answer, ApiCall, ApiRoute
+from bot.api.routes import add_api_route
 from bot.db.records import (
     Editor,
     FillIn,
@@ -32,6 +34,7 @@ from scheduler.planner import replan
 __all__ = ["setup_imports"]
 
 _MAX_ROWS = 10_000
+_FHIR_JSON = "application/fhir+json"
 
 
 class ImportIssueOut(BaseModel):
@@ -51,6 +54,20 @@ class ImportOut(BaseModel):
     rejected: int
     errors: list[ImportIssueOut]
     replanned: dict[str, int] | None = None
+
+
+class PatientsIn(RootModel[PatientIn | Annotated[list[PatientIn], Field(min_length=1, max_length=_MAX_ROWS)]]):
+    """One patient or a list (the CSV columns; JSON numbers and booleans are taken as their text)."""
+
+
+class PrescriptionsIn(
+    RootModel[PrescriptionIn | Annotated[list[PrescriptionIn], Field(min_length=1, max_length=_MAX_ROWS)]]
+):
+    """One prescription or a list."""
+
+
+class FillsIn(RootModel[FillIn | Annotated[list[FillIn], Field(min_length=1, max_length=_MAX_ROWS)]]):
+    """One fill or a list (copay in dollars)."""
 
 
 def _items(payload: Any) -> list[tuple[int, dict[str, Any]]]:
@@ -96,7 +113,7 @@ async def _finish(call: ApiCall, result: ImportResult, issues: list[Any]) -> Imp
     )
 
 
-def _route(kind: str, model: type[BaseModel], importer: Any) -> ApiRoute:
+def _route(kind: str, model: type[BaseModel], doc: type[BaseModel], importer: Any) -> ApiRoute:
     async def handler(call: ApiCall) -> ImportOut:
         good, numbers, issues = validate_rows(model, _items(call.payload))  # type: ignore[arg-type]
         async with call.sessionmaker.begin() as session:
@@ -114,10 +131,12 @@ def _route(kind: str, model: type[BaseModel], importer: Any) -> ApiRoute:
         f"/{kind}",
         handler,
         f"import_{kind}",
-        f"Import {kind} (one object or a list; same fields as the CSV columns)",
+        f"Import {kind} (one object or a list; same fields as the CSV columns); bad items are named, "
+        "good ones kept",
         response=ImportOut,
         tag="imports",
         edits_records=True,
+        body_doc=doc,
     )
 
 
@@ -147,7 +166,7 @@ class _Rejected(Exception):
 
 
 def _fhir_json(body: dict[str, Any], status: int = 200) -> web.Response:
-    return web.json_response(body, status=status, content_type="application/fhir+json")
+    return web.json_response(body, status=status, content_type=_FHIR_JSON)
 
 
 async def _fhir(call: ApiCall) -> web.StreamResponse | ImportOut:
@@ -167,7 +186,8 @@ async def _fhir(call: ApiCall) -> web.StreamResponse | ImportOut:
                 session, read, site_id=site, now=call.now, editor=_editor(call, "fhir")
             )
             if read.type != "batch" and stored.issues:
-                raise _Rejected(fhir_bundles.outcome([*stored.issues]))
+                # The causes only: an entry refused because the one it names was is no news.
+                raise _Rejected(fhir_bundles.outcome([i for i in stored.issues if i.follows is None]))
     except _Rejected as rejected:
         return _fhir_json(rejected.outcome, 422)
     if read.type == "batch":
@@ -180,9 +200,9 @@ async def _fhir(call: ApiCall) -> web.StreamResponse | ImportOut:
 
 def setup_imports(app: web.Application) -> None:
     """POST /api/v1/patients, /prescriptions, /fills and /fhir (after setup_api)."""
-    add_api_route(app, _route("patients", PatientIn, import_patients))
-    add_api_route(app, _route("prescriptions", PrescriptionIn, import_prescriptions))
-    add_api_route(app, _route("fills", FillIn, import_fills))
+    add_api_route(app, _route("patients", PatientIn, PatientsIn, import_patients))
+    add_api_route(app, _route("prescriptions", PrescriptionIn, PrescriptionsIn, import_prescriptions))
+    add_api_route(app, _route("fills", FillIn, FillsIn, import_fills))
     add_api_route(
         app,
         ApiRoute(
@@ -190,11 +210,21 @@ def setup_imports(app: web.Application) -> None:
             "/fhir",
             _fhir,
             "import_fhir",
-            "Import a FHIR R4 transaction or collection Bundle of Patient, MedicationRequest "
-            "and MedicationDispense; an invalid Bundle is rejected whole with an "
-            "OperationOutcome",
-            response=ImportOut,
+            "Import a FHIR R4 Bundle of Patient, MedicationRequest and MedicationDispense (and Medication): "
+            "a transaction or collection is all or nothing, a batch is answered entry by entry",
+            response=FhirImportOut,
             tag="imports",
             edits_records=True,
+            body_doc=schemas.FhirBundleIn,
+            answers=(
+                Answer(200, "a batch: its batch-response Bundle", schemas.BatchResponseOut, _FHIR_JSON),
+                Answer(
+                    422,
+                    "a transaction or collection with a bad entry (nothing is stored), or a Bundle that is "
+                    "not one: an OperationOutcome whose issues name each entry by FHIR path",
+                    schemas.FhirOutcomeOut,
+                    _FHIR_JSON,
+                ),
+            ),
         ),
     )

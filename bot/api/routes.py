@@ -1,39 +1,37 @@
-"""REST API under /api/v1/: tasks, patients, messages, signals and audit, and its OpenAPI 3.1 document.
+"""REST API under /api/v1/: tasks, patients, messages, signals, audit and metrics, and its OpenAPI 3.1 document.
 
 Callers send ``Authorization: Bearer TOKEN`` (a site's API token) or, from the staff pages' own script,
 the session cookie plus an ``X-CSRF-Token`` header on every POST. Every query is filtered by the caller's
-site, so another site's resource answers 404. Errors are ``{"error": "...", "field": "..."}`` with a 4xx.
+site, so another site's resource answers 404. Errors are ``{"error": "...", "field": "..."}`` with a 4xx;
+every parameter is read through a pydantic model (``bot.api.params``), so a bad one is a 400 naming it.
 
-The route table (``ROUTES``) both registers the handlers and generates the OpenAPI document; other parts
-add endpoints with ``add_api_route(app, ApiRoute(...))`` before the app starts.
+The route table (``ROUTES``) both registers the handlers and generates the OpenAPI document
+(``bot.api.openapi``); other parts add endpoints with ``add_api_route(app, ApiRoute(...))`` before the app
+starts.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
-from pydantic.json_schema import models_json_schema
 from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot import __version__
 from bot.api import schemas
+from bot.api.base import Answer, ApiCall, ApiRoute, Handler, error_response
+from bot.api.openapi import PREFIX, document
+from bot.api.params import parse_path, parse_query
 from bot.db import audit
-from bot.db.models import Signal
+from bot.db.models import Signal, Site
 from bot.db.signals import signal_to_dict
 from bot.db.unit import in_session
 from bot.keys import CLOCK, MESSAGING, SESSIONMAKER
 from bot.staff.auth import (
     CSRF_HEADER,
-    SESSION_COOKIE,
     BadCredentials,
     Principal,
     constant_time_equal,
@@ -43,6 +41,7 @@ from bot.staff.records import list_messages, load_patient_record
 from bot.staff.tasks import (
     TaskError,
     TaskInvalid,
+    TaskNotFound,
     claim_task,
     get_task,
     list_tasks,
@@ -55,77 +54,27 @@ from bot.staff.tasks import (
     task_notes,
 )
 from bot.staff.workspace import reveal_phone, search_patients
+from integrations.dispensary.computed import local_date, site_zone
+from integrations.dispensary.metrics import program_metrics
 
-__all__ = ["PREFIX", "ROUTES", "ApiCall", "ApiRoute", "QueryParam", "add_api_route", "openapi", "setup_api"]
+__all__ = ["PREFIX", "ROUTES", "Answer", "ApiCall", "ApiRoute", "add_api_route", "openapi", "setup_api"]
 
 _LOGGER = logging.getLogger(__name__)
-PREFIX = "/api/v1"
 _UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 # No request body of ours nests deeper than a FHIR Bundle (about 8); deeper is an attack on the parsers.
 MAX_JSON_DEPTH = 32
-_PATH_PARAM = re.compile(r"{(\w+)}")
-
-
-@dataclass(frozen=True, slots=True)
-class QueryParam:
-    """A query-string parameter, for the OpenAPI document."""
-
-    name: str
-    schema: dict[str, Any]
-    description: str = ""
-    required: bool = False
-
-
-@dataclass(slots=True)
-class ApiCall:
-    """What a handler gets: the request, the authenticated caller, the validated body and the clock."""
-
-    request: web.Request
-    principal: Principal
-    now: datetime
-    sessionmaker: async_sessionmaker[AsyncSession]
-    body: BaseModel | None = None
-    payload: Any = None  # the raw JSON body, for endpoints that take one object or a list
-
-
-Handler = Callable[[ApiCall], Awaitable[BaseModel | web.StreamResponse]]
-
-
-@dataclass(frozen=True, slots=True)
-class ApiRoute:
-    """One endpoint: how it is served and how the OpenAPI document describes it."""
-
-    method: str
-    path: str  # below PREFIX, e.g. "/tasks/{task_id}"
-    handler: Handler
-    name: str
-    summary: str
-    body: type[BaseModel] | None = None
-    response: type[BaseModel] | None = None
-    query: tuple[QueryParam, ...] = ()
-    tag: str = "tasks"
-    audit_only: bool = False  # clinic admins and API tokens only
-    edits_records: bool = False  # changes patients, prescriptions or fills: Principal.can_edit_records only
-    path_types: dict[str, str] = field(default_factory=dict)  # path param -> JSON type (default integer)
+openapi = document  # the name other parts know
 
 
 # The REST route table the OpenAPI document is built from (kept here, beside the type it holds).
 API_ROUTES: web.AppKey[list[ApiRoute]] = web.AppKey("api_routes")
 
 
-def _error(status: int, message: str, field_name: str | None = None) -> web.Response:
-    body = schemas.ErrorOut(error=message, field=field_name).model_dump()
-    response = web.json_response(body, status=status)
-    if status == 401:
-        response.headers["WWW-Authenticate"] = 'Bearer realm="midbot"'
-    return response
-
-
 def _validation_error(exc: ValidationError) -> web.Response:
     first = exc.errors()[0]
     loc = ".".join(str(part) for part in first["loc"])
     message = f"{loc}: {first['msg']}" if loc else str(first["msg"])
-    return _error(400, message, loc or None)
+    return error_response(400, message, loc or None)
 
 
 async def _parse_body(request: web.Request, route: ApiRoute) -> tuple[BaseModel | None, Any]:
@@ -163,15 +112,26 @@ async def _authenticate(request: web.Request) -> Principal | web.Response:
     try:
         principal = await principal_from_request(request)
     except BadCredentials:
-        return _error(401, "the API token is not valid (send Authorization: Bearer TOKEN)", "Authorization")
+        return error_response(
+            401, "the API token is not valid (send Authorization: Bearer TOKEN)", "Authorization"
+        )
     if principal is None:
-        return _error(401, "authentication required: send Authorization: Bearer TOKEN", "Authorization")
+        return error_response(401, "authentication required: send Authorization: Bearer TOKEN", "Authorization")
     if principal.kind == "user" and request.method in _UNSAFE:
         # A signed-in browser must prove the request comes from our own page, not another site.
         supplied = request.headers.get(CSRF_HEADER, "")
         if not constant_time_equal(supplied, principal.csrf_token):
-            return _error(403, "missing or bad CSRF token", CSRF_HEADER)
+            return error_response(403, "missing or bad CSRF token", CSRF_HEADER)
     return principal
+
+
+async def _call(request: web.Request, route: ApiRoute, principal: Principal) -> ApiCall:
+    """The call a handler gets, with the path, the query string and the body read (or TaskInvalid)."""
+    path = parse_path(request.match_info)
+    params = parse_query(route.query, request.query) if route.query is not None else None
+    body, payload = await _parse_body(request, route) if request.method in _UNSAFE else (None, None)
+    app = request.app
+    return ApiCall(request, principal, app[CLOCK].now(), app[SESSIONMAKER], body, payload, params, path)
 
 
 def _endpoint(route: ApiRoute) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
@@ -180,81 +140,21 @@ def _endpoint(route: ApiRoute) -> Callable[[web.Request], Awaitable[web.StreamRe
         if isinstance(principal, web.Response):
             return principal
         if route.audit_only and not principal.can_read_audit:
-            return _error(403, "only clinic admins and API tokens may read this")
+            return error_response(403, "only clinic admins and API tokens may read this")
         if route.edits_records and not principal.can_edit_records:
-            return _error(403, "only clinic admins, pharmacists and API tokens may change the record")
+            return error_response(403, "only clinic admins, pharmacists and API tokens may change the record")
         try:
-            body, payload = await _parse_body(request, route) if request.method in _UNSAFE else (None, None)
-            call = ApiCall(
-                request, principal, request.app[CLOCK].now(), request.app[SESSIONMAKER], body, payload
-            )
-            result = await route.handler(call)
+            result = await route.handler(await _call(request, route, principal))
         except ValidationError as exc:
             return _validation_error(exc)
         except TaskError as exc:
-            return _error(exc.status, exc.message, exc.field)
+            return error_response(exc.status, exc.message, exc.field)
         if isinstance(result, web.StreamResponse):
             return result
         return web.json_response(result.model_dump(mode="json"))
 
     handle.__name__ = route.name
     return handle
-
-
-# -- parameters ------------------------------------------------------------------------------------------
-
-
-def _int_param(request: web.Request, name: str, default: int | None) -> int | None:
-    raw = request.query.get(name, "").strip()
-    if not raw:
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise TaskInvalid(f"{name} must be a whole number", name) from None
-
-
-def _bool_param(request: web.Request, name: str) -> bool:
-    raw = request.query.get(name, "").strip().lower()
-    if raw in ("", "0", "false", "no"):
-        return False
-    if raw in ("1", "true", "yes"):
-        return True
-    raise TaskInvalid(f"{name} must be true or false", name)
-
-
-def _path_id(call: ApiCall, name: str = "task_id") -> int:
-    raw = call.request.match_info[name]
-    if not raw.isdigit() or len(raw) > 18:
-        raise TaskInvalid(f"{name} must be a whole number", name)
-    return int(raw)
-
-
-def _since(request: web.Request) -> tuple[datetime | None, int]:
-    """``since``: an ISO 8601 time (UTC when no zone is given) or an id (items after it)."""
-    raw = request.query.get("since", "").strip()
-    if not raw:
-        return None, 0
-    if raw.isdigit():
-        return None, int(raw)
-    try:
-        at = datetime.fromisoformat(raw.replace("Z", "+00:00").replace(" ", "+"))
-    except ValueError:
-        raise TaskInvalid(
-            "since must be an ISO 8601 time (e.g. 2026-11-24T15:00:00Z) or an id", "since"
-        ) from None
-    return (at if at.tzinfo else at.replace(tzinfo=UTC)), 0
-
-
-def _paging(request: web.Request, default_size: int = 50, max_size: int = 200) -> tuple[int, int]:
-    page = _int_param(request, "page", 1)
-    size = _int_param(request, "page_size", default_size)
-    assert page is not None and size is not None
-    if page < 1:
-        raise TaskInvalid("page must be 1 or more", "page")
-    if not 1 <= size <= max_size:
-        raise TaskInvalid(f"page_size must be 1 to {max_size}", "page_size")
-    return page, size
 
 
 def _next(request: web.Request, page: int, size: int, total: int) -> str | None:
@@ -267,30 +167,33 @@ def _next(request: web.Request, page: int, size: int, total: int) -> str | None:
 
 
 async def _list_tasks(call: ApiCall) -> BaseModel:
-    request = call.request
-    page, size = _paging(request)
+    q = call.query(schemas.TaskQuery)
     async with call.sessionmaker.begin() as session:
         tasks, total = await list_tasks(
             session,
             call.principal,
             now=call.now,
-            queue=request.query.get("queue") or None,
-            status=request.query.get("status") or "active",
-            priority=_int_param(request, "priority", None),
-            mine=_bool_param(request, "mine"),
-            unassigned=_bool_param(request, "unassigned"),
-            page=page,
-            page_size=size,
+            queue=q.queue,
+            status=q.status,
+            priority=q.priority,
+            mine=q.mine,
+            unassigned=q.unassigned,
+            page=q.page,
+            page_size=q.page_size,
         )
     items = [schemas.task_out(t, call.now) for t in tasks]
     return schemas.TaskPage(
-        items=items, page=page, page_size=size, total=total, next=_next(request, page, size, total)
+        items=items,
+        page=q.page,
+        page_size=q.page_size,
+        total=total,
+        next=_next(call.request, q.page, q.page_size, total),
     )
 
 
 async def _get_task(call: ApiCall) -> BaseModel:
     async with call.sessionmaker.begin() as session:
-        task = await get_task(session, call.principal, _path_id(call))
+        task = await get_task(session, call.principal, call.path["task_id"])
         notes = await task_notes(session, task)
         await in_session(
             session,
@@ -311,9 +214,10 @@ def _task_action(action: Callable[..., Awaitable[Any]], **fields: str) -> Handle
 
     async def handle(call: ApiCall) -> BaseModel:
         kwargs = {arg: getattr(call.body, attr) for arg, attr in fields.items()}
+        task_id = call.path["task_id"]
         async with call.sessionmaker.begin() as session:
-            await action(session, call.principal, _path_id(call), now=call.now, **kwargs)
-            task = await get_task(session, call.principal, _path_id(call))
+            await action(session, call.principal, task_id, now=call.now, **kwargs)
+            task = await get_task(session, call.principal, task_id)
         return schemas.task_out(task, call.now)
 
     return handle
@@ -323,8 +227,8 @@ async def _reply(call: ApiCall) -> BaseModel | web.StreamResponse:
     assert isinstance(call.body, schemas.ReplyIn)
     channel = call.request.app.get(MESSAGING)
     if channel is None:
-        return _error(503, "SMS sending is not configured on this server")
-    task_id = _path_id(call)
+        return error_response(503, "SMS sending is not configured on this server")
+    task_id = call.path["task_id"]
     outcome = await send_reply(
         call.sessionmaker, channel.deliverer, call.principal, task_id, body=call.body.body, now=call.now
     )
@@ -339,7 +243,7 @@ async def _reply(call: ApiCall) -> BaseModel | web.StreamResponse:
 
 
 async def _patient(call: ApiCall) -> BaseModel:
-    patient_id = call.request.match_info["patient_id"]
+    patient_id = call.path["patient_id"]
     async with call.sessionmaker.begin() as session:
         record = await load_patient_record(session, call.principal, patient_id, now=call.now, via="api")
     p = record.patient
@@ -362,47 +266,56 @@ async def _patient(call: ApiCall) -> BaseModel:
 
 
 async def _search_patients(call: ApiCall) -> BaseModel:
-    q = call.request.query.get("q", "")
+    q = call.query(schemas.PatientSearchQuery)
     async with call.sessionmaker.begin() as session:
-        hits = await search_patients(session, call.principal, q, now=call.now, via="api")
+        hits = await search_patients(session, call.principal, q.q, now=call.now, via="api")
     return schemas.PatientSearchOut(
         items=[schemas.PatientHitOut.model_validate(hit, from_attributes=True) for hit in hits]
     )
 
 
 async def _reveal_phone(call: ApiCall) -> BaseModel:
-    patient_id = call.request.match_info["patient_id"]
     async with call.sessionmaker.begin() as session:
-        phone = await reveal_phone(session, call.principal, patient_id, now=call.now, via="api")
+        phone = await reveal_phone(session, call.principal, call.path["patient_id"], now=call.now, via="api")
     return schemas.PhoneOut(phone=phone)
 
 
 async def _messages(call: ApiCall) -> BaseModel:
-    page, size = _paging(call.request, 100, 500)
-    patient_id = call.request.match_info["patient_id"]
+    q = call.query(schemas.MessageQuery)
     async with call.sessionmaker.begin() as session:
         rows, total = await list_messages(
-            session, call.principal, patient_id, now=call.now, via="api", page=page, page_size=size
+            session,
+            call.principal,
+            call.path["patient_id"],
+            now=call.now,
+            via="api",
+            page=q.page,
+            page_size=q.page_size,
         )
     return schemas.MessagePage(
         items=[schemas.message_out(m) for m in rows],
-        page=page,
-        page_size=size,
+        page=q.page,
+        page_size=q.page_size,
         total=total,
-        next=_next(call.request, page, size, total),
+        next=_next(call.request, q.page, q.page_size, total),
     )
 
 
 async def _signals(call: ApiCall) -> BaseModel:
-    page, size = _paging(call.request, 100, 1000)
-    since_at, since_id = _since(call.request)
-    filters = [Signal.site_id == call.principal.site_id, Signal.id > since_id]
-    if since_at is not None:
-        filters.append(Signal.created_at >= since_at)
+    q = call.query(schemas.SignalQuery)
+    filters = [Signal.site_id == call.principal.site_id]
+    if isinstance(q.since, int):
+        filters.append(Signal.id > q.since)
+    elif q.since is not None:
+        filters.append(Signal.created_at >= q.since)
     async with call.sessionmaker.begin() as session:
         total = await session.scalar(select(func.count(Signal.id)).where(*filters)) or 0
         rows = await session.scalars(
-            select(Signal).where(*filters).order_by(Signal.id).limit(size).offset((page - 1) * size)
+            select(Signal)
+            .where(*filters)
+            .order_by(Signal.id)
+            .limit(q.page_size)
+            .offset((q.page - 1) * q.page_size)
         )
         items = [schemas.SignalOut.model_validate(signal_to_dict(s)) for s in rows]
         await in_session(
@@ -416,23 +329,24 @@ async def _signals(call: ApiCall) -> BaseModel:
             at=call.now,
         )
     return schemas.SignalPage(
-        items=items, page=page, page_size=size, total=total, next=_next(call.request, page, size, total)
+        items=items,
+        page=q.page,
+        page_size=q.page_size,
+        total=total,
+        next=_next(call.request, q.page, q.page_size, total),
     )
 
 
 async def _audit(call: ApiCall) -> BaseModel:
-    page, size = _paging(call.request, 100, 1000)
-    since_at, since_id = _since(call.request)
-    if since_id:
-        raise TaskInvalid("since must be an ISO 8601 time for the audit trail", "since")
+    q = call.query(schemas.AuditQuery)
     async with call.sessionmaker.begin() as session:
         events, total = await audit.list_events(
             session,
             site_id=call.principal.site_id,
-            since=since_at,
-            action=call.request.query.get("action") or None,
-            limit=size,
-            offset=(page - 1) * size,
+            since=q.since,
+            action=q.action,
+            limit=q.page_size,
+            offset=(q.page - 1) * q.page_size,
         )
         items = [schemas.audit_out(e) for e in events]
         await in_session(
@@ -445,26 +359,54 @@ async def _audit(call: ApiCall) -> BaseModel:
             at=call.now,
         )
     return schemas.AuditPage(
-        items=items, page=page, page_size=size, total=total, next=_next(call.request, page, size, total)
+        items=items,
+        page=q.page,
+        page_size=q.page_size,
+        total=total,
+        next=_next(call.request, q.page, q.page_size, total),
     )
 
 
-_PAGE = QueryParam("page", {"type": "integer", "minimum": 1, "default": 1}, "page number, from 1")
-_SINCE = QueryParam(
-    "since", {"type": "string"}, "ISO 8601 time (UTC if no zone): items recorded at or after it; or an id"
-)
-_QUEUE_ENUM = ["urgent_clinical", "clinical", "refill", "financial", "general"]
-_STATUS_ENUM = ["active", "open", "claimed", "snoozed", "resolved", "all"]
-_STRING_ID = {"patient_id": "string"}
+async def _metrics(call: ApiCall) -> BaseModel:
+    q = call.query(schemas.MetricsQuery)
+    site_id = call.principal.site_id
+    if q.site is not None and q.site != site_id:
+        raise TaskNotFound("site not found", "site")  # another site's figures: as if it did not exist
+    async with call.sessionmaker() as session:
+        month = q.month or local_date(call.now, site_zone(await session.get(Site, site_id))).strftime("%Y-%m")
+        rows = await program_metrics(session, site_id=site_id, month=month, now=call.now)
+    metrics = [schemas.MetricOut(**m.as_dict(), meets_benchmark=m.meets_benchmark) for m in rows]
+    return schemas.MetricsOut(site_id=site_id, month=month, metrics=metrics)
 
 
-def _size(maximum: int, default: int) -> QueryParam:
-    return QueryParam("page_size", {"type": "integer", "minimum": 1, "maximum": maximum, "default": default})
+# -- the route table -------------------------------------------------------------------------------------
+
+_CONFLICT = Answer(409, "the task's state does not allow it (resolved, claimed by someone else, refused)")
+_FORBIDDEN = Answer(403, "the caller's role does not work this queue")
 
 
-def _action(method: str, verb: str, name: str, summary: str, handler: Handler, **kw: Any) -> ApiRoute:
+def _link(operation: str, **parameters: str) -> dict[str, Any]:
+    return {"operationId": operation, "parameters": parameters}
+
+
+_TASK_LINKS = {
+    verb: _link(operation, task_id="$response.body#/id")
+    for verb, operation in (("get", "getTask"), ("claim", "claimTask"), ("release", "releaseTask"),
+                            ("reply", "replyToTask"), ("resolve", "resolveTask"), ("call", "logCall"),
+                            ("snooze", "snoozeTask"), ("move", "moveTask"))
+}  # fmt: skip
+
+
+def _action(verb: str, name: str, summary: str, handler: Handler, **kw: Any) -> ApiRoute:
     return ApiRoute(
-        method, f"/tasks/{{task_id}}/{verb}", handler, name, summary, response=schemas.TaskOut, **kw
+        "POST",
+        f"/tasks/{{task_id}}/{verb}",
+        handler,
+        name,
+        summary,
+        response=kw.pop("response", schemas.TaskOut),
+        answers=(_FORBIDDEN, _CONFLICT, *kw.pop("answers", ())),
+        **kw,
     )
 
 
@@ -476,15 +418,13 @@ ROUTES: list[ApiRoute] = [
         "listTasks",
         "List the caller's tasks, most urgent first",
         response=schemas.TaskPage,
-        query=(
-            QueryParam("queue", {"type": "string", "enum": _QUEUE_ENUM}),
-            QueryParam("status", {"type": "string", "enum": _STATUS_ENUM, "default": "active"}),
-            QueryParam("priority", {"type": "integer", "minimum": 1, "maximum": 4}),
-            QueryParam("mine", {"type": "boolean"}, "only tasks claimed by the signed-in user"),
-            QueryParam("unassigned", {"type": "boolean"}, "only tasks nobody has claimed"),
-            _PAGE,
-            _size(200, 50),
-        ),
+        query=schemas.TaskQuery,
+        answers=(Answer(403, "the caller's role does not work the queue asked for"),),
+        links={
+            "getFirstTask": _link("getTask", task_id="$response.body#/items/0/id"),
+            "claimFirstTask": _link("claimTask", task_id="$response.body#/items/0/id"),
+            "getFirstPatient": _link("getPatient", patient_id="$response.body#/items/0/patient_id"),
+        },
     ),
     ApiRoute(
         "GET",
@@ -493,22 +433,28 @@ ROUTES: list[ApiRoute] = [
         "getTask",
         "A task with its timeline",
         response=schemas.TaskDetailOut,
+        answers=(_FORBIDDEN,),
+        links={k: v for k, v in _TASK_LINKS.items() if k != "get"}
+        | {"getPatient": _link("getPatient", patient_id="$response.body#/patient_id")},
     ),
-    _action("POST", "claim", "claimTask", "Claim a task", _task_action(claim_task)),
+    _action("claim", "claimTask", "Claim a task", _task_action(claim_task), links=_TASK_LINKS),
     _action(
-        "POST", "release", "releaseTask", "Give a claimed task back to its queue", _task_action(release_task)
+        "release",
+        "releaseTask",
+        "Give a claimed task back to its queue",
+        _task_action(release_task),
+        links=_TASK_LINKS,
     ),
-    ApiRoute(
-        "POST",
-        "/tasks/{task_id}/reply",
-        _reply,
+    _action(
+        "reply",
         "replyToTask",
         "Text the task's patient",
+        _reply,
         body=schemas.ReplyIn,
         response=schemas.ReplyOut,
+        answers=(Answer(503, "SMS sending is not configured on this server"),),
     ),
     _action(
-        "POST",
         "resolve",
         "resolveTask",
         "Resolve a task with an outcome code (note required for other)",
@@ -516,7 +462,6 @@ ROUTES: list[ApiRoute] = [
         body=schemas.ResolveIn,
     ),
     _action(
-        "POST",
         "snooze",
         "snoozeTask",
         "Hide a task until a time",
@@ -524,15 +469,14 @@ ROUTES: list[ApiRoute] = [
         body=schemas.SnoozeIn,
     ),
     _action(
-        "POST",
         "move",
         "moveTask",
         "Hand a task to another queue",
         _task_action(move_task, queue="queue"),
         body=schemas.MoveIn,
+        links=_TASK_LINKS,
     ),
     _action(
-        "POST",
         "call",
         "logCall",
         "Log a phone call with the patient",
@@ -547,7 +491,7 @@ ROUTES: list[ApiRoute] = [
         "A patient's record with therapies and adherence (audited)",
         response=schemas.PatientOut,
         tag="patients",
-        path_types=_STRING_ID,
+        links={"listMessages": _link("listPatientMessages", patient_id="$response.body#/id")},
     ),
     ApiRoute(
         "GET",
@@ -557,9 +501,11 @@ ROUTES: list[ApiRoute] = [
         "Find the site's patients by name, id or the last 4 digits of the phone (audited)",
         response=schemas.PatientSearchOut,
         tag="patients",
-        query=(
-            QueryParam("q", {"type": "string", "maxLength": 100}, "name, patient id or last 4 digits", True),
-        ),
+        query=schemas.PatientSearchQuery,
+        links={
+            "getFirstPatient": _link("getPatient", patient_id="$response.body#/items/0/id"),
+            "revealFirstPhone": _link("revealPatientPhone", patient_id="$response.body#/items/0/id"),
+        },
     ),
     ApiRoute(
         "POST",
@@ -569,7 +515,6 @@ ROUTES: list[ApiRoute] = [
         "A patient's full phone number (writes a phone_revealed audit event)",
         response=schemas.PhoneOut,
         tag="patients",
-        path_types=_STRING_ID,
     ),
     ApiRoute(
         "GET",
@@ -579,8 +524,7 @@ ROUTES: list[ApiRoute] = [
         "A patient's SMS thread, oldest first (audited)",
         response=schemas.MessagePage,
         tag="patients",
-        query=(_PAGE, _size(500, 100)),
-        path_types=_STRING_ID,
+        query=schemas.MessageQuery,
     ),
     ApiRoute(
         "GET",
@@ -591,7 +535,7 @@ ROUTES: list[ApiRoute] = [
         response=schemas.SignalPage,
         tag="signals",
         audit_only=True,
-        query=(_SINCE, _PAGE, _size(1000, 100)),
+        query=schemas.SignalQuery,
     ),
     ApiRoute(
         "GET",
@@ -602,108 +546,42 @@ ROUTES: list[ApiRoute] = [
         response=schemas.AuditPage,
         tag="audit",
         audit_only=True,
-        query=(
-            _SINCE,
-            _PAGE,
-            _size(1000, 100),
-            QueryParam("action", {"type": "string"}, "e.g. patient.view"),
-        ),
+        query=schemas.AuditQuery,
+    ),
+    ApiRoute(
+        "GET",
+        "/metrics",
+        _metrics,
+        "getMetrics",
+        "The program's figures of a month beside their benchmarks (NCODA where there is one)",
+        response=schemas.MetricsOut,
+        tag="metrics",
+        query=schemas.MetricsQuery,
+        answers=(Answer(404, "site is not the caller's"),),
     ),
 ]
 
 
-# -- OpenAPI ---------------------------------------------------------------------------------------------
-
-
-def _parameters(route: ApiRoute) -> list[dict[str, Any]]:
-    params: list[dict[str, Any]] = [
-        {
-            "name": name,
-            "in": "path",
-            "required": True,
-            "schema": {"type": route.path_types.get(name, "integer")},
-        }
-        for name in _PATH_PARAM.findall(route.path)
-    ]
-    for q in route.query:
-        entry: dict[str, Any] = {"name": q.name, "in": "query", "required": q.required, "schema": q.schema}
-        if q.description:
-            entry["description"] = q.description
-        params.append(entry)
-    return params
-
-
-def _ref(model: type[BaseModel]) -> dict[str, str]:
-    return {"$ref": f"#/components/schemas/{model.__name__}"}
-
-
-def _operation(route: ApiRoute) -> dict[str, Any]:
-    error = {"application/json": {"schema": _ref(schemas.ErrorOut)}}
-    responses: dict[str, Any] = {
-        "200": {
-            "description": "OK",
-            "content": {"application/json": {"schema": _ref(route.response)}} if route.response else {},
-        },
-        "400": {"description": "invalid input (field names it)", "content": error},
-        "401": {"description": "no or bad credentials", "content": error},
-        "403": {"description": "role not allowed, or missing CSRF token", "content": error},
-        "404": {"description": "not found at the caller's site", "content": error},
-    }
-    if route.method == "POST":
-        responses["409"] = {"description": "the task's state does not allow it", "content": error}
-    op: dict[str, Any] = {
-        "operationId": route.name,
-        "summary": route.summary,
-        "tags": [route.tag],
-        "parameters": _parameters(route),
-        "responses": responses,
-    }
-    if route.body is not None:
-        op["requestBody"] = {"required": True, "content": {"application/json": {"schema": _ref(route.body)}}}
-    return op
-
-
-def openapi(routes: list[ApiRoute]) -> dict[str, Any]:
-    """The OpenAPI 3.1 document of ``routes`` (schemas from the pydantic models)."""
-    models: dict[type[BaseModel], str] = {schemas.ErrorOut: "serialization"}
-    for route in routes:
-        if route.body is not None:
-            models[route.body] = "validation"
-        if route.response is not None:
-            models.setdefault(route.response, "serialization")
-    _, top = models_json_schema(
-        [(m, mode) for m, mode in models.items()],  # type: ignore[misc]
-        ref_template="#/components/schemas/{model}",
-    )
-    paths: dict[str, dict[str, Any]] = {}
-    for route in routes:
-        paths.setdefault(PREFIX + route.path, {})[route.method.lower()] = _operation(route)
-    return {
-        "openapi": "3.1.0",
-        "info": {
-            "title": "midbot API",
-            "version": __version__,
-            "description": "Pharmacist task queues, patient records, signals and audit of one site. "
-            "Send `Authorization: Bearer TOKEN` (`midbot tokens create`). A resource of another site "
-            'answers 404. Errors are `{"error", "field"}`.',
-        },
-        "paths": paths,
-        "components": {
-            "schemas": top.get("$defs", {}),
-            "securitySchemes": {
-                "bearer": {"type": "http", "scheme": "bearer"},
-                "session": {"type": "apiKey", "in": "cookie", "name": SESSION_COOKIE},
-            },
-        },
-        "security": [{"bearer": []}, {"session": []}],
-    }
+# -- wiring ----------------------------------------------------------------------------------------------
 
 
 async def _openapi(request: web.Request) -> web.Response:
-    return web.json_response(openapi(request.app[API_ROUTES]))
+    return web.json_response(document(request.app[API_ROUTES]))
 
 
-# -- wiring ----------------------------------------------------------------------------------------------
+@web.middleware
+async def _api_errors(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+    """Under /api/v1, an unknown path or method is a JSON error like every other (405 keeps its Allow)."""
+    try:
+        return await handler(request)
+    except (web.HTTPNotFound, web.HTTPMethodNotAllowed) as exc:
+        if not request.path.startswith(PREFIX + "/"):
+            raise
+        if isinstance(exc, web.HTTPNotFound):
+            return error_response(404, "no such endpoint (see /api/v1/openapi.json)", "path")
+        response = error_response(405, f"{request.method} is not allowed here", "method")
+        response.headers["Allow"] = exc.headers.get("Allow", "")
+        return response
 
 
 def add_api_route(app: web.Application, route: ApiRoute) -> None:
@@ -717,6 +595,7 @@ def setup_api(app: web.Application) -> None:
     if API_ROUTES in app:
         return
     app[API_ROUTES] = []
+    app.middlewares.append(_api_errors)
     app.router.add_get(PREFIX + "/openapi.json", _openapi, name="api.openapi")
     for route in ROUTES:
         add_api_route(app, route)

@@ -3,19 +3,33 @@
 from __future__ import annotations
 
 import logging
+import re
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from bot.api.params import AuditSince, Flag, NoNul, PageNumber, Since
 from bot.db.models import AuditEvent, Fill, Message, Task, TaskNote
 from bot.staff.records import TherapyView
 
 __all__ = [
     "AuditOut",
     "AuditPage",
+    "AuditQuery",
     "CallIn",
     "ErrorOut",
+    "FhirBundleIn",
+    "FhirIssueOut",
+    "FhirOutcomeOut",
+    "BatchResponseOut",
+    "MessageQuery",
+    "MetricOut",
+    "MetricsOut",
+    "MetricsQuery",
+    "PatientSearchQuery",
+    "SignalQuery",
+    "TaskQuery",
     "FillOut",
     "MessageOut",
     "MessagePage",
@@ -39,6 +53,7 @@ __all__ = [
 ]
 
 _LOGGER = logging.getLogger(__name__)
+_MONTH = re.compile(r"(?!0000)[0-9]{4}-(0[1-9]|1[0-2])")
 
 QueueName = Literal["urgent_clinical", "clinical", "refill", "financial", "general"]
 Outcome = Literal[
@@ -55,7 +70,73 @@ Outcome = Literal[
 
 
 class _In(BaseModel):
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+    # Lengths are checked on the text as sent, as the OpenAPI document's maxLength reads; the services strip it.
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- query strings (bot.api.params reads them, and documents them from these models) --
+
+
+class _Query(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)  # parameters of no use here are let be
+
+
+class TaskQuery(_Query):
+    """``GET /tasks``: filters and one page."""
+
+    queue: QueueName | None = None
+    status: Literal["active", "open", "claimed", "snoozed", "resolved", "all"] = Field(
+        "active", description="active: open, claimed and snoozed"
+    )
+    priority: int | None = Field(None, ge=1, le=4, description="1 (urgent) to 4 (low)")
+    mine: Flag = Field(False, description="only tasks claimed by the signed-in user (not for tokens)")
+    unassigned: Flag = Field(False, description="only tasks nobody has claimed")
+    page: PageNumber = 1
+    page_size: int = Field(50, ge=1, le=200)
+
+
+class MessageQuery(_Query):
+    """``GET /patients/{id}/messages``: one page of the thread."""
+
+    page: PageNumber = 1
+    page_size: int = Field(100, ge=1, le=500)
+
+
+class SignalQuery(_Query):
+    """``GET /signals``: what was recorded since a time or after an id, one page."""
+
+    since: Since | None = None
+    page: PageNumber = 1
+    page_size: int = Field(100, ge=1, le=1000)
+
+
+class AuditQuery(_Query):
+    """``GET /audit``: events since a time, of one action, one page."""
+
+    since: AuditSince | None = None
+    action: NoNul | None = Field(None, max_length=100, description="e.g. patient.view")
+    page: PageNumber = 1
+    page_size: int = Field(100, ge=1, le=1000)
+
+
+class PatientSearchQuery(_Query):
+    """``GET /patients``: the search text."""
+
+    q: NoNul = Field(min_length=1, max_length=100, description="a name, a patient id or the last 4 digits of the phone")
+
+
+class MetricsQuery(_Query):
+    """``GET /metrics``: the month (default: this month in the site's time zone) and the site (the caller's)."""
+
+    month: str | None = Field(None, description="YYYY-MM", examples=["2026-11"])
+    site: NoNul | None = Field(None, max_length=64, description="must be the caller's site (else 404)")
+
+    @field_validator("month")
+    @classmethod
+    def _month(cls, value: str | None) -> str | None:
+        if value is not None and not _MONTH.fullmatch(value):
+            raise ValueError("expected YYYY-MM")
+        return value
 
 
 class ReplyIn(_In):
@@ -300,6 +381,89 @@ class PhoneOut(BaseModel):
     """A patient's full number (revealing it writes a ``phone_revealed`` audit event)."""
 
     phone: str
+
+
+class MetricOut(BaseModel):
+    """One program figure of a month beside its benchmark."""
+
+    key: str
+    label: str
+    value: float | None = Field(description="a percentage (0-100) or days; null when nothing was measured")
+    unit: str
+    benchmark: float | None
+    better: Literal["lower", "higher"]
+    n: int = Field(description="how many items the figure is computed over")
+    benchmark_label: str
+    meets_benchmark: bool | None
+
+
+class MetricsOut(BaseModel):
+    """The program figures of a site and month."""
+
+    site_id: str
+    month: str
+    metrics: list[MetricOut]
+
+
+# -- FHIR (what POST /fhir takes and answers; the resources themselves are read with fhir.resources) --
+
+
+class FhirEntryIn(BaseModel):
+    """A Bundle entry: a Patient, MedicationRequest, MedicationDispense or Medication (others are skipped)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    fullUrl: str | None = None  # noqa: N815 (FHIR's name)
+    resource: dict[str, Any]
+    request: dict[str, Any] | None = Field(None, description="method POST or PUT (others are refused)")
+
+
+class FhirBundleIn(BaseModel):
+    """A FHIR R4 Bundle: ``transaction`` and ``collection`` are all or nothing, ``batch`` entry by entry."""
+
+    model_config = ConfigDict(extra="allow")
+
+    resourceType: Literal["Bundle"]  # noqa: N815
+    type: Literal["transaction", "batch", "collection"]
+    entry: list[FhirEntryIn] = []
+
+
+class FhirIssueOut(BaseModel):
+    """An OperationOutcome issue; ``expression`` is the FHIR path, ``Bundle.entry[i].resource.FIELD``."""
+
+    severity: Literal["fatal", "error", "warning", "information"]
+    code: str
+    diagnostics: str | None = None
+    expression: list[str] | None = None
+
+
+class FhirOutcomeOut(BaseModel):
+    """A FHIR OperationOutcome: why a Bundle (or one entry of a batch) was refused."""
+
+    resourceType: Literal["OperationOutcome"]  # noqa: N815
+    issue: list[FhirIssueOut] = Field(min_length=1)
+
+
+class FhirEntryResponseOut(BaseModel):
+    """How one batch entry went: ``201 Created``, ``200 OK``, ``404 Not Found``, ``422 Unprocessable Entity``."""
+
+    status: str = Field(pattern=r"^[1-5][0-9]{2}( .*)?$")
+    location: str | None = Field(None, description="Type/id of the stored resource")
+    outcome: FhirOutcomeOut | None = None
+
+
+class FhirEntryOut(BaseModel):
+    """One entry of a batch-response, in the order of the request's entries."""
+
+    response: FhirEntryResponseOut
+
+
+class BatchResponseOut(BaseModel):
+    """A FHIR batch-response Bundle: one entry per entry of the batch."""
+
+    resourceType: Literal["Bundle"]  # noqa: N815
+    type: Literal["batch-response"]
+    entry: list[FhirEntryOut] = []
 
 
 def task_out(task: Task, now: datetime) -> TaskOut:

@@ -1,4 +1,4 @@
-"""`midbot users create` and `midbot tokens create`: staff accounts and API tokens."""
+"""`midbot users create|grant` and `midbot tokens create`: staff accounts, network access and API tokens."""
 
 from __future__ import annotations
 
@@ -12,13 +12,14 @@ from bot.cli.common import CliError, open_store, settings_from_env
 from bot.clock import utcnow
 from bot.settings import Settings
 from bot.staff.auth import ROLES, AuthInputError, create_api_token, create_user
+from bot.staff.network import NetworkInputError, grant_site
 
 ORDER = 60
 _LOGGER = logging.getLogger(__name__)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add `users create` and `tokens create`."""
+    """Add `users create`, `users grant` and `tokens create`."""
     users = sub.add_parser("users", help="manage staff accounts")
     users_sub = users.add_subparsers(dest="users_command", metavar="ACTION", required=True)
     create = users_sub.add_parser(
@@ -35,6 +36,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--update", action="store_true", help="if the email exists, change its site, role and password"
     )
     create.set_defaults(func=cmd_users_create)
+    grant = users_sub.add_parser(
+        "grant",
+        help="let a user of one site work another site of the network too (a network admin)",
+        description="Let a staff user also work another site (they switch between their sites on the "
+        "staff pages, with the same role). --revoke takes it back.",
+    )
+    grant.add_argument("--email", required=True, help="the user's sign-in email")
+    grant.add_argument("--site", required=True, metavar="ID", help="the other site they may work")
+    grant.add_argument("--revoke", action="store_true", help="stop them working that site")
+    grant.set_defaults(func=cmd_users_grant)
 
     tokens = sub.add_parser("tokens", help="manage REST API tokens")
     tokens_sub = tokens.add_subparsers(dest="tokens_command", metavar="ACTION", required=True)
@@ -86,6 +97,25 @@ def cmd_users_create(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
     verb = "created" if created else "updated"
     print(f"{verb} user {user_id}: {args.email.strip().lower()} ({args.role}, site {args.site})")
+    return 0
+
+
+async def _grant(settings: Settings, args: argparse.Namespace) -> int:
+    async with open_store(settings) as (_engine, sessionmaker):
+        async with sessionmaker.begin() as session:
+            user = await grant_site(session, email=args.email, site_id=args.site, revoke=args.revoke)
+            return user.id
+
+
+def cmd_users_grant(args: argparse.Namespace) -> int:
+    """Let a user work another site (or, with --revoke, stop)."""
+    settings = settings_from_env()
+    try:
+        user_id = asyncio.run(_grant(settings, args))
+    except NetworkInputError as exc:
+        raise CliError(str(exc)) from None
+    verb = "may no longer work" if args.revoke else "may now work"
+    print(f"user {user_id} {verb} site {args.site}")
     return 0
 
 

@@ -145,6 +145,7 @@ async def list_events(
     until: datetime | None = None,
     action: str | None = None,
     patient_id: str | None = None,
+    actor: str | None = None,
     limit: int = 100,
     offset: int = 0,
     newest_first: bool = False,
@@ -159,6 +160,8 @@ async def list_events(
         filters.append(AuditEvent.action == action)
     if patient_id:
         filters.append(AuditEvent.patient_id == patient_id)
+    if actor:
+        filters.append(AuditEvent.actor == actor)
     total = await session.scalar(select(func.count(AuditEvent.id)).where(*filters)) or 0
     order = (AuditEvent.at.desc(), AuditEvent.id.desc()) if newest_first else (AuditEvent.at, AuditEvent.id)
     rows = await session.scalars(

@@ -37,6 +37,7 @@ __all__ = [
     "PrescriptionEvent",
     "ProviderStatus",
     "Program",
+    "SavedView",
     "ProgramOptOut",
     "Signal",
     "SourceId",
@@ -380,6 +381,18 @@ class StaffUser(Base):
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = _created()
     last_login_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SavedView(Base):
+    """A staff user's named set of queue filters (the query string of /queues), shown as a link there."""
+
+    __tablename__ = "saved_view"
+    __table_args__ = (UniqueConstraint("user_id", "name"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("staff_user.id"), index=True)
+    name: Mapped[str] = mapped_column(String(60))
+    query: Mapped[str] = mapped_column(String(500), default="")
+    created_at: Mapped[datetime] = _created()
 
 
 class StaffSession(Base):

@@ -126,9 +126,11 @@ def _bool_value(value: Any) -> Any:
 
 @lru_cache(maxsize=1024)
 def _zone_ok(name: str) -> bool:
+    if len(name) > 64:  # IANA names are far shorter; a long one is a path the OS refuses (OSError)
+        return False
     try:
         ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
+    except (ZoneInfoNotFoundError, ValueError, OSError):
         return False
     return True
 

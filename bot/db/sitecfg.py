@@ -8,7 +8,12 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bot.db.models import Site
 
-__all__ = ["SiteConfig", "parse_hhmm", "site_config"]
+__all__ = ["PAUSED_PROGRAMS", "PROGRAMS_YAML", "SiteConfig", "parse_hhmm", "site_config"]
+
+# Keys of Site.settings the program loader writes: the program ids loaded paused (planned and sent for
+# nothing until resumed), and the YAML text last loaded (shown for editing and audited before/after).
+PAUSED_PROGRAMS = "paused_programs"
+PROGRAMS_YAML = "programs_yaml"
 
 
 def parse_hhmm(value: str) -> time:
@@ -48,6 +53,7 @@ class SiteConfig(BaseModel):
     oncall_webhook_url: str = ""
     after_hours_phone: str = ""  # settings JSON: the clinic's out-of-hours line for "call now" advice
     self_care: dict[str, dict[str, str]] = Field(default_factory=dict)
+    paused_programs: tuple[str, ...] = ()  # settings JSON: program ids loaded paused (see scheduler.programs)
 
     @field_validator("quiet_start", "quiet_end")
     @classmethod

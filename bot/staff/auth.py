@@ -26,6 +26,7 @@ from bot.db import audit
 from bot.db.models import ApiToken, LoginAttempt, Site, StaffSession, StaffUser
 from bot.db.unit import in_session
 from bot.keys import CLOCK, SESSIONMAKER, SETTINGS
+from bot.staff.network import site_for_user
 
 __all__ = [
     "ADDRESS_MAX_DELAY",
@@ -40,6 +41,7 @@ __all__ = [
     "ROLES",
     "ROLE_QUEUES",
     "SESSION_COOKIE",
+    "SITE_COOKIE",
     "THROTTLE_LIMIT",
     "THROTTLE_WINDOW",
     "AuthInputError",
@@ -63,6 +65,7 @@ __all__ = [
     "principal_from_request",
     "session_principal",
     "set_session_cookie",
+    "set_site_cookie",
     "start_session",
     "verify_password",
 ]
@@ -99,6 +102,9 @@ THROTTLE_WINDOW = timedelta(minutes=15)
 ADDRESS_SLOWDOWN_AFTER = 10
 ADDRESS_MAX_DELAY = timedelta(seconds=60)
 SESSION_COOKIE = "midbot_session"
+# The site a network user works now. Only a choice among the sites they may work: it is checked against the
+# sites' grants on every request, so a forged value falls back to the user's own site.
+SITE_COOKIE = "midbot_site"
 LOGIN_CSRF_COOKIE = "midbot_login_csrf"
 CSRF_FIELD = "csrf_token"
 CSRF_HEADER = "X-CSRF-Token"
@@ -143,6 +149,8 @@ class Principal:
         role: the staff role, or "integration" for an API token.
         email: the user's email (empty for tokens).
         csrf_token: the session's CSRF token (None for tokens, which need none).
+        home_site_id: the user's own site, when ``site_id`` is another site of the network they switched
+            to (``bot.staff.network``); empty otherwise.
     """
 
     kind: Literal["user", "token"]
@@ -151,6 +159,7 @@ class Principal:
     role: str
     email: str = ""
     csrf_token: str | None = None
+    home_site_id: str = ""
 
     @property
     def actor(self) -> str:
@@ -452,8 +461,10 @@ async def end_session(session: AsyncSession, cookie: str | None) -> None:
         await session.execute(delete(StaffSession).where(StaffSession.id == _digest(cookie)))
 
 
-def session_principal(row: StaffSession, user: StaffUser) -> Principal:
-    """The Principal of a signed-in user."""
+def session_principal(row: StaffSession, user: StaffUser, site_id: str | None = None) -> Principal:
+    """The Principal of a signed-in user, working ``site_id`` (a site of their network) or their own site."""
+    if site_id and site_id != user.site_id:
+        return Principal("user", user.id, site_id, user.role, user.email, row.csrf_token, user.site_id)
     return Principal("user", user.id, user.site_id, user.role, user.email, row.csrf_token)
 
 
@@ -521,7 +532,12 @@ async def principal_from_request(request: web.Request, *, allow_token: bool = Tr
                 raise BadCredentials()
             return principal
         loaded = await load_session(session, request.cookies.get(SESSION_COOKIE), now=app[CLOCK].now())
-        return session_principal(*loaded) if loaded else None
+        if loaded is None:
+            return None
+        row, user = loaded
+        return session_principal(
+            row, user, await site_for_user(session, user, request.cookies.get(SITE_COOKIE))
+        )
 
 
 def set_session_cookie(response: web.StreamResponse, request: web.Request, cookie: str) -> None:
@@ -539,8 +555,23 @@ def set_session_cookie(response: web.StreamResponse, request: web.Request, cooki
 
 
 def clear_session_cookie(response: web.StreamResponse) -> None:
-    """Remove the session cookie from the browser."""
+    """Remove the session cookie (and the chosen site) from the browser."""
     response.del_cookie(SESSION_COOKIE, path="/")
+    response.del_cookie(SITE_COOKIE, path="/")
+
+
+def set_site_cookie(response: web.StreamResponse, request: web.Request, site_id: str) -> None:
+    """Remember the site a network user switched to (for this browser, as long as the session)."""
+    settings = request.app[SETTINGS]
+    response.set_cookie(
+        SITE_COOKIE,
+        site_id,
+        max_age=settings.session_max_age_minutes * 60,
+        httponly=True,
+        samesite="Lax",
+        secure=settings.secure_cookies,
+        path="/",
+    )
 
 
 async def get_scoped(

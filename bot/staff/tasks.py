@@ -26,6 +26,7 @@ from bot.sms.channel import prepare_reply, refusal
 from bot.sms.delivery import Deliverer
 from bot.staff.auth import ROLE_QUEUES, Principal, get_scoped
 from bot.staff.errors import TaskConflict, TaskError, TaskForbidden, TaskInvalid, TaskNotFound
+from bot.staff.network import site_members
 from conversations.symptoms import drug_names
 from integrations.twilio.errors import TwilioError
 
@@ -293,7 +294,8 @@ async def claim_task(session: AsyncSession, principal: Principal, task_id: int, 
 async def assign_task(
     session: AsyncSession, principal: Principal, task_id: int, *, assignee_id: int, now: datetime
 ) -> Task:
-    """Hand a task to a colleague of the same site whose role works its queue (it becomes theirs, claimed).
+    """Hand a task to a colleague who works the site (its staff, or network staff it lets in) and whose role
+    works its queue (it becomes theirs, claimed).
 
     Raises:
         TaskInvalid: no such colleague, or their role does not work the task's queue (field ``assignee``).
@@ -301,7 +303,9 @@ async def assign_task(
     """
     task = await get_task(session, principal, task_id)
     _not_resolved(task)
-    colleague = await get_scoped(session, StaffUser, assignee_id, principal.site_id)
+    colleague = await session.scalar(
+        select(StaffUser).where(StaffUser.id == assignee_id, await site_members(session, principal.site_id))
+    )
     if colleague is None or not colleague.active:
         raise TaskInvalid("choose a colleague of this site", "assignee")
     if task.queue not in ROLE_QUEUES.get(colleague.role, ()):
@@ -315,10 +319,10 @@ async def assign_task(
 
 
 async def colleagues(session: AsyncSession, principal: Principal) -> list[tuple[int, str, str]]:
-    """The site's active staff as (id, name, role), for "assign to"."""
+    """The site's active staff (and the network staff it lets in) as (id, name, role), for "assign to"."""
     rows = await session.execute(
         select(StaffUser.id, StaffUser.name, StaffUser.email, StaffUser.role)
-        .where(StaffUser.site_id == principal.site_id, StaffUser.active.is_(True))
+        .where(await site_members(session, principal.site_id), StaffUser.active.is_(True))
         .order_by(StaffUser.name, StaffUser.email)
     )
     return [(uid, name or email, role) for uid, name, email, role in rows]
@@ -601,12 +605,12 @@ def reply_snippets(site: Site, language: str) -> list[tuple[str, str]]:
 
 
 async def staff_names(session: AsyncSession, site_id: str, ids: set[int]) -> dict[int, str]:
-    """Display names (or emails) of a site's staff users by id."""
+    """Display names (or emails) of a site's staff users (and the network staff it lets in) by id."""
     if not ids:
         return {}
     rows = await session.execute(
         select(StaffUser.id, StaffUser.name, StaffUser.email).where(
-            StaffUser.id.in_(ids), StaffUser.site_id == site_id
+            StaffUser.id.in_(ids), await site_members(session, site_id)
         )
     )
     return {uid: name or email for uid, name, email in rows}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, func, or_, select
@@ -23,10 +23,13 @@ from bot.staff.auth import Principal, get_scoped
 from bot.staff.errors import TaskInvalid, TaskNotFound
 
 __all__ = [
+    "INBOX_PAGE",
+    "InboxRow",
     "PatientHit",
     "RowFacts",
     "describe_detail",
     "humanize",
+    "recent_conversations",
     "reveal_phone",
     "row_facts",
     "search_patients",
@@ -144,17 +147,22 @@ async def row_facts(session: AsyncSession, principal: Principal, tasks: Sequence
         ):
             names[patient.id] = f"{patient.first_name} {patient.last_name}".strip()
             details[patient.id] = _distinguishing(patient)
-        rows = await session.execute(
-            select(Task.patient_id, func.count(Task.id))
-            .where(
-                Task.site_id == principal.site_id,
-                Task.patient_id.in_(patient_ids),
-                Task.status.in_(("open", "claimed", "snoozed")),
-            )
-            .group_by(Task.patient_id)
-        )
-        counts = {str(pid): int(n) for pid, n in rows}
+        counts = await _open_counts(session, principal.site_id, patient_ids)
     return RowFacts(names, details, await _said(session, principal, tasks), counts)
+
+
+async def _open_counts(session: AsyncSession, site_id: str, patient_ids: Iterable[str]) -> dict[str, int]:
+    """How many open, claimed or snoozed tasks each patient has."""
+    rows = await session.execute(
+        select(Task.patient_id, func.count(Task.id))
+        .where(
+            Task.site_id == site_id,
+            Task.patient_id.in_(set(patient_ids)),
+            Task.status.in_(("open", "claimed", "snoozed")),
+        )
+        .group_by(Task.patient_id)
+    )
+    return {str(pid): int(n) for pid, n in rows}
 
 
 async def _said(session: AsyncSession, principal: Principal, tasks: Iterable[Task]) -> dict[int, str]:
@@ -272,3 +280,90 @@ async def reveal_phone(
         at=now,
     )
     return patient.phone
+
+
+INBOX_PAGE = 50
+MAX_INBOX_DAYS = 365
+
+
+@dataclass(frozen=True, slots=True)
+class InboxRow:
+    """One conversation in the inbox: its patient and its latest message (in or out)."""
+
+    patient_id: str
+    name: str
+    detail: str
+    direction: str
+    said: str
+    at: datetime
+    media: int
+    open_tasks: int
+
+
+async def recent_conversations(
+    session: AsyncSession,
+    principal: Principal,
+    *,
+    now: datetime,
+    days: int = 30,
+    waiting: bool = False,
+    page: int = 1,
+) -> tuple[list[InboxRow], int]:
+    """The site's patients' conversations with a message in the last ``days``, newest first: the latest
+    message of each (``waiting``: only those whose latest message is the patient's). Audited as
+    ``inbox.view`` (one row for the list; the patient's own page audits each record).
+
+    Raises:
+        TaskInvalid: ``days`` outside 1-365 or a bad page (the field is named).
+    """
+    if not 1 <= days <= MAX_INBOX_DAYS:
+        raise TaskInvalid(f"days must be 1 to {MAX_INBOX_DAYS}", "days")
+    if page < 1:
+        raise TaskInvalid("page must be 1 or more", "page")
+    newest = func.row_number().over(
+        partition_by=Message.patient_id, order_by=(Message.created_at.desc(), Message.id.desc())
+    )
+    ranked = (
+        select(Message.id.label("id"), newest.label("n"))
+        .join(Patient, Patient.id == Message.patient_id)
+        .where(Patient.site_id == principal.site_id, Message.created_at >= now - timedelta(days=days))
+        .subquery()
+    )
+    filters = [ranked.c.n == 1] + ([Message.direction == "in"] if waiting else [])
+    base = select(Message).join(ranked, ranked.c.id == Message.id).where(*filters)
+    total = await session.scalar(select(func.count()).select_from(base.subquery())) or 0
+    latest = list(
+        await session.scalars(
+            base.order_by(Message.created_at.desc(), Message.id.desc())
+            .limit(INBOX_PAGE)
+            .offset((page - 1) * INBOX_PAGE)
+        )
+    )
+    rows = await _inbox_rows(session, principal, latest)
+    await in_session(session, audit.record, actor=principal.actor, action="inbox.view", site_id=principal.site_id,
+                     target="inbox", detail={"rows": len(rows), "waiting": waiting}, at=now)  # fmt: skip
+    return rows, total
+
+
+async def _inbox_rows(
+    session: AsyncSession, principal: Principal, latest: Sequence[Message]
+) -> list[InboxRow]:
+    ids = {m.patient_id for m in latest if m.patient_id}
+    people = {
+        p.id: p
+        for p in await session.scalars(
+            select(Patient).where(Patient.id.in_(ids), Patient.site_id == principal.site_id)
+        )
+    }
+    counts = await _open_counts(session, principal.site_id, ids)
+    out = []
+    for m in latest:
+        patient = people.get(m.patient_id or "")
+        if patient is None:
+            continue
+        out.append(
+            InboxRow(patient.id, f"{patient.first_name} {patient.last_name}".strip(), _distinguishing(patient),
+                     m.direction, snippet(m.body), m.created_at, m.num_media or len(m.media or []),
+                     counts.get(patient.id, 0))
+        )  # fmt: skip
+    return out

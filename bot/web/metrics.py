@@ -1,20 +1,25 @@
-"""The metrics dashboard: program figures beside benchmarks, as a page, a CSV download and a JSON API."""
+"""The metrics dashboard: program figures beside benchmarks, as a page and a CSV download (JSON: bot.api)."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import logging
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
-from markupsafe import Markup
 
+from bot.db.audit import csv_cell
 from bot.db.models import Site
 from bot.keys import CLOCK, SESSIONMAKER, WEB_JINJA
 from bot.staff.auth import BadCredentials, Principal, principal_from_request
+from bot.web.charts import ChartPoint, bar_chart_svg, benchmark_words, format_value, month_words
+from bot.web.layout import layout_context
 from integrations.dispensary.computed import local_date, site_zone
 from integrations.dispensary.metrics import (
     Metric,
@@ -22,7 +27,6 @@ from integrations.dispensary.metrics import (
     monthly_series,
     parse_month,
     program_metrics,
-    sparkline_svg,
 )
 
 __all__ = ["setup_metrics_page"]
@@ -35,6 +39,8 @@ _FALLBACK_LAYOUT = """<!doctype html>
 <body><main id="main">{% block main %}{% endblock %}</main></body></html>"""
 _FALLBACK_NAME = "_metrics_layout.html"
 _OWN_ENV = web.AppKey("metrics_jinja_env", jinja2.Environment)
+CHART_MONTHS = 6
+SERIES_FIELDS = ("site_id", "month", "key", "label", "value", "unit", "benchmark", "against_benchmark")
 routes = web.RouteTableDef()
 
 
@@ -77,25 +83,6 @@ async def _metrics(request: web.Request, site_id: str, month: str) -> list[Metri
         return await program_metrics(session, site_id=site_id, month=month, now=request.app[CLOCK].now())
 
 
-@routes.get("/api/v1/metrics")
-async def metrics_api(request: web.Request) -> web.Response:
-    """JSON metrics of the caller's site: ``?month=YYYY-MM`` (default this month), ``?site=`` must be it."""
-    principal = await _principal(request, allow_token=True)
-    if principal is None:
-        return web.json_response({"error": "authentication required"}, status=401)
-    site = request.query.get("site", "").strip() or principal.site_id
-    if site != principal.site_id:
-        raise _bad("site", "site not found", status=404)  # another site's figures: as if it did not exist
-    month = await _month(request, site)
-    rows = await _metrics(request, site, month)
-    body = {
-        "site_id": site,
-        "month": month,
-        "metrics": [m.as_dict() | {"meets_benchmark": m.meets_benchmark} for m in rows],
-    }
-    return web.json_response(body)
-
-
 async def _page_principal(request: web.Request) -> Principal:
     principal = await _principal(request, allow_token=False)
     if principal is None:
@@ -103,59 +90,110 @@ async def _page_principal(request: web.Request) -> Principal:
     return principal
 
 
+def verdict(meets: bool | None) -> str:
+    """Whether a figure meets its benchmark, in words (the page and the CSV say the same)."""
+    return {True: "meets", False: "misses", None: ""}[meets]
+
+
+def series_csv(rows: list[Metric], series: dict[str, list[tuple[str, float | None]]], *, site_id: str) -> str:
+    """The charts' figures, one row per metric and month (formula-like text neutralised, like every export)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(SERIES_FIELDS)
+    for metric in rows:
+        for month, value in series.get(metric.key, []):
+            judged = replace(metric, value=value).meets_benchmark
+            cells = (site_id, month, metric.key, metric.label, value, metric.unit, metric.benchmark,
+                     verdict(judged))  # fmt: skip
+            writer.writerow([csv_cell(cell) for cell in cells])
+    return out.getvalue()
+
+
 @routes.get("/metrics-dashboard.csv")
 async def metrics_csv_download(request: web.Request) -> web.Response:
-    """The month's metrics as a CSV file."""
+    """The month's metrics as a CSV file; ``?months=6``: the charts' figures, every metric by month."""
     principal = await _page_principal(request)
     month = await _month(request, principal.site_id)
+    months_raw = request.query.get("months", "").strip()
+    if months_raw and not (months_raw.isdigit() and 1 <= int(months_raw) <= 36):
+        raise _bad("months", "months: expected a whole number from 1 to 36")
     rows = await _metrics(request, principal.site_id, month)
+    name = _filename(principal.site_id, month, months=int(months_raw) if months_raw else 0)
+    if months_raw:
+        async with request.app[SESSIONMAKER]() as session:
+            series = await monthly_series(
+                session, site_id=principal.site_id, months=int(months_raw), now=request.app[CLOCK].now(),
+                until=month,
+            )  # fmt: skip
+        text = series_csv(rows, series, site_id=principal.site_id)
+    else:
+        text = metrics_csv(rows, site_id=principal.site_id, month=month)
     return web.Response(
-        text=metrics_csv(rows, site_id=principal.site_id, month=month),
+        text=text,
         content_type="text/csv",
-        headers={"Content-Disposition": f'attachment; filename="{_filename(principal.site_id, month)}"'},
+        headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"},
     )
 
 
-def _filename(site_id: str, month: str) -> str:
+def _filename(site_id: str, month: str, *, months: int = 0) -> str:
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in site_id)
-    return f"midbot-metrics-{safe}-{month}.csv"
+    span = f"-{months}-months" if months else ""
+    return f"midbot-metrics-{safe}-{month}{span}.csv"
+
+
+def _row(metric: Metric, points: list[tuple[str, float | None]]) -> dict[str, Any]:
+    """What the page shows for one metric: its words, and a chart whose last column is the table's value."""
+    chart = [ChartPoint(m, v, replace(metric, value=v).meets_benchmark) for m, v in points]
+    return {
+        "metric": metric,
+        "value": format_value(metric.value, metric.unit),
+        "benchmark": benchmark_words(metric.benchmark, metric.unit, metric.better, metric.strict),
+        "verdict": verdict(metric.meets_benchmark),
+        "better": "lower is better" if metric.better == "lower" else "higher is better",
+        "svg": bar_chart_svg(
+            chart,
+            key=metric.key,
+            label=metric.label,
+            unit=metric.unit,
+            benchmark=metric.benchmark,
+            better=metric.better,
+            strict=metric.strict,
+        ),  # fmt: skip
+        "first": month_words(points[0][0]) if points else "",
+    }
 
 
 @routes.get("/metrics-dashboard")
 async def metrics_page(request: web.Request) -> web.Response:
-    """One row per metric: this month's value, the benchmark and a six-month chart."""
+    """One row per metric (this month's value, the benchmark, whether it meets it) and a chart per metric
+    of the last six months. The chart's last column is this month: the same figure as the table."""
     principal = await _page_principal(request)
     month = await _month(request, principal.site_id)
     now = request.app[CLOCK].now()
     async with request.app[SESSIONMAKER]() as session:
         site = await session.get(Site, principal.site_id)
         rows = await program_metrics(session, site_id=principal.site_id, month=month, now=now)
-        series = await monthly_series(session, site_id=principal.site_id, months=6, now=now, until=month)
+        series = await monthly_series(
+            session, site_id=principal.site_id, months=CHART_MONTHS, now=now, until=month
+        )
     context: dict[str, Any] = {
         "site_id": principal.site_id,
+        "site_name": site.name if site else principal.site_id,
         "month": month,
+        "month_words": month_words(month),
+        "chart_months": CHART_MONTHS,
         "principal": principal,
-        "rows": [
-            {"metric": m, "svg": Markup(sparkline_svg([v for _, v in series[m.key]], m.benchmark))}
-            for m in rows
-        ],
+        "rows": [_row(m, series[m.key]) for m in rows],
     }
-    return _render(request, context, site)
+    return await _render(request, context, site)
 
 
-def _render(request: web.Request, context: dict[str, Any], site: Site | None) -> web.Response:
+async def _render(request: web.Request, context: dict[str, Any], site: Site | None) -> web.Response:
     """Render inside the staff pages' base.html when they are set up (bot.web.routes), else stand-alone."""
     if WEB_JINJA in request.app and site is not None:
-        from bot.web import routes as staff
-
         principal: Principal = context["principal"]
-        context |= {
-            "layout": "base.html",
-            "site": site,
-            "csrf": principal.csrf_token,
-            "role_label": staff.ROLE_LABELS.get(principal.role, principal.role),
-            "static": staff.STATIC_PREFIX,
-        }
+        async with request.app[SESSIONMAKER]() as session:
+            context |= await layout_context(session, principal, site) | {"layout": "base.html"}
         response = aiohttp_jinja2.render_template("metrics.html", request, context, app_key=WEB_JINJA)
     else:
         html = request.app[_OWN_ENV].get_template("metrics.html").render(context | {"layout": _FALLBACK_NAME})
@@ -165,7 +203,7 @@ def _render(request: web.Request, context: dict[str, Any], site: Site | None) ->
 
 
 def setup_metrics_page(app: web.Application) -> None:
-    """Add GET /metrics-dashboard, /metrics-dashboard.csv and /api/v1/metrics (all behind sign-in)."""
+    """Add GET /metrics-dashboard and /metrics-dashboard.csv (behind sign-in; GET /api/v1/metrics is bot.api's)."""
     if _OWN_ENV in app:  # already set up (idempotent, so wiring it twice is harmless)
         return
     app[_OWN_ENV] = _own_env()

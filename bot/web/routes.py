@@ -12,10 +12,11 @@ import json
 import logging
 import math
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote, urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
 import aiohttp
@@ -30,10 +31,20 @@ from bot.db import audit
 from bot.db.models import Message, Patient, Site, Task
 from bot.db.unit import in_session
 from bot.keys import CLOCK, HTTP, MESSAGING, SESSIONMAKER, SETTINGS, WEB_JINJA
+from bot.staff.audit_trail import (
+    action_words,
+    actor_names,
+    audit_choices,
+    detail_words,
+    named_targets,
+    target_words,
+)
 from bot.staff.auth import (
     CSRF_FIELD,
     LOGIN_CSRF_COOKIE,
+    ROLE_QUEUES,
     SESSION_COOKIE,
+    SITE_COOKIE,
     BadCredentials,
     LoginThrottled,
     Principal,
@@ -44,8 +55,10 @@ from bot.staff.auth import (
     new_csrf_token,
     principal_from_request,
     set_session_cookie,
+    set_site_cookie,
     start_session,
 )
+from bot.staff.network import sites_for_user
 from bot.staff.records import list_messages, load_patient_record
 from bot.staff.tasks import (
     OUTCOMES,
@@ -69,30 +82,26 @@ from bot.staff.tasks import (
     staff_names,
     task_notes,
 )
+from bot.staff.views import clean_query, delete_view, list_views, save_view
 from bot.staff.workspace import (
+    INBOX_PAGE,
     PatientHit,
     RowFacts,
     describe_detail,
     humanize,
+    recent_conversations,
     reveal_phone,
     row_facts,
     search_patients,
 )
+from bot.web.layout import QUEUE_LABELS, ROLE_LABELS, STATIC_PREFIX, layout_context
 from conversations.symptoms import drug_names
 
 __all__ = ["setup_web"]
 
 _LOGGER = logging.getLogger(__name__)
 _HERE = Path(__file__).parent
-STATIC_PREFIX = "/static/staff/"
 POLL_SECONDS = 3
-QUEUE_LABELS = {
-    "urgent_clinical": "Urgent clinical",
-    "clinical": "Clinical",
-    "refill": "Refill",
-    "financial": "Financial",
-    "general": "General",
-}
 OUTCOME_LABELS = {
     "refill_processed": "Refill processed",
     "advice_given": "Advice given",
@@ -103,12 +112,6 @@ OUTCOME_LABELS = {
     "duplicate": "Duplicate",
     "wrong_number": "Wrong number",
     "other": "Other (note required)",
-}
-ROLE_LABELS = {
-    "pharmacist": "Pharmacist",
-    "technician": "Technician",
-    "financial_navigator": "Financial navigator",
-    "clinic_admin": "Clinic admin",
 }
 # What the task page says after a successful action (the redirect carries only the code).
 DONE_MESSAGES = {
@@ -121,6 +124,8 @@ DONE_MESSAGES = {
     "resolve": "Task resolved.",
     "takeover": "You took over this task.",
     "bulk": "Done for the selected tasks.",
+    "view": "View saved: it is in your saved views on this page.",
+    "view_deleted": "Saved view deleted.",
     "assign": "Task assigned.",
 }
 NOTE_LABELS = {
@@ -190,6 +195,13 @@ def _local(value: datetime | None, zone: str) -> str:
     return value.astimezone(ZoneInfo(zone)).strftime("%a %d %b %Y %H:%M")
 
 
+def _local_full(value: datetime | None, zone: str) -> str:
+    """To the second, with the zone's abbreviation: ``Tue 24 Nov 2026 10:00:05 CST`` (audit times)."""
+    if value is None:
+        return ""
+    return value.astimezone(ZoneInfo(zone)).strftime("%a %d %b %Y %H:%M:%S %Z")
+
+
 def _safe_next(value: str | None) -> str:
     """Only a path on this site (no scheme, no host, no //evil.example)."""
     if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
@@ -198,30 +210,27 @@ def _safe_next(value: str | None) -> str:
     return value if not parts.scheme and not parts.netloc else "/queues"
 
 
-async def _site_of(request: web.Request, principal: Principal) -> Site:
+async def _layout(request: web.Request, principal: Principal, site: Site | None = None) -> dict[str, Any]:
     async with request.app[SESSIONMAKER]() as session:
-        site = await session.get(Site, principal.site_id)
-    assert site is not None
-    return site
+        return await layout_context(session, principal, site)
 
 
-def _base_context(principal: Principal, site: Site) -> dict[str, Any]:
-    return {
-        "principal": principal,
-        "site": site,
-        "csrf": principal.csrf_token,
-        "role_label": ROLE_LABELS.get(principal.role, principal.role),
-        "queue_labels": QUEUE_LABELS,
-        "static": STATIC_PREFIX,
-    }
+def _page_of(path: str) -> str:
+    """The page a form was posted from: ``/tasks/7/reply`` -> ``/tasks/7``; anything else -> ``/queues``."""
+    parts = path.strip("/").split("/")
+    if len(parts) >= 2 and parts[0] in ("tasks", "patients") and parts[1] and len(parts[1]) <= 64:
+        return "/" + "/".join(parts[:2])
+    return "/queues"
 
 
 async def _error_page(
     request: web.Request, principal: Principal | None, status: int, message: str
 ) -> web.Response:
     context: dict[str, Any] = {"status": status, "message": message, "static": STATIC_PREFIX}
+    if principal is None and request.method == "POST":
+        context["sign_in"] = "/login?next=" + quote(_page_of(request.path), safe="/")
     if principal is not None:
-        context.update(_base_context(principal, await _site_of(request, principal)))
+        context.update(await _layout(request, principal))
     return _render(request, "error.html", context, status=status)
 
 
@@ -236,7 +245,10 @@ def staff_page(handler: PageHandler) -> Callable[[web.Request], Awaitable[web.St
         if principal is None:
             if request.method == "GET":
                 raise web.HTTPSeeOther(f"/login?next={quote(request.path_qs, safe='/?=&')}")
-            return await _error_page(request, None, 403, "You are not signed in. Sign in and try again.")
+            # A form sent after the session expired: back to its page once signed in again (a typed reply
+            # is kept in the browser meanwhile, see task.js).
+            message = "Your session has ended. Sign in again: what you typed is kept on this device."
+            return await _error_page(request, None, 403, message)
         form: Form | None = None
         if request.method == "POST":
             form = await request.post()
@@ -364,6 +376,7 @@ async def login_submit(request: web.Request) -> web.StreamResponse:
     response = _redirect(_safe_next(next_path))
     set_session_cookie(response, request, cookie)
     response.del_cookie(LOGIN_CSRF_COOKIE, path="/login")
+    response.del_cookie(SITE_COOKIE, path="/")  # every sign-in starts at the user's own site
     return response
 
 
@@ -382,6 +395,29 @@ async def logout(request: web.Request, principal: Principal, _form: Form | None)
         )
     response = _redirect("/login")
     clear_session_cookie(response)
+    return response
+
+
+@staff_page
+async def switch_site(request: web.Request, principal: Principal, form: Form | None) -> web.StreamResponse:
+    """POST /site: a network user works another of their sites from now on (audited on both sides)."""
+    assert form is not None
+    wanted = str(form.get("site", "")).strip()
+    now = request.app[CLOCK].now()
+    async with request.app[SESSIONMAKER].begin() as session:
+        home = principal.home_site_id or principal.site_id
+        allowed = {site_id for site_id, _name in await sites_for_user(session, principal.id, home)}
+        if principal.user_id is None or wanted not in allowed:
+            allowed = set()
+        else:
+            for site_id, action in ((principal.site_id, "staff.site_left"), (wanted, "staff.site_entered")):
+                await in_session(session, audit.record, actor=principal.actor, action=action, site_id=site_id,
+                                 target=f"site:{wanted if site_id == principal.site_id else principal.site_id}",
+                                 at=now)  # fmt: skip
+    if not allowed:  # a site the user may not work is as if it did not exist
+        return await _error_page(request, principal, 404, "There is no such site among yours.")
+    response = _redirect("/queues")
+    set_site_cookie(response, request, wanted)
     return response
 
 
@@ -495,10 +531,15 @@ async def queues_page(request: web.Request, principal: Principal, _form: Form | 
     except TaskError as exc:
         return await _error_page(request, principal, 400, exc.message)
     data = await _queue_data(request, principal, filters)
-    site = await _site_of(request, principal)
     async with request.app[SESSIONMAKER]() as session:
         team = await colleagues(session, principal)
-    context = _base_context(principal, site) | {
+        views = await list_views(session, principal)
+        layout = await layout_context(session, principal)
+    here = clean_query(request.query_string)
+    context = layout | {
+        "views": views,
+        "view_query": here,
+        "current_view": next((v for v in views if v.query == here), None),
         "filters": filters,
         "data": data,
         "colleagues": team,
@@ -558,6 +599,40 @@ async def queues_bulk(request: web.Request, principal: Principal, form: Form | N
         return await _error_page(request, principal, 409, "Not done: " + "; ".join(failed))
     back = str(form.get("back", ""))
     return _redirect(f"/queues?{back}&done=bulk" if back and "done=" not in back else "/queues?done=bulk")
+
+
+@staff_page
+async def queues_view_save(
+    request: web.Request, principal: Principal, form: Form | None
+) -> web.StreamResponse:
+    """POST /queues/views: save the current filters under a name (the same name replaces its view)."""
+    assert form is not None
+    query = str(form.get("query", ""))
+    try:
+        async with request.app[SESSIONMAKER].begin() as session:
+            view = await save_view(
+                session, principal, name=str(form.get("name", "")), query=query, now=request.app[CLOCK].now()
+            )
+            target = view.query
+    except TaskError as exc:
+        return await _error_page(request, principal, exc.status, exc.message)
+    return _redirect(f"/queues?{target}&done=view" if target else "/queues?done=view")
+
+
+@staff_page
+async def queues_view_delete(
+    request: web.Request, principal: Principal, _form: Form | None
+) -> web.StreamResponse:
+    """POST /queues/views/{id}/delete: forget one of the caller's saved views."""
+    raw = request.match_info["view_id"]
+    if not raw.isdigit() or len(raw) > 18:
+        raise web.HTTPNotFound()
+    try:
+        async with request.app[SESSIONMAKER].begin() as session:
+            await delete_view(session, principal, int(raw))
+    except TaskError as exc:
+        return await _error_page(request, principal, exc.status, exc.message)
+    return _redirect("/queues?done=view_deleted")
 
 
 # -- the task page ---------------------------------------------------------------------------------------
@@ -624,6 +699,8 @@ async def _task_context(
         names = await staff_names(session, principal.site_id, ids)
         site = await session.get(Site, principal.site_id)
         assert site is not None
+        layout = await layout_context(session, principal, site)
+        team = [c for c in await colleagues(session, principal) if task.queue in ROLE_QUEUES.get(c[2], ())]
         await in_session(
             session,
             audit.record,
@@ -643,8 +720,10 @@ async def _task_context(
         else []
     )
     language = patient.language if patient else "en"
-    return _base_context(principal, site) | {
+    return layout | {
         "now": now,
+        "team": team,
+        "role_labels": ROLE_LABELS,
         "task": task,
         "record": record,
         "patient": patient,
@@ -745,6 +824,11 @@ async def _run_action(
     async with app[SESSIONMAKER].begin() as session:
         if action == "claim":
             await claim_task(session, principal, task_id, now=now)
+        elif action == "assign":
+            raw = str(form.get("assignee", ""))
+            if not raw.isdigit() or len(raw) > 18:
+                raise TaskInvalid("choose a colleague to assign to", "assignee")
+            await assign_task(session, principal, task_id, assignee_id=int(raw), now=now)
         elif action == "takeover":
             assert principal.user_id is not None
             await assign_task(session, principal, task_id, assignee_id=principal.user_id, now=now)
@@ -890,9 +974,46 @@ async def patients_page(request: web.Request, principal: Principal, _form: Form 
                 hits = await search_patients(session, principal, q, now=request.app[CLOCK].now(), via="page")
         except TaskError as exc:
             error = exc.message
-    site = await _site_of(request, principal)
-    context = _base_context(principal, site) | {"q": q, "hits": hits, "error": error}
+    context = await _layout(request, principal) | {"q": q, "hits": hits, "error": error}
     return _render(request, "patients.html", context, status=400 if error else 200)
+
+
+def _whole(request: web.Request, name: str, default: int) -> int:
+    raw = request.query.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or len(raw) > 6:
+        raise TaskInvalid(f"{name} must be a whole number", name)
+    return int(raw)
+
+
+@staff_page
+async def inbox_page(request: web.Request, principal: Principal, _form: Form | None) -> web.StreamResponse:
+    """GET /inbox: every recent conversation of the site, newest first: the latest message per patient
+    (``?waiting=1``: only those where the patient wrote last; ``days``, ``page``). Audited."""
+    now = request.app[CLOCK].now()
+    waiting = request.query.get("waiting") == "1"
+    try:
+        days, page = _whole(request, "days", 30), _whole(request, "page", 1)
+        async with request.app[SESSIONMAKER].begin() as session:
+            rows, total = await recent_conversations(
+                session, principal, now=now, days=days, waiting=waiting, page=page
+            )
+            layout = await layout_context(session, principal)
+    except TaskError as exc:
+        return await _error_page(request, principal, 400, exc.message)
+    context = layout | {
+        "rows": rows,
+        "total": total,
+        "page": page,
+        "pages": max(1, -(-total // INBOX_PAGE)),
+        "days": days,
+        "waiting": waiting,
+        "zone": layout["site"].time_zone,
+        "ages": {r.patient_id: human_age((now - r.at).total_seconds()) for r in rows},
+        "query": urlencode({"days": days} | ({"waiting": 1} if waiting else {})),
+    }
+    return _render(request, "inbox.html", context)
 
 
 def _patient_id(request: web.Request) -> str:
@@ -927,8 +1048,9 @@ async def _patient_context(
             {m.staff_user_id for m in messages if m.staff_user_id}
             | {t.assignee_id for t in tasks if t.assignee_id},
         )
+        layout = await layout_context(session, principal, record.site)
     patient = record.patient
-    return _base_context(principal, record.site) | {
+    return layout | {
         "record": record,
         "patient": patient,
         "messages": messages,
@@ -975,39 +1097,85 @@ async def patient_show_number(
 # -- audit -----------------------------------------------------------------------------------------------
 
 
-def _audit_filters(request: web.Request) -> tuple[datetime | None, str | None, int]:
-    raw_since = request.query.get("since", "").strip()
-    since = None
-    if raw_since:
+@dataclass(frozen=True, slots=True)
+class AuditFilters:
+    """The audit page's filters, checked; dates are the site's local calendar days."""
+
+    since: datetime | None = None
+    until: datetime | None = None
+    action: str | None = None
+    actor: str | None = None
+    patient_id: str | None = None
+    page: int = 1
+    raw: dict[str, str] = field(default_factory=dict)
+
+    def query(self) -> dict[str, Any]:
+        """Keyword arguments for ``audit.list_events``."""
+        return {"since": self.since, "until": self.until, "action": self.action, "actor": self.actor,
+                "patient_id": self.patient_id}  # fmt: skip
+
+
+def _local_day(raw: str, zone: str, name: str) -> datetime:
+    try:
+        day = date.fromisoformat(raw)
+    except ValueError:
+        raise TaskInvalid(f"{name} must be a date like 2026-11-24", name) from None
+    return datetime.combine(day, time(0), tzinfo=ZoneInfo(zone)).astimezone(UTC)
+
+
+def _audit_filters(request: web.Request, zone: str) -> AuditFilters:
+    """``from``/``to`` (local days, both included), ``since`` (ISO time), ``actor``, ``action``, ``patient``."""
+    q = {k: request.query.get(k, "").strip() for k in ("since", "from", "to", "actor", "action", "patient")}
+    since = until = None
+    if q["since"]:
         try:
-            since = datetime.fromisoformat(raw_since)
+            since = datetime.fromisoformat(q["since"])
         except ValueError:
             raise TaskInvalid("since must be a date like 2026-11-24", "since") from None
         since = since if since.tzinfo else since.replace(tzinfo=UTC)
+    if q["from"]:
+        since = (
+            max(since, _local_day(q["from"], zone, "from")) if since else _local_day(q["from"], zone, "from")
+        )
+    if q["to"]:
+        until = _local_day(q["to"], zone, "to") + timedelta(days=1)
+    if since and until and until <= since:
+        raise TaskInvalid("to must be on or after from", "to")
+    for name in ("actor", "action", "patient"):
+        if len(q[name]) > 200:
+            raise TaskInvalid(f"{name} must be at most 200 characters", name)
     page_raw = request.query.get("page", "1")
-    page = int(page_raw) if page_raw.isdigit() and int(page_raw) >= 1 else 1
-    return since, request.query.get("action") or None, page
+    page = int(page_raw) if page_raw.isdigit() and len(page_raw) < 7 and int(page_raw) >= 1 else 1
+    return AuditFilters(since, until, q["action"] or None, q["actor"] or None, q["patient"] or None, page,
+                        {k: v for k, v in q.items() if v})  # fmt: skip
+
+
+async def _site_zone(request: web.Request, principal: Principal) -> str:
+    async with request.app[SESSIONMAKER]() as session:
+        site = await session.get(Site, principal.site_id)
+    return site.time_zone if site else "UTC"
 
 
 @staff_page
 async def audit_page(request: web.Request, principal: Principal, _form: Form | None) -> web.StreamResponse:
-    """GET /audit: the site's audit trail (clinic admins)."""
+    """GET /audit: the site's audit trail, newest first, with names, words and local times (clinic admins)."""
     if principal.role != "clinic_admin":
         return await _error_page(request, principal, 403, "Only clinic admins can see the audit trail.")
+    zone = await _site_zone(request, principal)
     try:
-        since, action, page = _audit_filters(request)
+        filters = _audit_filters(request, zone)
     except TaskError as exc:
         return await _error_page(request, principal, 400, exc.message)
     size = 100
     now = request.app[CLOCK].now()
     async with request.app[SESSIONMAKER].begin() as session:
         events, total = await audit.list_events(
-            session,
-            site_id=principal.site_id,
-            since=since,
-            action=action,
-            limit=size,
-            offset=(page - 1) * size,
+            session, site_id=principal.site_id, limit=size, offset=(filters.page - 1) * size,
+            newest_first=True, **filters.query(),
+        )  # fmt: skip
+        actors, actions = await audit_choices(session, principal.site_id)
+        names = await actor_names(
+            session, principal.site_id, {e.actor for e in events} | named_targets(events)
         )
         await in_session(
             session,
@@ -1017,15 +1185,22 @@ async def audit_page(request: web.Request, principal: Principal, _form: Form | N
             site_id=principal.site_id,
             at=now,
         )
-    site = await _site_of(request, principal)
-    context = _base_context(principal, site) | {
+        layout = await layout_context(session, principal)
+    context = layout | {
         "events": events,
+        "names": names,
         "total": total,
-        "page": page,
+        "page": filters.page,
         "pages": max(1, -(-total // size)),
-        "since": request.query.get("since", ""),
-        "action": action or "",
-        "query": request.query_string,
+        "filters": filters.raw,
+        "actors": actors,
+        "actions": [(a, action_words(a)) for a in actions],
+        "action_words": action_words,
+        "detail_words": detail_words,
+        "target_words": target_words,
+        "zone": zone,
+        "zone_name": now.astimezone(ZoneInfo(zone)).strftime("%Z"),
+        "query": urlencode(filters.raw),
     }
     return _render(request, "audit.html", context)
 
@@ -1036,13 +1211,13 @@ async def audit_csv(request: web.Request, principal: Principal, _form: Form | No
     if principal.role != "clinic_admin":
         return await _error_page(request, principal, 403, "Only clinic admins can export the audit trail.")
     try:
-        since, action, _page = _audit_filters(request)
+        filters = _audit_filters(request, await _site_zone(request, principal))
     except TaskError as exc:
         return await _error_page(request, principal, 400, exc.message)
     now = request.app[CLOCK].now()
     async with request.app[SESSIONMAKER].begin() as session:
         events, total = await audit.list_events(
-            session, site_id=principal.site_id, since=since, action=action, limit=100_000
+            session, site_id=principal.site_id, limit=100_000, **filters.query()
         )
         await in_session(
             session,
@@ -1078,6 +1253,7 @@ def _environment(app: web.Application) -> jinja2.Environment:
     )
     env.globals.pop("app", None)
     env.filters["local"] = _local
+    env.filters["local_full"] = _local_full
     env.filters["age"] = human_age
     env.globals["humanize"] = humanize
     env.globals["describe"] = describe_detail
@@ -1093,12 +1269,16 @@ def setup_web(app: web.Application) -> None:
     app.router.add_get("/login", login_page, name="web.login")
     app.router.add_post("/login", login_submit, name="web.login_submit")
     app.router.add_post("/logout", logout, name="web.logout")
+    app.router.add_post("/site", switch_site, name="web.switch_site")
     app.router.add_get("/queues", queues_page, name="web.queues")
     app.router.add_get("/queues.json", queues_json, name="web.queues_json")
     app.router.add_post("/queues/bulk", queues_bulk, name="web.queues_bulk")
+    app.router.add_post("/queues/views", queues_view_save, name="web.queues_view_save")
+    app.router.add_post("/queues/views/{view_id}/delete", queues_view_delete, name="web.queues_view_delete")
     app.router.add_get("/tasks/{task_id}", task_page, name="web.task")
     app.router.add_post("/tasks/{task_id}/{action}", task_action, name="web.task_action")
     app.router.add_get("/messages/{message_id}/media/{index}", message_media, name="web.message_media")
+    app.router.add_get("/inbox", inbox_page, name="web.inbox")
     app.router.add_get("/patients", patients_page, name="web.patients")
     app.router.add_get("/patients/{patient_id}", patient_page, name="web.patient")
     app.router.add_post(

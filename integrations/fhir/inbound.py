@@ -15,7 +15,9 @@ Mapping:
 Identity is (system, value): each row carries the key of its resource and of what it refers to, and
 ``integrations.fhir.store`` turns keys into store ids. The key is the first identifier whose system the
 site trusts (every system when it names none; an identifier without a system, or the resource id, is the
-site's own id system, ``""`` here).
+site's own id system, ``""`` here). In a transaction or collection, two entries naming one resource (same
+type and identity) are an error on the later one (FHIR: overlapping identities fail a transaction); a
+batch takes them in order.
 
 * Patient → patient: identity as above; official (else first) name (one word is both names);
   birthDate; telecom sms > mobile phone > other phone; first en/es ``communication`` (preferred
@@ -121,10 +123,15 @@ class RowItem:
 
 @dataclass(frozen=True, slots=True)
 class Issue:
-    """A problem, with the entry it belongs to (None: the Bundle itself) and its OperationOutcome issue."""
+    """A problem, with the entry it belongs to (None: the Bundle itself) and its OperationOutcome issue.
+
+    ``follows`` is the entry whose failure caused this one (a fill whose prescription was refused): a batch
+    answers it, a rejected transaction names only the causes.
+    """
 
     index: int | None
     issue: dict[str, Any]
+    follows: int | None = None
 
 
 @dataclass(slots=True)
@@ -429,7 +436,7 @@ def _envelope(p: _Parse, data: Any) -> list[Any]:
         return []
     if data.get("type") not in BUNDLE_TYPES:
         p.issue(None, "type", f"must be one of {', '.join(BUNDLE_TYPES)}", "not-supported")
-    entries = data.get("entry") or []
+    entries = data.get("entry", [])
     if not isinstance(entries, list):
         p.issue(None, "entry", "must be a list", "structure")
         return []
@@ -496,10 +503,15 @@ def _validate_entry(p: _Parse, index: int, raw: Any) -> None:
     p.entries.append(entry)
 
 
+def _skipped_dispense(entry: _Entry) -> bool:
+    status = str(getattr(entry.resource, "status", "") or "")
+    return entry.kind == "MedicationDispense" and status not in ("completed", "entered-in-error")
+
+
 def _map_entry(p: _Parse, entry: _Entry) -> None:
     mapper, model, _bucket = _MAPPERS[entry.kind]
     status = str(getattr(entry.resource, "status", "") or "")
-    if entry.kind == "MedicationDispense" and status not in ("completed", "entered-in-error"):
+    if _skipped_dispense(entry):
         p.rows.skipped_entries.append(
             (entry.index, f"{entry.label}: status {status} is not a completed dispense")
         )
@@ -544,6 +556,22 @@ _FIELD_PATHS = {
 }
 
 
+def _one_entry_per_identity(p: _Parse) -> None:
+    """FHIR: a transaction whose entries resolve to one resource fails (which one would win?)."""
+    first: dict[tuple[str, FhirKey], int] = {}
+    kept = []
+    for entry in p.entries:
+        if _skipped_dispense(entry):  # read, never written: no conflict
+            kept.append(entry)
+            continue
+        seen = first.setdefault((entry.kind, entry.key), entry.index)
+        if seen == entry.index:
+            kept.append(entry)
+        else:
+            p.issue(entry, "identifier", f"names the same {entry.kind} as Bundle.entry[{seen}]", "duplicate")
+    p.entries = kept
+
+
 @dataclass(slots=True)
 class ReadBundle:
     """A read Bundle: its type, the rows of its good entries, and every problem found."""
@@ -573,9 +601,11 @@ def read_bundle(
     raw_entries = _envelope(p, data)
     for index, raw in enumerate(raw_entries):
         _validate_entry(p, index, raw)
+    kind = str(data.get("type")) if isinstance(data, dict) else ""
+    if kind != "batch":
+        _one_entry_per_identity(p)
     for entry in p.entries:
         _map_entry(p, entry)
-    kind = str(data.get("type")) if isinstance(data, dict) else ""
     _LOGGER.info(
         "FHIR %s bundle read: %d rows, %d issues, %d skipped",
         kind if kind in BUNDLE_TYPES else "unknown",

@@ -57,6 +57,12 @@ class StoredBundle:
     stored: dict[int, Stored] = field(default_factory=dict)
     issues: list[Issue] = field(default_factory=list)
     result: ImportResult = field(default_factory=ImportResult)
+    refused: list[RowItem] = field(default_factory=list)  # entries with issues, for their dependents
+
+    def refuse(self, items: list[RowItem]) -> None:
+        """Remember the items of one kind that were not stored (after that kind is written)."""
+        failed = {i.index for i in self.issues}
+        self.refused.extend(i for i in items if i.index in failed)
 
 
 async def trusted_systems(session: AsyncSession, site_id: str) -> tuple[str, ...]:
@@ -71,7 +77,7 @@ def _full(site_id: str, key: FhirKey) -> identity.Key:
     return (site_id, system, key[1])
 
 
-def _issue(item: RowItem, path: str, reason: str, code: str) -> Issue:
+def _issue(item: RowItem, path: str, reason: str, code: str, follows: int | None = None) -> Issue:
     return Issue(
         item.index,
         {
@@ -80,6 +86,7 @@ def _issue(item: RowItem, path: str, reason: str, code: str) -> Issue:
             "diagnostics": f"Bundle.entry[{item.index}]: {path}: {reason}",
             "expression": [f"Bundle.entry[{item.index}].resource.{path}"],
         },
+        follows,
     )
 
 
@@ -115,12 +122,15 @@ async def _assign(
 ) -> tuple[list[tuple[RowItem, str, str | None]], dict[FhirKey, str]]:
     """(item, store id, parent store id) of each item whose reference resolves, and key → store id."""
     name, model = _KINDS[kind]
+    target = "Patient" if kind == "MedicationRequest" else "MedicationRequest"
+    refused = {i.key: i.index for i in out.refused if i.kind == target}  # in this Bundle, not stored
     resolved: list[tuple[RowItem, str | None]] = []
     for item in items:
         parent = parents.get(item.ref) if item.ref is not None else None
         if item.ref is not None and parent is None:
-            target = "Patient" if kind == "MedicationRequest" else "MedicationRequest"
-            out.issues.append(_issue(item, _REF_PATHS[kind], f"{target} not found", "not-found"))
+            cause = refused.get(item.ref)
+            reason = f"{target} not found" if cause is None else f"{target} Bundle.entry[{cause}] was not stored"
+            out.issues.append(_issue(item, _REF_PATHS[kind], reason, "not-found", cause))
         else:
             resolved.append((item, parent))
     voided = {_full(site_id, i.key) for i, _ in resolved if i.row is None}
@@ -154,12 +164,12 @@ async def store_bundle(
         editor: who sends the Bundle; every changed row is audited with its fields before and after.
     """
     out = StoredBundle()
-    items = read.rows.items
-    pids = await _patients(session, out, [i for i in items if i.kind == "Patient"], site_id, editor)
-    rx_ids = await _prescriptions(
-        session, out, [i for i in items if i.kind == "MedicationRequest"], site_id, pids, now, editor
-    )
-    await _fills(session, out, [i for i in items if i.kind == "MedicationDispense"], site_id, rx_ids, editor)
+    by_kind = {kind: [i for i in read.rows.items if i.kind == kind] for kind in _KINDS}
+    pids = await _patients(session, out, by_kind["Patient"], site_id, editor)
+    out.refuse(by_kind["Patient"])
+    rx_ids = await _prescriptions(session, out, by_kind["MedicationRequest"], site_id, pids, now, editor)
+    out.refuse(by_kind["MedicationRequest"])
+    await _fills(session, out, by_kind["MedicationDispense"], site_id, rx_ids, editor)
     return out
 
 

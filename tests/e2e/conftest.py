@@ -33,9 +33,20 @@ BLOCKED_PHONE = "+13125550666"  # the simulator answers 21610 for it, as if the 
 
 
 def free_port() -> int:
+    """A port free now, for a subprocess to bind (in-process servers take a ``listening_socket``: no race)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def listening_socket() -> socket.socket:
+    """A socket bound and listening on a free loopback port, for ``web.SockSite``: nobody can take the port
+    between choosing it and serving on it (parallel test runs on one machine do)."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    return sock
 
 
 @dataclass
@@ -70,7 +81,8 @@ class Stack:
 
     async def settle(self) -> None:
         """Wait until the inbox has processed what was stored and background deliveries are done."""
-        await asyncio.wait_for(self.app[INBOX].idle(), timeout=10)
+        # A bound, not a speed check: a loaded CI machine can take seconds per dialog; a stuck inbox still fails.
+        await asyncio.wait_for(self.app[INBOX].idle(), timeout=30)
         for _ in range(200):
             if len(self.app[BACKGROUND]) == 0:
                 return
@@ -106,8 +118,8 @@ def stack_clock() -> FixedClock:
 @asynccontextmanager
 async def running_stack(tmp_path: Any, clock: FixedClock, **overrides: Any) -> AsyncIterator[Stack]:
     """midbot (the real app, ``create_app``) and the simulator on loopback; ``overrides`` are Settings."""
-    port = free_port()
-    base_url = f"http://127.0.0.1:{port}"
+    sock = listening_socket()
+    base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
     sim_runner, sim_url = await start_simulator(
         SimulatorConfig(
             account_sid=ACCOUNT,
@@ -136,7 +148,7 @@ async def running_stack(tmp_path: Any, clock: FixedClock, **overrides: Any) -> A
     app = create_app(settings, clock=clock)
     runner = web.AppRunner(app, access_log_class=AccessLog)
     await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    await web.SockSite(runner, sock).start()
     try:
         async with aiohttp.ClientSession() as http:
             yield Stack(

@@ -24,7 +24,16 @@ from bot.keys import MESSAGING, SCHEDULER
 from conversations.types import FlowStart
 from tests import phi
 from tests.dialogs import start_flow
-from tests.e2e.conftest import ACCOUNT, AUTH_TOKEN, SITE_PHONE, Stack, add_patient, free_port, running_stack
+from tests.e2e.conftest import (
+    ACCOUNT,
+    AUTH_TOKEN,
+    SITE_PHONE,
+    Stack,
+    add_patient,
+    free_port,
+    listening_socket,
+    running_stack,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -64,8 +73,9 @@ async def hooks() -> AsyncIterator[Hooks]:
     hooks = Hooks()
     runner = web.AppRunner(hooks.app())
     await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    sock = listening_socket()
+    port = int(sock.getsockname()[1])
+    await web.SockSite(runner, sock).start()
     hooks.url = f"http://127.0.0.1:{port}"
     yield hooks
     await runner.cleanup()

@@ -229,10 +229,11 @@ def test_validate_flags_templates_longer_than_the_segment_limit(tmp_path) -> Non
     import sys
 
     path = tmp_path / "long.yaml"
-    long_text = "Hello {first_name}, " + "this reminder keeps going and going. " * 20 + "Reply 1 to refill."
+    choices = "Reply 1 to refill, 2 if you still have enough, 3 to talk to a pharmacist."
+    long_text = "Hello {first_name}, " + "this reminder keeps going and going. " * 20 + choices
     path.write_text(
         "programs:\n  - id: wordy\n    kind: refill_reminder\n    trigger:\n      run_out: {days_before: [5]}\n"
-        f'    templates:\n      en: "{long_text}"\n      es: "Hola {{first_name}}, responda 1."\n'
+        f'    templates:\n      en: "{long_text}"\n      es: "Hola {{first_name}}, responda 1, 2 o 3."\n'
     )
     result = subprocess.run(
         [sys.executable, "-m", "bot", "programs", "validate", str(path)],
@@ -241,8 +242,11 @@ def test_validate_flags_templates_longer_than_the_segment_limit(tmp_path) -> Non
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    warnings = [line for line in result.stdout.splitlines() if "warning" in line]
-    assert len(warnings) == 1 and "wordy" in warnings[0] and "templates.en" in warnings[0]
+    warnings = [line for line in result.stdout.splitlines() if "segments" in line]
+    assert warnings == [
+        f"{path}:7: warning: wordy: templates.en: 6 GSM-7 segments as sent, more than 3 "
+        "(MIDBOT_MAX_TEMPLATE_SEGMENTS)"
+    ]
 
 
 def test_an_unknown_placeholder_is_an_error_with_its_line() -> None:

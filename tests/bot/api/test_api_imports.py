@@ -150,3 +150,13 @@ async def test_fhir_bundle_imports_and_an_invalid_dispense_is_named(api) -> None
     accepted = await client.post("/api/v1/fhir", json=bundle(), headers=bearer(seeded))
     assert accepted.status == 200, await accepted.text()
     assert await count(client, Fill, Fill.id == "fhir-f-1") == 1
+
+
+async def test_a_time_zone_no_system_could_hold_is_a_row_error(api) -> None:
+    # schemathesis found it: a 300-character zone name reached the file system (OSError, a 500).
+    client, seeded = api
+    for zone in ("Ṱ̺̺o͞ " * 60, "../../../etc/passwd", "America/Nowhere"):
+        response = await client.post("/api/v1/patients", json=dict(PATIENT, time_zone=zone), headers=bearer(seeded))
+        assert response.status == 200, await response.text()
+        body = await response.json()
+        assert body["rejected"] == 1 and body["errors"][0]["field"] == "time_zone", body

@@ -7,7 +7,6 @@ from datetime import timedelta
 from aiohttp.test_utils import TestClient
 from sqlalchemy import select
 
-from bot.api.routes import ROUTES
 from bot.clock import FixedClock
 from bot.db.models import AuditEvent, Signal
 from bot.keys import SESSIONMAKER
@@ -105,29 +104,3 @@ async def test_signals_and_audit_are_for_clinic_admins_and_tokens(api, clock: Fi
     await sign_in(client, "admin")
     admin = await client.get(f"/api/v1/audit?since={clock.now().date().isoformat()}")
     assert admin.status == 200 and (await admin.json())["total"] > 0
-
-
-async def test_openapi_document_describes_every_route(api) -> None:
-    client, _seeded = api
-    response = await client.get("/api/v1/openapi.json")
-    assert response.status == 200
-    doc = await response.json()
-    assert doc["openapi"] == "3.1.0"
-    for route in ROUTES:
-        operation = doc["paths"]["/api/v1" + route.path][route.method.lower()]
-        assert operation["operationId"] == route.name
-        assert "200" in operation["responses"] and "404" in operation["responses"]
-    schemas = doc["components"]["schemas"]
-    assert {"TaskOut", "TaskPage", "ResolveIn", "ReplyIn", "PatientOut", "ErrorOut"} <= set(schemas)
-    assert schemas["TaskPage"]["required"] == ["items", "page", "page_size", "total", "next"]
-
-    def refs(node: object) -> list[str]:
-        if isinstance(node, dict):
-            found = [node["$ref"]] if "$ref" in node else []
-            return found + [r for v in node.values() for r in refs(v)]
-        if isinstance(node, list):
-            return [r for v in node for r in refs(v)]
-        return []
-
-    for ref in refs(doc):
-        assert ref.startswith("#/components/schemas/") and ref.rsplit("/", 1)[1] in schemas, ref

@@ -425,3 +425,47 @@ def test_cli_tokens_create(
         return principal.site_id if principal else None
 
     assert asyncio.run(lookup()) == "north"
+
+
+def test_cli_users_grant_lets_a_user_work_another_site(
+    cli_db: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async def add_south() -> None:
+        from bot.db.session import make_engine
+
+        engine = make_engine(cli_db)
+        async with make_sessionmaker(engine).begin() as session:
+            session.add(Site(id="south", name="South", phone="+16125550100", time_zone="America/Chicago"))
+        await engine.dispose()
+
+    asyncio.run(add_south())
+    create = ["users", "create", "--site", "north", "--role", "clinic_admin", "--email", "lead@north.example"]
+    assert run_cli(monkeypatch, create, PASSWORD + "\n") == 0
+    capsys.readouterr()
+    grant = ["users", "grant", "--email", "lead@north.example", "--site", "south"]
+    assert run_cli(monkeypatch, grant) == 0
+    assert "may now work site south" in capsys.readouterr().out
+    for argv, field in (
+        (["users", "grant", "--email", "lead@north.example", "--site", "nowhere"], "site: no site"),
+        (["users", "grant", "--email", "nobody@north.example", "--site", "south"], "email: no staff user"),
+        (["users", "grant", "--email", "lead@north.example", "--site", "north"], "already"),
+    ):
+        assert run_cli(monkeypatch, argv) == 1
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and field in err and "Traceback" not in err, err
+
+    async def listed() -> list[int]:
+        from bot.db.session import make_engine
+
+        engine = make_engine(cli_db)
+        async with make_sessionmaker(engine)() as session:
+            south = await session.get(Site, "south")
+            assert south is not None
+            ids = list((south.settings or {}).get("network_staff", []))
+        await engine.dispose()
+        return ids
+
+    assert len(asyncio.run(listed())) == 1
+    assert run_cli(monkeypatch, [*grant, "--revoke"]) == 0
+    assert "may no longer work" in capsys.readouterr().out
+    assert asyncio.run(listed()) == []

@@ -15,7 +15,7 @@ from bot.db.models import AuditEvent, Message
 from bot.keys import SESSIONMAKER
 from bot.settings import Settings
 from tests.bot.support import Seeded, csrf_of, sign_in
-from tests.e2e.conftest import free_port
+from tests.e2e.conftest import listening_socket
 from tests.store import open_task
 
 STRANGER = "+13125550999"
@@ -46,8 +46,9 @@ async def media_host() -> AsyncIterator[str]:
     app.router.add_get("/media/{name}", picture)
     runner = web.AppRunner(app)
     await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    sock = listening_socket()
+    port = int(sock.getsockname()[1])
+    await web.SockSite(runner, sock).start()
     yield f"http://127.0.0.1:{port}"
     await runner.cleanup()
 

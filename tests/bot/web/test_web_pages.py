@@ -28,6 +28,8 @@ async def test_pages_need_sign_in(web_client) -> None:
         assert response.status == 303 and response.headers["Location"].startswith("/login?next=")
     post = await client.post(f"/tasks/{seeded.tasks['refill']}/claim", data={"csrf_token": "x"})
     assert post.status == 403
+    # After an expired session, back to the form's page once signed in again (drafts: task.js).
+    assert f'href="/login?next=/tasks/{seeded.tasks["refill"]}" id="sign-in-again"' in await post.text()
 
 
 async def test_queues_page_shows_counts_and_urgent_first(web_client, clock: FixedClock) -> None:
@@ -172,7 +174,10 @@ async def test_audit_page_and_csv_export_are_for_clinic_admins(web_client) -> No
     page = await client.get("/audit?action=patient.view")
     assert page.status == 200
     html = await page.text()
-    assert "patient.view" in html and f"user:{seeded.users['pharmacist']}" in html
+    # Names and words, not ``user:1`` and ``patient.view``; times in the site's zone, with the zone shown.
+    assert "Opened a patient&#39;s record" in html and '<td class="who">Pharmacist</td>' in html
+    assert f'<td class="who">user:{seeded.users["pharmacist"]}</td>' not in html
+    assert "(America/Chicago, CST)" in html and '<th scope="col">When (CST)</th>' in html
     export = await client.get("/audit.csv?action=patient.view")
     assert export.status == 200 and export.content_type == "text/csv"
     assert "attachment" in export.headers["Content-Disposition"]

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 import pytest
 from aiohttp import web
 
+from bot.api.routes import setup_api
 from bot.app import error_middleware, security_headers_middleware
 from bot.db.migrate import upgrade
 from bot.db.session import make_engine, make_sessionmaker
@@ -49,6 +51,7 @@ async def client(request, aiohttp_client, settings: Settings, clock):
         setup_web(app)
     setup_metrics_page(app)
     setup_metrics_page(app)  # idempotent
+    setup_api(app)  # GET /api/v1/metrics
     test_client = await aiohttp_client(app)
     test_client.tokens = {"s1": token, "s2": other}
     test_client.cookie = cookie
@@ -71,12 +74,23 @@ async def test_dashboard_shows_each_metric_with_benchmark_and_chart(client, outp
     assert page.status == 200 and page.content_type == "text/html"
     html = await page.text()
     (output_dir / "metrics-dashboard.html").write_text(html, encoding="utf-8")  # for people to look at
-    for key in ("primary_abandonment", "time_to_fill", "pdc_adherent", "secondary_abandonment",
+    for key in ("primary_abandonment", "time_to_fill", "mean_pdc", "pdc_adherent", "secondary_abandonment",
                 "outreach_response", "sla_compliance", "opt_out"):  # fmt: skip
-        assert f'id="metric-{key}"' in html
-    assert html.count("<svg") == 7 and "<script" not in html
-    assert '<td class="value">50%</td>' in html and '<td class="value">2 days</td>' in html
-    assert "≤ 5%" in html and "≥ 90%" in html and "NCODA MID &lt; 5% (industry 20%)" in html
+        assert f'id="metric-{key}"' in html and f'id="chart-{key}"' in html
+    assert html.count("<svg") == 8 and "<script" not in html
+    assert '<td class="value" data-label="This month">50%</td>' in html
+    assert '<td class="value" data-label="This month">2 days</td>' in html
+    assert "&lt; 5%" in html and "&gt; 90%" in html and "≥ 71.6%" in html
+    assert "NCODA MID &lt; 5% (industry 20%)" in html
+    assert html.count("Misses the benchmark") == 5  # in words, not colour only
+    # Each chart's last column is the month in the table: the reply rate reads the same in both.
+    for key in ("outreach_response", "primary_abandonment", "time_to_fill", "opt_out"):
+        row = re.search(rf'id="metric-{key}".*?<td class="value"[^>]*>([^<]*)</td>', html, re.S)
+        chart = re.search(rf'id="chart-svg-{key}".*?</svg>', html, re.S)
+        assert row and chart, key
+        labels = re.findall(r'class="value" data-month="([0-9-]+)"[^>]*>([^<]*)</text>', chart.group(0))
+        assert labels[-1][0] == "2026-10", key
+        assert labels[-1][1].replace(" d", " days") == row.group(1), key
     assert 'value="2026-10"' in html
     assert "script-src 'self'" in page.headers["Content-Security-Policy"]
 
@@ -96,7 +110,17 @@ async def test_csv_download(client) -> None:
     assert response.status == 200 and response.content_type == "text/csv"
     assert 'filename="midbot-metrics-s1-2026-10.csv"' in response.headers["Content-Disposition"]
     table = list(csv.DictReader(io.StringIO(await response.text())))
-    assert len(table) == 7 and table[0]["value"] == "50.0"
+    assert len(table) == 8 and table[0]["value"] == "50.0"
+    cookies = {SESSION_COOKIE: client.cookie}
+    series = await client.get("/metrics-dashboard.csv?month=2026-10&months=6", cookies=cookies)
+    assert 'filename="midbot-metrics-s1-2026-10-6-months.csv"' in series.headers["Content-Disposition"]
+    rows = list(csv.DictReader(io.StringIO(await series.text())))
+    assert len(rows) == 8 * 6 and rows[5] == {
+        "site_id": "s1", "month": "2026-10", "key": "primary_abandonment", "label": "Primary abandonment",
+        "value": "50.0", "unit": "%", "benchmark": "5.0", "against_benchmark": "misses",
+    }  # fmt: skip
+    bad = await client.get("/metrics-dashboard.csv?months=0", cookies=cookies)
+    assert bad.status == 400 and (await bad.json())["field"] == "months"
 
 
 async def test_api_returns_the_tokens_site_only(client) -> None:
@@ -125,5 +149,5 @@ async def test_dashboard_inside_the_staff_pages_layout(client) -> None:
     assert page.status == 200
     html = await page.text()
     assert 'id="sign-out"' in html and "Site One" in html and "rx@example.org" in html  # their base.html
-    assert html.count("<svg") == 7 and 'id="metric-opt_out"' in html
+    assert html.count("<svg") == 8 and 'id="metric-opt_out"' in html
     assert page.headers["Cache-Control"] == "no-store"

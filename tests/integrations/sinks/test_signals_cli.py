@@ -169,7 +169,7 @@ def test_compute_and_metrics(cli_env: str, capsys: pytest.CaptureFixture) -> Non
     assert main(["metrics", "--format", "csv", "--now", "2026-12-01T03:00:00Z"]) == 0
     table = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert {(r["site_id"], r["month"]) for r in table} == {("s1", "2026-11"), ("s2", "2026-11")}
-    assert len(table) == 14  # 7 metrics x 2 sites
+    assert len(table) == 16  # 8 metrics x 2 sites
     assert main(["metrics", "--format", "csv", "--now", "2026-12-01T05:30:00Z"]) == 0
     months = {(r["site_id"], r["month"]) for r in csv.DictReader(io.StringIO(capsys.readouterr().out))}
     assert months == {("s1", "2026-11"), ("s2", "2026-12")}  # New York has reached December, Chicago not
