@@ -30,6 +30,7 @@ _MODULE_OF = {
     "signals": "signals",
     "metrics": "signals",
     "simulator": "simulator",
+    "simulate": "simulate",
     "sites": "sites",
     "users": "users",
     "tokens": "users",

@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from bot.settings import Settings, load_settings
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-__all__ = ["CliError", "add_now", "open_store", "parse_now", "settings_from_env"]
+__all__ = ["CliError", "add_now", "one_line_errors", "open_store", "parse_now", "settings_from_env"]
 
 
 class CliError(Exception):
@@ -62,3 +63,23 @@ async def open_store(
         yield engine, make_sessionmaker(engine)
     finally:
         await engine.dispose()
+
+
+def one_line_errors(parser: argparse.ArgumentParser) -> None:
+    """Make a subcommand's usage errors (bad or unknown options) one line on stderr and exit code 2."""
+
+    def error(message: str) -> NoReturn:
+        print(f"{parser.prog}: {message}", file=sys.stderr)
+        raise SystemExit(2)
+
+    parse_known = parser.parse_known_args
+
+    def strict(args: Any = None, namespace: Any = None) -> tuple[argparse.Namespace, list[str]]:
+        # Left-over words would reach the top-level parser, whose error prints the whole usage block.
+        parsed, extras = parse_known(args, namespace)
+        if extras:
+            error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed, extras
+
+    parser.error = error  # type: ignore[method-assign]
+    parser.parse_known_args = strict  # type: ignore[method-assign, assignment]
