@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
@@ -116,7 +116,9 @@ async def _authenticate(request: web.Request) -> Principal | web.Response:
             401, "the API token is not valid (send Authorization: Bearer TOKEN)", "Authorization"
         )
     if principal is None:
-        return error_response(401, "authentication required: send Authorization: Bearer TOKEN", "Authorization")
+        return error_response(
+            401, "authentication required: send Authorization: Bearer TOKEN", "Authorization"
+        )
     if principal.kind == "user" and request.method in _UNSAFE:
         # A signed-in browser must prove the request comes from our own page, not another site.
         supplied = request.headers.get(CSRF_HEADER, "")
@@ -163,6 +165,20 @@ def _next(request: web.Request, page: int, size: int, total: int) -> str | None:
     return str(request.rel_url.update_query(page=page + 1))
 
 
+_P = TypeVar("_P", bound=BaseModel)
+
+
+def _paged(page_model: type[_P], call: ApiCall, q: Any, items: Sequence[BaseModel], total: int) -> _P:
+    """One page of a list answer: its items, where it is, the total and the link to the next page."""
+    return page_model(
+        items=items,
+        page=q.page,
+        page_size=q.page_size,
+        total=total,
+        next=_next(call.request, q.page, q.page_size, total),
+    )
+
+
 # -- handlers --------------------------------------------------------------------------------------------
 
 
@@ -182,13 +198,7 @@ async def _list_tasks(call: ApiCall) -> BaseModel:
             page_size=q.page_size,
         )
     items = [schemas.task_out(t, call.now) for t in tasks]
-    return schemas.TaskPage(
-        items=items,
-        page=q.page,
-        page_size=q.page_size,
-        total=total,
-        next=_next(call.request, q.page, q.page_size, total),
-    )
+    return _paged(schemas.TaskPage, call, q, items, total)
 
 
 async def _get_task(call: ApiCall) -> BaseModel:
@@ -292,13 +302,7 @@ async def _messages(call: ApiCall) -> BaseModel:
             page=q.page,
             page_size=q.page_size,
         )
-    return schemas.MessagePage(
-        items=[schemas.message_out(m) for m in rows],
-        page=q.page,
-        page_size=q.page_size,
-        total=total,
-        next=_next(call.request, q.page, q.page_size, total),
-    )
+    return _paged(schemas.MessagePage, call, q, [schemas.message_out(m) for m in rows], total)
 
 
 async def _signals(call: ApiCall) -> BaseModel:
@@ -328,13 +332,7 @@ async def _signals(call: ApiCall) -> BaseModel:
             detail={"count": len(items)},
             at=call.now,
         )
-    return schemas.SignalPage(
-        items=items,
-        page=q.page,
-        page_size=q.page_size,
-        total=total,
-        next=_next(call.request, q.page, q.page_size, total),
-    )
+    return _paged(schemas.SignalPage, call, q, items, total)
 
 
 async def _audit(call: ApiCall) -> BaseModel:
@@ -358,13 +356,7 @@ async def _audit(call: ApiCall) -> BaseModel:
             target="api",
             at=call.now,
         )
-    return schemas.AuditPage(
-        items=items,
-        page=q.page,
-        page_size=q.page_size,
-        total=total,
-        next=_next(call.request, q.page, q.page_size, total),
-    )
+    return _paged(schemas.AuditPage, call, q, items, total)
 
 
 async def _metrics(call: ApiCall) -> BaseModel:
@@ -570,7 +562,9 @@ async def _openapi(request: web.Request) -> web.Response:
 
 
 @web.middleware
-async def _api_errors(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
+async def _api_errors(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
     """Under /api/v1, an unknown path or method is a JSON error like every other (405 keeps its Allow)."""
     try:
         return await handler(request)

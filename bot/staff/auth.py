@@ -540,18 +540,23 @@ async def principal_from_request(request: web.Request, *, allow_token: bool = Tr
         )
 
 
-def set_session_cookie(response: web.StreamResponse, request: web.Request, cookie: str) -> None:
-    """The session cookie: HttpOnly (no script reads it), SameSite=Lax, Secure behind TLS."""
+def _set_cookie(response: web.StreamResponse, request: web.Request, name: str, value: str) -> None:
+    """A staff cookie: HttpOnly (no script reads it), SameSite=Lax, Secure behind TLS, as long as a session."""
     settings = request.app[SETTINGS]
     response.set_cookie(
-        SESSION_COOKIE,
-        cookie,
+        name,
+        value,
         max_age=settings.session_max_age_minutes * 60,
         httponly=True,
         samesite="Lax",
         secure=settings.secure_cookies,
         path="/",
     )
+
+
+def set_session_cookie(response: web.StreamResponse, request: web.Request, cookie: str) -> None:
+    """The session cookie."""
+    _set_cookie(response, request, SESSION_COOKIE, cookie)
 
 
 def clear_session_cookie(response: web.StreamResponse) -> None:
@@ -562,16 +567,7 @@ def clear_session_cookie(response: web.StreamResponse) -> None:
 
 def set_site_cookie(response: web.StreamResponse, request: web.Request, site_id: str) -> None:
     """Remember the site a network user switched to (for this browser, as long as the session)."""
-    settings = request.app[SETTINGS]
-    response.set_cookie(
-        SITE_COOKIE,
-        site_id,
-        max_age=settings.session_max_age_minutes * 60,
-        httponly=True,
-        samesite="Lax",
-        secure=settings.secure_cookies,
-        path="/",
-    )
+    _set_cookie(response, request, SITE_COOKIE, site_id)
 
 
 async def get_scoped(

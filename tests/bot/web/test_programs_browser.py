@@ -3,36 +3,29 @@ placeholder, sees the error on its line, fixes it, previews, loads it paused, re
 audit trail shows both loads with the YAML before and after; a pharmacist gets 403; axe-core finds no serious
 or critical violation; at 390 px nothing scrolls sideways."""
 
-# ruff: noqa: F811 - pytest fixtures imported from test_browser are requested by name
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-import pytest
 from sqlalchemy import select
 
 from bot.db.models import AuditEvent, Outreach
-from bot.staff.auth import create_user
-from tests.bot.support import PASSWORD
-from tests.bot.web.test_browser import (  # noqa: F401 - the module's fixtures, shared
-    CHROMIUM,
+from tests.bot.web.browser import (
+    ADMIN,
+    BROWSER_MARKS,
+    PHONE_H,
+    PHONE_W,
     STAFF_EMAIL,
     TIMEOUT_MS,
     Running,
-    _page,
-    _screenshot,
-    _sign_in,
-    browser,
-    running,
+    add_admin,
+    axe_serious,
+    open_page,
+    screenshot,
+    sign_in,
 )
-from tests.bot.web.test_workspace_browser import PHONE_H, PHONE_W, _axe_serious
 
-pytestmark = [
-    pytest.mark.skipif(not CHROMIUM, reason="no chromium binary"),
-    pytest.mark.asyncio(loop_scope="module"),
-]
-ADMIN = "admin@north.example"
+pytestmark = BROWSER_MARKS
 FIXED = """\
 programs:
   - id: refill
@@ -46,27 +39,13 @@ programs:
 BROKEN = FIXED.replace("Hi {first_name}", "Hi {first_nam}")  # line 7
 
 
-async def _admin(running: Running) -> None:
-    async with running.sessionmaker.begin() as session:
-        await create_user(session, site_id="north", email=ADMIN, role="clinic_admin", password=PASSWORD,
-                          now=running.clock.now(), name="Lee Admin", update=True)  # fmt: skip
-
-
-async def _sign_in_as(page: Any, base_url: str, email: str) -> None:
-    await page.goto(f"{base_url}/login")
-    await page.fill("#email", email)
-    await page.fill("#password", PASSWORD)
-    await page.click("button[type=submit]")
-    await page.wait_for_url(f"{base_url}/queues")
-
-
 async def test_an_admin_fixes_a_bad_placeholder_previews_loads_paused_and_resumes(
     browser, running: Running, output_dir: Path
 ) -> None:
-    await _admin(running)
+    await add_admin(running)
     base = running.base_url
-    context, page, dialogs, console_errors = await _page(browser)
-    await _sign_in_as(page, base, ADMIN)
+    context, page, dialogs, console_errors = await open_page(browser)
+    await sign_in(page, base, ADMIN)
     await page.click("nav >> text=Programs")
     await page.wait_for_url(f"{base}/programs")
     assert (
@@ -86,7 +65,7 @@ async def test_an_admin_fixes_a_bad_placeholder_previews_loads_paused_and_resume
     assert "has-error" in (await line.get_attribute("class") or "")
     assert "Error on line 7: templates.en: unknown placeholder {first_nam}" in await line.inner_text()
     assert await page.locator("#preview").count() == 0
-    found = {"errors": await _axe_serious(page)}
+    found = {"errors": await axe_serious(page)}
     await page.click("#lint-errors a[href='#line-7']")  # the link goes to the line
     assert await page.evaluate("location.hash") == "#line-7"
 
@@ -103,8 +82,8 @@ async def test_an_admin_fixes_a_bad_placeholder_previews_loads_paused_and_resume
     samples = await page.locator(".samples").all_inner_texts()
     assert any("Hola Maria, es hora de resurtir." in s for s in samples)
     assert "at $0.01 a segment" in await page.locator("#preview-cost").inner_text()
-    found["preview"] = await _axe_serious(page)
-    await _screenshot(page, output_dir, "programs-preview.png")
+    found["preview"] = await axe_serious(page)
+    await screenshot(page, output_dir, "programs-preview.png")
 
     await page.click("#load-paused")
     await page.wait_for_selector("#flash")
@@ -113,7 +92,7 @@ async def test_an_admin_fixes_a_bad_placeholder_previews_loads_paused_and_resume
     assert await card.get_attribute("data-state") == "paused"
     async with running.sessionmaker() as session:
         assert (await session.scalars(select(Outreach))).all() == []  # nothing planned while paused
-    found["paused"] = await _axe_serious(page)
+    found["paused"] = await axe_serious(page)
 
     await page.click("button[aria-label='Resume refill']")
     await page.wait_for_selector("#flash")
@@ -154,9 +133,9 @@ async def test_an_admin_fixes_a_bad_placeholder_previews_loads_paused_and_resume
 
 
 async def test_a_pharmacist_gets_403_and_the_page_works_at_390_px(browser, running: Running) -> None:
-    await _admin(running)
-    context, page, _dialogs, _errors = await _page(browser)
-    await _sign_in(page, running.base_url)  # the seeded pharmacist
+    await add_admin(running)
+    context, page, _dialogs, _errors = await open_page(browser)
+    await sign_in(page, running.base_url)  # the seeded pharmacist
     response = await page.goto(f"{running.base_url}/programs")
     assert response is not None and response.status == 403
     assert "Only clinic admins" in await page.locator("main").inner_text()
@@ -167,7 +146,7 @@ async def test_a_pharmacist_gets_403_and_the_page_works_at_390_px(browser, runni
     phone = await browser.new_context(viewport={"width": PHONE_W, "height": PHONE_H}, is_mobile=True)
     page = await phone.new_page()
     page.set_default_timeout(TIMEOUT_MS)
-    await _sign_in_as(page, running.base_url, ADMIN)
+    await sign_in(page, running.base_url, ADMIN)
     await page.goto(f"{running.base_url}/programs")
     await page.fill("#yaml", BROKEN)
     await page.click("#check")
@@ -181,5 +160,5 @@ async def test_a_pharmacist_gets_403_and_the_page_works_at_390_px(browser, runni
     assert widths[0] <= widths[1] == PHONE_W, (
         widths
     )  # no sideways scroll at 390 px, preview and listing shown
-    assert await _axe_serious(page) == []
+    assert await axe_serious(page) == []
     await phone.close()

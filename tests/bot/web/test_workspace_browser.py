@@ -4,7 +4,6 @@ reads in words, "Show number" reveals with ``tel:`` and an audit row, patient se
 digits, another site's patient is a 404, and at 390 px the queues do not scroll sideways and the claim/reply
 controls are in the first screen."""
 
-# ruff: noqa: F811 - pytest fixtures imported from test_browser are requested by name
 from __future__ import annotations
 
 import asyncio
@@ -13,9 +12,7 @@ import struct
 import zlib
 from datetime import date
 from pathlib import Path
-from typing import Any
 
-import pytest
 from aiohttp import web
 from sqlalchemy import select
 
@@ -23,25 +20,22 @@ from bot.db.models import AuditEvent, Message, Patient, Site, Task
 from bot.keys import BACKGROUND, INBOX
 from bot.staff.auth import create_user
 from tests.bot.support import PASSWORD, XSS
-from tests.bot.web.test_browser import (  # noqa: F401 - the module's fixtures, shared
-    CHROMIUM,
+from tests.bot.web.browser import (
+    BROWSER_MARKS,
     JUNE,
     MARIA,
+    PHONE_H,
+    PHONE_W,
     ROBERT,
-    TIMEOUT_MS,
     Running,
-    _page,
-    _screenshot,
-    _sign_in,
-    browser,
-    running,
+    axe_serious,
+    open_page,
+    phone_page,
+    screenshot,
+    sign_in,
 )
 
-pytestmark = [
-    pytest.mark.skipif(not CHROMIUM, reason="no chromium binary"),
-    pytest.mark.asyncio(loop_scope="module"),
-]
-PHONE_W, PHONE_H = 390, 844
+pytestmark = BROWSER_MARKS
 # What must never be visible to a person: Python reprs, raw enums, microsecond timestamps, "120.0".
 DEVELOPER_TEXT = [
     re.compile(r"\['|'\]|\{'"),
@@ -56,18 +50,11 @@ def _developer_text(text: str) -> list[str]:
     return [m.group(0) for pattern in DEVELOPER_TEXT for m in pattern.finditer(text)]
 
 
-async def _phone_page(browser: Any) -> tuple[Any, Any]:
-    context = await browser.new_context(viewport={"width": PHONE_W, "height": PHONE_H}, is_mobile=True)
-    page = await context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    return context, page
-
-
 async def test_queue_rows_show_the_words_and_an_urgent_text_raises_the_title(
     browser, running: Running, output_dir: Path
 ) -> None:
-    context, page, dialogs, _errors = await _page(browser)
-    await _sign_in(page, running.base_url)
+    context, page, dialogs, _errors = await open_page(browser)
+    await sign_in(page, running.base_url)
     assert not (await page.title()).startswith("(")
     await page.click("#alerts-toggle")  # opt in to sound and desktop notifications (kept per browser)
     assert await page.get_attribute("#alerts-toggle", "aria-pressed") == "true"
@@ -103,11 +90,11 @@ async def test_queue_rows_show_the_words_and_an_urgent_text_raises_the_title(
     await page.wait_for_timeout(3_500)
     assert await page.evaluate("document.activeElement.closest('tr').dataset.id") == focused
     assert await page.evaluate("document.activeElement.className") == "task-link"
-    await _screenshot(page, output_dir, "queues-rows.png")
+    await screenshot(page, output_dir, "queues-rows.png")
     await context.close()
 
-    phone, page = await _phone_page(browser)
-    await _sign_in(page, running.base_url)
+    phone, page = await phone_page(browser)
+    await sign_in(page, running.base_url)
     widths = await page.evaluate(
         "[document.documentElement.scrollWidth, document.documentElement.clientWidth]"
     )
@@ -119,8 +106,8 @@ async def test_task_page_reads_in_words_and_show_number_is_audited(
     browser, running: Running, output_dir: Path
 ) -> None:
     task = await running.task_for(await running.text(ROBERT, "I want to hurt myself and I can't breathe"))
-    context, page = await _phone_page(browser)
-    await _sign_in(page, running.base_url)
+    context, page = await phone_page(browser)
+    await sign_in(page, running.base_url)
     await page.goto(f"{running.base_url}/tasks/{task.id}")
     assert await page.locator("#task-said q").inner_text() == "I want to hurt myself and I can't breathe"
     visible = await page.locator("body").inner_text()
@@ -134,7 +121,7 @@ async def test_task_page_reads_in_words_and_show_number_is_audited(
     assert await page.locator("#reply-locked").is_visible()
     await page.keyboard.press("c")  # the claim shortcut
     await page.wait_for_selector("#flash")
-    await _screenshot(page, output_dir, "task-phone.png")
+    await screenshot(page, output_dir, "task-phone.png")
     reply = await page.locator("#reply-body").bounding_box()
     assert reply is not None and reply["y"] < PHONE_H, reply
     thread = await page.evaluate(
@@ -173,8 +160,8 @@ async def test_patient_search_by_last_name_and_last_four_and_another_sites_patie
         await session.flush()
         session.add(Patient(id="pat-s", site_id="south", first_name="Ana", last_name="Hill", phone="+16125551111",
                             birth_date=date(1960, 1, 5), language="en"))  # fmt: skip
-    context, page, dialogs, _errors = await _page(browser)
-    await _sign_in(page, running.base_url)
+    context, page, dialogs, _errors = await open_page(browser)
+    await sign_in(page, running.base_url)
     await page.click("nav >> text=Patients")
     await page.fill("#q", "hill")
     await page.click("#search")
@@ -187,25 +174,11 @@ async def test_patient_search_by_last_name_and_last_four_and_another_sites_patie
     await page.wait_for_url(f"{running.base_url}/patients/pat-2")
     assert await page.locator("#patient-name").inner_text() == "Robert Hill"
     assert "Abiraterone 250 mg" in await page.locator("#therapy-h + article").inner_text()
-    await _screenshot(page, output_dir, "patient.png")
+    await screenshot(page, output_dir, "patient.png")
     response = await page.goto(f"{running.base_url}/patients/pat-s")
     assert response is not None and response.status == 404
     assert dialogs == []
     await context.close()
-
-
-async def _axe_serious(page: Any) -> list[str]:
-    """axe-core (shipped inside the axe-playwright-python wheel, nothing fetched) on the page as it is now:
-    the serious and critical violations, as "rule: target" lines."""
-    from axe_playwright_python.async_playwright import Axe
-
-    results = await Axe().run(page)
-    return [
-        f"{v['id']}: {node['target']}"
-        for v in results.response["violations"]
-        if v.get("impact") in ("serious", "critical")
-        for node in v["nodes"]
-    ]
 
 
 async def test_axe_finds_no_serious_or_critical_violations_on_the_staff_pages(
@@ -217,26 +190,26 @@ async def test_axe_finds_no_serious_or_critical_violations_on_the_staff_pages(
     async with running.sessionmaker.begin() as session:
         await create_user(session, site_id="north", email="admin@north.example", role="clinic_admin",
                           password=PASSWORD, now=running.clock.now(), name="Lee Admin", update=True)  # fmt: skip
-    context, page, _dialogs, _errors = await _page(browser)
+    context, page, _dialogs, _errors = await open_page(browser)
     base = running.base_url
     found: dict[str, list[str]] = {}
     await page.goto(f"{base}/login")
-    found["login"] = await _axe_serious(page)
+    found["login"] = await axe_serious(page)
     await page.fill("#email", "admin@north.example")
     await page.fill("#password", PASSWORD)
     await page.click("button[type=submit]")
     await page.wait_for_url(f"{base}/queues")
-    found["queues"] = await _axe_serious(page)
+    found["queues"] = await axe_serious(page)
     for name, path in (("task", f"/tasks/{task.id}"), ("patient", "/patients/pat-1"),
                        ("search", "/patients?q=lopez"), ("metrics", "/metrics-dashboard"), ("audit", "/audit")):  # fmt: skip
         response = await page.goto(f"{base}{path}")
         assert response is not None and response.status == 200, path
-        found[name] = await _axe_serious(page)  # (metrics.png comes from the charts test, with figures)
+        found[name] = await axe_serious(page)  # (metrics.png comes from the charts test, with figures)
     assert found == {name: [] for name in found}, found
     # The check can fail: a form control stripped of its label is a critical violation.
     await page.goto(f"{base}/patients")
     await page.evaluate("() => document.querySelectorAll('label').forEach(l => l.remove())")
-    assert any(line.startswith("label:") for line in await _axe_serious(page))
+    assert any(line.startswith("label:") for line in await axe_serious(page))
     await context.close()
 
 
@@ -289,8 +262,8 @@ async def test_an_mms_picture_is_shown_to_staff_through_the_signed_in_proxy(
             assert message is not None and message.media == [url]
             task = await session.scalar(select(Task).where(Task.source_message_id == message.id))
         assert task is not None
-        context, page, _dialogs, _errors = await _page(browser)
-        await _sign_in(page, running.base_url)
+        context, page, _dialogs, _errors = await open_page(browser)
+        await sign_in(page, running.base_url)
         await page.goto(f"{running.base_url}/tasks/{task.id}")
         image = page.locator(f"#thread .msg[data-id='{message.id}'] img")
         await image.wait_for()

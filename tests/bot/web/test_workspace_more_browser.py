@@ -2,7 +2,6 @@
 audit trail in names and local time, the inbox, the site switcher of a network admin, saved views and bulk
 actions, and a typed reply that survives an expired session. axe-core on each of these pages."""
 
-# ruff: noqa: F811 - pytest fixtures imported from test_browser are requested by name
 from __future__ import annotations
 
 import re
@@ -17,43 +16,27 @@ from bot.db.models import Fill, Message, Patient, Prescription, Site, StaffSessi
 from bot.staff.auth import create_user
 from bot.staff.network import grant_site
 from tests.bot.support import PASSWORD, XSS
-from tests.bot.web.test_browser import (  # noqa: F401 - the module's fixtures, shared
-    CHROMIUM,
+from tests.bot.web.browser import (
+    ADMIN,
+    BROWSER_MARKS,
     JUNE,
     MARIA,
+    PHONE_H,
+    PHONE_W,
     ROBERT,
     SITE_PHONE,
     STAFF_EMAIL,
     TIMEOUT_MS,
     Running,
-    _page,
-    _screenshot,
-    _sign_in,
-    browser,
-    running,
+    add_admin,
+    axe_serious,
+    open_page,
+    phone_page,
+    screenshot,
+    sign_in,
 )
-from tests.bot.web.test_workspace_browser import PHONE_H, PHONE_W, _axe_serious, _phone_page
 
-pytestmark = [
-    pytest.mark.skipif(not CHROMIUM, reason="no chromium binary"),
-    pytest.mark.asyncio(loop_scope="module"),
-]
-ADMIN = "admin@north.example"
-
-
-async def _admin(running: Running, name: str = "Lee Admin") -> int:
-    async with running.sessionmaker.begin() as session:
-        user, _ = await create_user(session, site_id="north", email=ADMIN, role="clinic_admin", password=PASSWORD,
-                                    now=running.clock.now(), name=name, update=True)  # fmt: skip
-        return user.id
-
-
-async def _sign_in_as(page: Any, base: str, email: str, landing: str = "/queues") -> None:
-    await page.goto(f"{base}/login")
-    await page.fill("#email", email)
-    await page.fill("#password", PASSWORD)
-    await page.click("button[type=submit]")
-    await page.wait_for_url(f"{base}{landing}")
+pytestmark = BROWSER_MARKS
 
 
 def _text(patient: str, phone: str, direction: str, at: datetime, kind: str, body: str = "") -> Message:
@@ -108,12 +91,12 @@ async def test_metrics_charts_agree_with_the_table_flag_misses_in_words_and_need
     browser, running: Running, output_dir: Path
 ) -> None:
     await _seed_months(running)
-    context, page, _dialogs, _errors = await _page(browser)
+    context, page, _dialogs, _errors = await open_page(browser)
     missing: list[str] = []
     page.on(
         "response", lambda r: missing.append(r.url) if r.status >= 400 and "favicon" not in r.url else None
     )
-    await _sign_in(page, running.base_url)
+    await sign_in(page, running.base_url)
     await page.click("nav >> text=Metrics")
     await page.wait_for_url(f"{running.base_url}/metrics-dashboard")
     table_value = await page.locator("#metric-outreach_response td.value").inner_text()
@@ -139,8 +122,8 @@ async def test_metrics_charts_agree_with_the_table_flag_misses_in_words_and_need
     assert "< 2 days" in await page.locator("#metric-time_to_fill td.benchmark").inner_text()
     assert "≥ 71.6%" in await page.locator("#metric-pdc_adherent td.benchmark").inner_text()
     assert "> 90%" in await page.locator("#metric-mean_pdc td.benchmark").inner_text()
-    assert await _axe_serious(page) == []
-    await _screenshot(page, output_dir, "metrics.png")
+    assert await axe_serious(page) == []
+    await screenshot(page, output_dir, "metrics.png")
     async with page.expect_download() as download:
         await page.click("#csv-series")
     saved = await (await download.value).path()
@@ -155,7 +138,7 @@ async def test_metrics_charts_agree_with_the_table_flag_misses_in_words_and_need
     )
     page = await plain.new_page()
     page.set_default_timeout(TIMEOUT_MS)
-    await _sign_in(page, running.base_url)
+    await sign_in(page, running.base_url)
     await page.goto(f"{running.base_url}/metrics-dashboard")
     assert await page.locator("svg.chart-svg").count() == 8
     box = await page.locator("#chart-svg-outreach_response").bounding_box()
@@ -168,17 +151,17 @@ async def test_metrics_charts_agree_with_the_table_flag_misses_in_words_and_need
 
 
 async def test_audit_names_failed_sign_ins_filters_and_local_time(browser, running: Running) -> None:
-    await _admin(running)
-    context, page, _dialogs, _errors = await _page(browser)
+    await add_admin(running)
+    context, page, _dialogs, _errors = await open_page(browser)
     await page.goto(f"{running.base_url}/login")
     await page.fill("#email", STAFF_EMAIL)
     await page.fill("#password", "not the password at all")
     await page.click("button[type=submit]")
     await page.wait_for_selector("#login-error")
-    await _sign_in(page, running.base_url)  # Dana, then she opens a patient
+    await sign_in(page, running.base_url)  # Dana, then she opens a patient
     await page.goto(f"{running.base_url}/patients/pat-2")
     await page.click("#sign-out")
-    await _sign_in_as(page, running.base_url, ADMIN)
+    await sign_in(page, running.base_url, ADMIN)
     await page.click("nav >> text=Audit")
     assert (
         "times are North Oncology Pharmacy's local time (America/Chicago, CST)"
@@ -203,7 +186,7 @@ async def test_audit_names_failed_sign_ins_filters_and_local_time(browser, runni
     whats = set(await page.locator("#audit-table tbody tr.event .what").all_inner_texts())
     assert whats and whats <= {"Opened a patient's record", "Read a patient's messages"}, whats
     assert set(await page.locator("#audit-table tbody tr.event .who").all_inner_texts()) == {"Dana Reyes"}
-    assert await _axe_serious(page) == []
+    assert await axe_serious(page) == []
     await context.close()
 
 
@@ -212,8 +195,8 @@ async def test_inbox_lists_conversations_newest_first_escaped_and_links_to_the_p
 ) -> None:
     await running.text(JUNE, XSS)
     await running.text(ROBERT, "Can I take my pills with food?")
-    context, page, dialogs, _errors = await _page(browser)
-    await _sign_in(page, running.base_url)
+    context, page, dialogs, _errors = await open_page(browser)
+    await sign_in(page, running.base_url)
     await page.click("nav >> text=Inbox")
     await page.wait_for_url(f"{running.base_url}/inbox")
     rows = page.locator("#inbox tr.conversation")
@@ -232,7 +215,7 @@ async def test_inbox_lists_conversations_newest_first_escaped_and_links_to_the_p
     assert await rows.evaluate_all("rs => rs.map(r => r.dataset.patient)") == ["pat-3"]
     assert await rows.first.locator(".said q").inner_text() == XSS + " again"
     assert await page.locator("#inbox img").count() == 0 and dialogs == []
-    assert await _axe_serious(page) == []
+    assert await axe_serious(page) == []
     await rows.first.locator("a.patient-link").click()
     await page.wait_for_url(f"{running.base_url}/patients/pat-3")
     assert await page.locator("#patient-name").inner_text() == "June Park"
@@ -254,11 +237,11 @@ async def test_a_network_admin_switches_sites_and_a_single_site_user_gets_404(
                     patient_id="pat-s", priority=3, due_by=running.clock.now() + timedelta(hours=20),
                     created_at=running.clock.now())  # fmt: skip
         session.add(task)
-    await _admin(running)
+    await add_admin(running)
     async with running.sessionmaker.begin() as session:
         await grant_site(session, email=ADMIN, site_id="south")
-    context, page, _dialogs, _errors = await _page(browser)
-    await _sign_in_as(page, running.base_url, ADMIN)
+    context, page, _dialogs, _errors = await open_page(browser)
+    await sign_in(page, running.base_url, ADMIN)
     response = await page.goto(f"{running.base_url}/patients/pat-s")
     assert response is not None and response.status == 404  # not before switching
     await page.goto(f"{running.base_url}/queues")
@@ -271,15 +254,15 @@ async def test_a_network_admin_switches_sites_and_a_single_site_user_gets_404(
     await page.wait_for_url(f"{running.base_url}/queues")
     assert await page.locator("#site-switch").input_value() == "south"
     assert await page.locator("#task-rows .patient-link").all_inner_texts() == ["Ana Ruiz"]
-    assert await _axe_serious(page) == []  # the queues page with the site switcher
+    assert await axe_serious(page) == []  # the queues page with the site switcher
     response = await page.goto(f"{running.base_url}/patients/pat-s")
     assert response is not None and response.status == 200
     response = await page.goto(f"{running.base_url}/patients/pat-2")
     assert response is not None and response.status == 404  # one site at a time
     await context.close()
 
-    context, page, _dialogs, _errors = await _page(browser)
-    await _sign_in(page, running.base_url)  # Dana works north only
+    context, page, _dialogs, _errors = await open_page(browser)
+    await sign_in(page, running.base_url)  # Dana works north only
     assert await page.locator("#site-switch").count() == 0
     await context.add_cookies([{"name": "midbot_site", "value": "south", "url": running.base_url}])
     response = await page.goto(f"{running.base_url}/patients/pat-s")
@@ -293,8 +276,8 @@ async def test_saved_views_bulk_assign_and_assign_to_a_colleague(browser, runnin
     async with running.sessionmaker.begin() as session:
         colleague, _ = await create_user(session, site_id="north", email="tech@north.example", role="technician",
                                          password=PASSWORD, now=running.clock.now(), name="Sam Tech")  # fmt: skip
-    context, page, _dialogs, _errors = await _page(browser)
-    await _sign_in(page, running.base_url)
+    context, page, _dialogs, _errors = await open_page(browser)
+    await sign_in(page, running.base_url)
     await page.check("input[name=unassigned]")
     await page.click("text=Apply")
     await page.wait_for_url(re.compile(r".*/queues\?.*unassigned=1.*"))
@@ -303,7 +286,7 @@ async def test_saved_views_bulk_assign_and_assign_to_a_colleague(browser, runnin
     await page.wait_for_selector("#flash")
     assert await page.locator("#saved-views .view-link").all_inner_texts() == ["Nobody's yet"]
     assert await page.locator("#saved-views .view-link").get_attribute("aria-current") == "page"
-    assert await _axe_serious(page) == []  # with saved views and the bulk form
+    assert await axe_serious(page) == []  # with saved views and the bulk form
     await page.goto(f"{running.base_url}/queues")  # remembered for Dana, on any device she signs in on
     await page.click("#saved-views >> text=Nobody's yet")
     await page.wait_for_url(re.compile(r".*unassigned=1"))
@@ -335,7 +318,7 @@ async def test_saved_views_bulk_assign_and_assign_to_a_colleague(browser, runnin
         and "assigned to Dana Reyes by Dana Reyes" in timeline
     )
     assert await page.locator("#reply-body").is_visible()  # hers now: she may reply
-    assert await _axe_serious(page) == []  # the task page with "Assign to a colleague"
+    assert await axe_serious(page) == []  # the task page with "Assign to a colleague"
     await context.close()
 
 
@@ -350,8 +333,8 @@ async def test_a_typed_reply_survives_an_expired_session_and_is_dropped_once_sen
     browser, running: Running
 ) -> None:
     task = await running.task_for(await running.text(ROBERT, "Please have a pharmacist call me"))
-    context, page = await _phone_page(browser)
-    await _sign_in(page, running.base_url)
+    context, page = await phone_page(browser)
+    await sign_in(page, running.base_url)
     await page.goto(f"{running.base_url}/tasks/{task.id}")
     await page.click("#claim")
     await page.wait_for_selector("#flash")
