@@ -179,8 +179,9 @@ async def add_patient(
     payer: str = "commercial",
     site_settings: dict[str, Any] | None = None,
     dispensed_on: date = date(2026, 10, 30),
+    send_rate: float = 1.0,
 ) -> Patient:
-    """Create the site (once) and a patient on capecitabine with one fill."""
+    """Create the site (once, sending ``send_rate`` texts a second) and a patient on capecitabine with one fill."""
     async with stack.sessionmaker.begin() as session:
         if await session.get(Site, "S1") is None:
             session.add(
@@ -190,6 +191,7 @@ async def add_patient(
                     phone=SITE_PHONE,
                     time_zone="America/Chicago",
                     settings=dict(site_settings or {}),
+                    send_rate=send_rate,
                 )
             )
             await session.flush()

@@ -38,8 +38,8 @@ async def test_replies_during_an_outage_are_sent_once_after_it(
     tmp_path: Path, stack_clock: FixedClock, any_db_url: str
 ) -> None:
     async with running_stack(tmp_path, stack_clock, database_url=any_db_url, twilio_max_retries=0) as stack:
-        for n, phone in enumerate(PHONES):
-            await add_patient(stack, f"P{n}", phone)
+        for n, phone in enumerate(PHONES):  # a send rate that does not pace the test (1 a second: 10 s a pass)
+            await add_patient(stack, f"P{n}", phone, send_rate=50.0)
         await _fault(stack, status=500, count=4)
         await _fault(stack, status=429, count=3, retry_after=1)
         await _fault(stack, status=503, count=3)
@@ -101,8 +101,8 @@ async def test_outreach_during_an_outage_waits_and_is_sent_once(
     tmp_path: Path, stack_clock: FixedClock, any_db_url: str
 ) -> None:
     async with running_stack(tmp_path, stack_clock, database_url=any_db_url, twilio_max_retries=0) as stack:
-        for n, phone in enumerate(PHONES):
-            await add_patient(stack, f"P{n}", phone)
+        for n, phone in enumerate(PHONES):  # a send rate that does not pace the test (1 a second: 10 s a pass)
+            await add_patient(stack, f"P{n}", phone, send_rate=50.0)
         await _due_rows(stack, len(PHONES))
         await _fault(stack, status=500, count=1000)
         dispatcher = make_dispatcher(stack.app[JOB_CONTEXT])
