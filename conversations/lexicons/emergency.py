@@ -285,6 +285,11 @@ EMERGENCY_PATTERNS: tuple[tuple[str, str], ...] = (
         rf"|\b(?:\w*bleed\w*|blood|sangr\w*){_GAP}{{0,3}} (?:nonstop|non stop|constantly|for hours|all day"
         rf"|sin parar|sin control)\b|\bcoffee grounds?\b|\bhemorrhag\w*|\bheavy bleeding\b|\bbleeding (?:a lot|heavily|badly|like crazy|everywhere)\b"
         rf"|\bsangr\w*(?: \w+){{0,5}} (?:no (?:para|paro|se (?:detiene|quita|para))|sin parar)\b"
+        # blood told by its colour: "coughing up red stuff", "vomité algo rojo"
+        r"|\b(?:cough\w*|vomit\w*|throw\w* up|threw up|spit\w*|puk\w*)(?: up)?(?: \w+){0,2} (?:bright |dark )?red"
+        r" (?:stuff|stuf|liquid|blood|chunks|streaks|spots|clots)\b|\b(?:cough\w*|vomit\w*|spit\w*)(?: up)?(?: \w+){0,3}"
+        r" bright red\b|\b(?:tos\w*|vomit\w*|escup\w*|devolv\w*|arroj\w*) (?:\w+ ){0,2}(?:algo )?(?:rojo|roja|colorado"
+        r"|colorada)\b"
         rf"|\b(?:vomit\w*|tos\w*|escup\w*|arroj\w*|devolv\w*) (?:\w+ )?sangre\b|\b(?:sale|salio|sali|echa|echo|saca|saco)"
         rf" sangre (?:al|cuando|de la boca al) (?:toser|toso|tose|vomitar|vomito|vomita|escupir)\b|\b(?:echo|echa|echando"
         rf"|sale|salio|arrojo|arroja|bota|boto) sangre por la boca\b|\b(?:heces|popo|excremento|"
@@ -315,7 +320,13 @@ EMERGENCY_PATTERNS: tuple[tuple[str, str], ...] = (
         r"|caja)(?: \w+){0,2}\s*(?:$|[.!,]|of (?:pills|tablets|medicine|sleeping pills|tylenol))|\bnot worth living\b|\bgive up on life\b|\bquiero morir\w*|\bme quiero morir\b"
         r"|\bno quiero vivir\b|\bquitarme la vida\b|\bmatarme\b|\bhacerme dano\b|\bno vale la pena vivir\b"
         r"|\btome (?:muchas|demasiadas) pastillas\b|\bsobredosis\b|\bacabar con (?:todo|mi vida)\b"
-        r"|\bno quiero (?:seguir|estar) (?:viviendo|aqui|viva|vivo)\b",
+        r"|\bno quiero (?:seguir|estar) (?:viviendo|aqui|viva|vivo)\b"
+        # thinking of an overdose ("thought about swallowing the whole bottle"), a life taken in a clitic
+        # ("esta vida ... pienso en quitármela")
+        r"|\b(?:thought|thinking|think|thinkin) (?:about|of) (?:\w+ ){0,2}(?:swallow\w*|taking|downing|eating)"
+        r" (?:all\b|the (?:whole|entire) (?:bottle|thing|pack|box)|every (?:pill|one|last)|a (?:bunch|handful)|too many)|\b(?:whole|entire) bottle to (?:make it (?:all )?stop|end it)\b"
+        r"|\b(?:pienso|pensado|pensando|pense) en (?:tomarme|tragarme) (?:\w+ ){0,3}(?:pastillas|frasco|botella)\b"
+        r"|\bvida\b(?: \S+){0,8} (?:quitarmela|quitarsela)\b",
     ),
     (
         "self_harm",

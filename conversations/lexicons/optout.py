@@ -137,6 +137,8 @@ OPT_OUT_PATTERNS: tuple[str, ...] = (
     r"(?: (?:these|those|your|any|the|this|such|more|any more))?(?: \w+)? "
     r"(?:texts|messages|text messages|reminders|msgs|notifications|alerts|texting)\b",
     r"\bleave me alone\b",
+    r"\b(?:id|i would|i d) (?:rather|prefer)(?: to)? not (?:get|receive|have)(?: (?:these|those|your|the|any|such|any more))?"
+    r"(?: \w+)? (?:texts|messages|text messages|reminders|msgs)\b",
     r"\b(?:stop|quit) (?:asking|bugging|pestering|hounding) (?:me|us|her|him)\b|\bdejen de preguntar(?:me)?\b",
     r"\b(?:stop|quit) asking(?: me)?(?: (?:already|anymore|any more|please|so much))?\s*(?:[.!,]|$)",
     r"\b(?:dont|do not|no longer) (?:want|need)(?: to (?:get|receive|answer))? (?:these|those|your|any more|the|any)"
@@ -160,6 +162,10 @@ OPT_OUT_PATTERNS: tuple[str, ...] = (
     # Spanish
     r"\bno me (?:escriban|escriba|textee|texteen|contacten|molesten)\b|\bno me (?:manden|envien|mande|envie)"
     r"\s*(?:[.!,]|$|por favor|nada|mas)",
+    # "ya no me manden eso del copago": that kind of text, named by its topic (a scoped opt-out)
+    r"\b(?:ya )?no me (?:manden|envien|mande|envie|sigan mandando|sigan enviando) (?:mas )?(?:eso|esto|esos|estos|esas"
+    r"|estas) (?:del|de la|de los|de las|sobre)\b|\bya no me (?:manden|envien|mande|envie) (?:eso|esto|esos|estos|nada)"
+    r"\s*(?:[.!,]|$|por favor)",
     r"\bno (?:me )?(?:\w+ )?(?:envien|manden|mande|envie|escriban|escriba|textee|texteen|llamen)(?: \w+)?"
     r"(?: mas| nada)\b",
     rf"\bno (?:me )?(?:envien|manden|mande|envie|escriban|escriba|esten mandando|sigan mandando)"
