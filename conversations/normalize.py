@@ -246,13 +246,23 @@ def _split_alternatives(pattern: str) -> list[str]:
     return parts
 
 
-def _set_chars(items: list[tuple[object, object]]) -> set[str] | None:
+_ASCII_DIGITS = frozenset("0123456789")
+_ASCII_WORD = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+
+
+def _set_chars(items: list[tuple[object, object]], ascii_classes: bool = False) -> set[str] | None:
+    """The characters a parsed class matches, or None for too many. With ``ascii_classes`` \\d and \\w count
+    only their ASCII characters (what they match in a text that is ASCII; Lexicon checks that)."""
     chars: set[str] = set()
     for op, arg in items:
         if op is _sre.LITERAL and isinstance(arg, int):
             chars.add(chr(arg))
         elif op is _sre.RANGE and isinstance(arg, tuple) and arg[1] - arg[0] < 64:
             chars.update(chr(c) for c in range(arg[0], arg[1] + 1))
+        elif ascii_classes and op is _sre.CATEGORY and arg is _sre.CATEGORY_DIGIT:
+            chars |= _ASCII_DIGITS
+        elif ascii_classes and op is _sre.CATEGORY and arg is _sre.CATEGORY_WORD:
+            chars |= _ASCII_WORD
         else:
             return None  # a category (\w), a negation or a wide range: any character
     return chars
@@ -290,40 +300,151 @@ def _first_chars(items: Iterable[tuple[object, object]]) -> tuple[frozenset[str]
     return frozenset(chars), True
 
 
+# A lexicon tries, at each word, only the alternatives that can begin with the word's first _PREFIX characters
+# (its first letter alone leaves hundreds of alternatives per letter in the big lexicons; three leave a few).
+_PREFIX = 3
+_MAX_PREFIXES = 1024  # past this many spellings of a start, the rest of it may be anything
+_Prefixes = set[str]
+
+
+def _extend(items: Iterable[tuple[object, object]], heads: _Prefixes) -> tuple[_Prefixes, _Prefixes]:
+    """Grow the possible starts of a match through a parsed sequence: (still growing, finished) starts.
+
+    A finished start either has _PREFIX characters or stops where the parse is not followed (a class such as
+    \\w, a back reference): anything may come after it. The analysis may only over-approximate (a start it
+    lists need not be possible), never leave a possible start out: that is what keeps the matches unchanged.
+    """
+    done: _Prefixes = set()
+    for op, arg in items:
+        if not heads:
+            break
+        if op in (_sre.AT, _sre.ASSERT, _sre.ASSERT_NOT):
+            continue  # zero-width (\b, ^, lookarounds): ignoring it only lists more starts
+        chars: set[str] | None = None
+        if op is _sre.LITERAL and isinstance(arg, int):
+            chars = {chr(arg)}
+        elif op is _sre.IN and isinstance(arg, list):
+            chars = _set_chars(arg, ascii_classes=True)
+        elif op is _sre.SUBPATTERN and isinstance(arg, tuple):
+            heads, finished = _extend(arg[-1], heads)
+            done |= finished
+            continue
+        elif op is _sre.BRANCH and isinstance(arg, tuple):
+            grown: _Prefixes = set()
+            for branch in arg[1]:
+                more, finished = _extend(branch, heads)
+                grown |= more
+                done |= finished
+            heads = grown
+            continue
+        elif op in (_sre.MAX_REPEAT, _sre.MIN_REPEAT) and isinstance(arg, tuple):
+            heads, finished = _repeat(arg[0], arg[1], arg[2], heads)
+            done |= finished
+            continue
+        if chars is None or len(heads) * len(chars) > _MAX_PREFIXES:
+            return set(), done | heads  # not followed further: anything may come next
+        grown = {head + c for head in heads for c in chars}
+        done |= {g for g in grown if len(g) >= _PREFIX}
+        heads = {g for g in grown if len(g) < _PREFIX}
+    return heads, done
+
+
+def _repeat(
+    low: int, high: int, sub: Iterable[tuple[object, object]], heads: _Prefixes
+) -> tuple[_Prefixes, _Prefixes]:
+    """_extend through a repeat {low,high} of a parsed sequence."""
+    after: _Prefixes
+    done: _Prefixes
+    after, done = (set(heads) if low == 0 else set()), set()
+    current, count = heads, 0
+    while current and count < min(high, max(low, _PREFIX)):
+        current, finished = _extend(sub, current)
+        done |= finished
+        count += 1
+        if count >= low:
+            after |= current
+    if current and count < high:
+        done |= current  # further repetitions not followed: anything may come next
+    return after, done
+
+
+def _prefixes(items: Iterable[tuple[object, object]]) -> frozenset[str] | None:
+    """Strings of up to _PREFIX characters, one of which starts every match of a parsed pattern (None: any)."""
+    heads, done = _extend(items, {""})
+    found = heads | done
+    return None if "" in found else frozenset(found)
+
+
+class _Bucket:
+    """The alternatives tried at words of one first letter, narrowed further by the word's first characters."""
+
+    def __init__(self, entries: list[tuple[str, str, frozenset[str] | None]]) -> None:
+        self._entries = entries
+        # The named groups keep the order they have among all this letter's alternatives, whatever subset is
+        # compiled, so that of two hits at one word the same entry wins as with the whole letter's alternation.
+        self._order = list(dict.fromkeys(name for name, _, _ in entries))
+        self._compiled: dict[tuple[int, ...], re.Pattern[str] | None] = {}
+
+    def pattern(self, start: str) -> re.Pattern[str] | None:
+        """The alternation of the alternatives that may match at a word beginning with ``start``."""
+        if not start.isascii():  # the starts were worked out for ASCII text (\d and \w): try all of them
+            chosen = tuple(range(len(self._entries)))
+        else:
+            chosen = tuple(
+                i
+                for i, (_, _, prefixes) in enumerate(self._entries)
+                if prefixes is None or any(start.startswith(p) for p in prefixes)
+            )
+        if chosen not in self._compiled:
+            self._compiled[chosen] = _compile_groups([self._entries[i][:2] for i in chosen], self._order)
+        return self._compiled[chosen]
+
+
+def _compile_groups(entries: list[tuple[str, str]], order: list[str]) -> re.Pattern[str] | None:
+    """One named group per entry name, in ``order``, each the alternation of its entries' patterns."""
+    if not entries:
+        return None
+    groups: dict[str, list[str]] = {name: [] for name in order}
+    for name, alternative in entries:
+        groups[name].append(f"(?:{alternative})")
+    return re.compile("|".join(f"(?P<{name}>{'|'.join(parts)})" for name, parts in groups.items() if parts))
+
+
 class Lexicon:
-    """A lexicon category as regexes tried at word starts, bucketed by the first letter they can match.
+    """A lexicon category as regexes tried at word starts, bucketed by the first characters they can match.
 
     Each (name, pattern) becomes a named group; of several hits at the same word the earlier name wins. Only
     the alternatives that can start with a word's first letter are tried there, which makes large lexicons
-    several times faster than one alternation.
+    several times faster than one alternation; among those, only the ones that can start with the word's
+    first _PREFIX characters are compiled into the pattern tried (once per distinct start, on first sight).
     """
 
     def __init__(self, named: Iterable[tuple[str, str]]) -> None:
-        entries: list[tuple[str, str, frozenset[str] | None]] = []
+        entries: list[tuple[str, str, frozenset[str] | None, frozenset[str] | None]] = []
         for name, pattern in named:
             for alternative in _split_alternatives(pattern):
-                chars, empty = _first_chars(_sre_parse.parse(alternative)) if _sre_parse else (None, True)
-                entries.append((name, alternative, None if empty else chars))
-        letters = set().union(*(chars for _, _, chars in entries if chars is not None))
+                parsed = _sre_parse.parse(alternative) if _sre_parse else None
+                chars, empty = _first_chars(parsed) if parsed is not None else (None, True)
+                prefixes = _prefixes(parsed) if parsed is not None else None
+                entries.append((name, alternative, None if empty else chars, prefixes))
+        letters = set().union(*(chars for _, _, chars, _ in entries if chars is not None))
         self._by_char = {
-            c: self._compile([(n, a) for n, a, cs in entries if cs is None or c in cs]) for c in letters
+            c: _Bucket([(n, a, p) for n, a, cs, p in entries if cs is None or c in cs]) for c in letters
         }
-        self._default = self._compile([(n, a) for n, a, cs in entries if cs is None])
+        self._default = _Bucket([(n, a, p) for n, a, cs, p in entries if cs is None])
+        self._at: dict[str, re.Pattern[str] | None] = {}  # a word's first characters -> the pattern tried
 
-    @staticmethod
-    def _compile(entries: list[tuple[str, str]]) -> re.Pattern[str] | None:
-        if not entries:
-            return None
-        groups: dict[str, list[str]] = {}
-        for name, alternative in entries:
-            groups.setdefault(name, []).append(f"(?:{alternative})")
-        return re.compile("|".join(f"(?P<{name}>{'|'.join(parts)})" for name, parts in groups.items()))
+    def _pattern(self, start: str) -> re.Pattern[str] | None:
+        if start not in self._at:
+            self._at[start] = self._by_char.get(start[0], self._default).pattern(start)
+        return self._at[start]
 
     def scan(self, norm: Normalized) -> Iterator[tuple[int, re.Match[str]]]:
         """(token index, match) of every hit starting at a word; ``match.lastgroup`` names the entry."""
-        text = norm.text
+        text, at = norm.text, self._at
         for index, offset in norm.starts:
-            pattern = self._by_char.get(text[offset], self._default)
+            start = text[offset : offset + _PREFIX]
+            pattern = at[start] if start in at else self._pattern(start)
             if pattern is not None and (match := pattern.match(text, offset)) is not None:
                 yield index, match
 
