@@ -20,7 +20,7 @@ except ImportError:  # pragma: no cover - another Python: every alternative is t
 
 from conversations.lexicons import EMOJI, FUZZY_TARGETS, NUMBER_WORDS, SHORTHAND, VOCABULARY
 
-__all__ = ["Lexicon", "Normalized", "fix_word", "fold", "normalize", "number_value"]
+__all__ = ["Lexicon", "Normalized", "WordPattern", "fix_word", "fold", "normalize", "number_value"]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -85,6 +85,8 @@ class Normalized:
         yes_accent: the text has "sí" with its accent (Spanish yes, as opposed to "si", if).
         words: the tokens without punctuation.
         starts: (token index, offset in ``text``) of every word, where lexicon patterns may match.
+        heads: the first _PREFIX characters of ``text`` at each of ``starts`` (what Lexicon and WordPattern
+            look up to choose what to try there).
     """
 
     raw: str
@@ -95,6 +97,7 @@ class Normalized:
     yes_accent: bool
     words: tuple[str, ...] = ()
     starts: tuple[tuple[int, int], ...] = ()
+    heads: tuple[str, ...] = ()
 
 
 def fold(text: str) -> str:
@@ -211,15 +214,17 @@ def normalize(text: str) -> Normalized:
         if token[0].isalnum():
             starts.append((index, offset))
         offset += len(token) + 1
+    joined = " ".join(tokens)
     return Normalized(
         raw=text,
         folded=folded,
         tokens=tuple(tokens),
-        text=" ".join(tokens),
+        text=joined,
         question=bool(_QUESTION_RE.search(text)),
         yes_accent=bool(_YES_ACCENT_RE.search(text)),
         words=tuple(t for t in tokens if t[0].isalnum()),
         starts=tuple(starts),
+        heads=tuple(joined[offset : offset + _PREFIX] for _, offset in starts),
     )
 
 
@@ -442,8 +447,7 @@ class Lexicon:
     def scan(self, norm: Normalized) -> Iterator[tuple[int, re.Match[str]]]:
         """(token index, match) of every hit starting at a word; ``match.lastgroup`` names the entry."""
         text, at = norm.text, self._at
-        for index, offset in norm.starts:
-            start = text[offset : offset + _PREFIX]
+        for (index, offset), start in zip(norm.starts, norm.heads, strict=True):
             pattern = at[start] if start in at else self._pattern(start)
             if pattern is not None and (match := pattern.match(text, offset)) is not None:
                 yield index, match
@@ -451,6 +455,85 @@ class Lexicon:
     def search(self, norm: Normalized) -> bool:
         """True when any entry matches at some word."""
         return next(self.scan(norm), None) is not None
+
+
+class WordPattern:
+    """A regex searched in ``norm.text`` from the first word where one of its matches can start.
+
+    ``search`` and ``finditer`` return exactly what ``pattern.search(norm.text)`` and ``finditer`` return.
+    When every match provably starts at a word (see _word_initials), the words whose first characters cannot begin
+    a match are skipped with one dictionary look-up each, and most texts are never searched at all: an
+    unanchored search of a long alternation tries every branch at every character, which made a few such
+    patterns cost more than whole lexicons. A pattern that is not provably word-anchored is simply searched.
+    """
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern = re.compile(pattern)
+        parsed = _sre_parse.parse(pattern) if _sre_parse else None
+        initials = _word_initials(list(parsed)) if parsed is not None else None
+        self._prefixes = _prefixes(parsed) if parsed is not None and initials is not None else None
+        # A match may begin with a digit: then inside a number too, after its point or slash ("1.10 out of 10").
+        self._in_numbers = initials is not None and any(c.isdigit() for c in initials)
+        self._at: dict[str, bool] = {}  # a word's first characters -> whether a match may start there
+
+    def _may_start(self, head: str) -> bool:
+        if head not in self._at:
+            prefixes = self._prefixes or ()
+            self._at[head] = not head.isascii() or any(head.startswith(p) for p in prefixes)
+        return self._at[head]
+
+    def _first(self, norm: Normalized) -> int | None:
+        """The offset of the first word where a match may start (0 when unknown), or None when none can."""
+        if self._prefixes is None:
+            return 0
+        at = self._at
+        for (index, offset), head in zip(norm.starts, norm.heads, strict=True):
+            if at[head] if head in at else self._may_start(head):
+                return offset
+            if self._in_numbers and head[0].isdigit() and not norm.tokens[index].isdigit():
+                return offset  # "1.10": searched from the number's start
+        return None
+
+    def search(self, norm: Normalized) -> re.Match[str] | None:
+        """``pattern.search(norm.text)``."""
+        first = self._first(norm)
+        return None if first is None else self.pattern.search(norm.text, first)
+
+    def finditer(self, norm: Normalized) -> Iterator[re.Match[str]]:
+        """``pattern.finditer(norm.text)``."""
+        first = self._first(norm)
+        return iter(()) if first is None else self.pattern.finditer(norm.text, first)
+
+
+_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
+
+
+def _word_initials(items: list[tuple[object, object]]) -> frozenset[str] | None:
+    """The characters a match can begin with where ``\\b`` anchors it, or None when a match of the parsed
+    pattern may start elsewhere than at one of Normalized.starts (lookarounds may come first).
+
+    In the normalised text words are [a-z]+, numbers such as "3" or "1.5" and punctuation, joined by single
+    spaces (_TOKEN_RE, fix_word). So a letter where ``\\b`` holds always starts a word, a digit there starts a
+    number or follows its point ("1.5"), and where ``^`` holds, the text's start, a letter or digit starts the
+    first word.
+    """
+    for i, (op, arg) in enumerate(items):
+        if op in (_sre.ASSERT, _sre.ASSERT_NOT):
+            continue
+        if op is _sre.AT and arg in (_sre.AT_BOUNDARY, _sre.AT_BEGINNING, _sre.AT_BEGINNING_STRING):
+            prefixes = _prefixes(items[i + 1 :])
+            if prefixes is None or any(p[0] not in _ALNUM for p in prefixes):
+                return None
+            return frozenset(p[0] for p in prefixes) if arg is _sre.AT_BOUNDARY else frozenset()
+        if op is _sre.SUBPATTERN and isinstance(arg, tuple):
+            return _word_initials([*arg[-1], *items[i + 1 :]])
+        if op is _sre.BRANCH and isinstance(arg, tuple):
+            initials = [_word_initials([*branch, *items[i + 1 :]]) for branch in arg[1]]
+            if any(found is None for found in initials):
+                return None
+            return frozenset(c for found in initials if found is not None for c in found)
+        return None
+    return None
 
 
 def number_value(token: str) -> int | None:

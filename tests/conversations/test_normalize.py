@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from conversations.normalize import Lexicon, fix_word, fold, normalize, number_value
+from conversations.normalize import Lexicon, WordPattern, fix_word, fold, normalize, number_value
 
 
 @pytest.mark.parametrize(
@@ -155,3 +155,29 @@ def test_lexicon_narrowing_by_word_start_finds_what_the_whole_alternation_finds(
         ]
         assert [(i, m.lastgroup, m.span()) for i, m in lexicon.scan(norm)] == expected
         assert expected  # the texts do hit
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        r"\b(?:is|are) (?:\w+ )?better\b|(?<!\bwill )\bgoes away\b|^no more\b",  # word-anchored: narrowed
+        r"\bno{1,3}pe\b|\b(?:\d+|a few) days\b|^0\b",  # a digit may start it, inside a number too
+        r"better|away",  # no word boundary: searched as is
+    ],
+)
+def test_word_pattern_finds_what_the_plain_search_finds(pattern: str) -> None:
+    word_pattern = WordPattern(pattern)
+    plain = re.compile(pattern)
+    for text in (
+        "no more texts , it is way better now and it goes away",
+        "it will goes away , nothing is better",
+        "3 days , a few days , nope , ٣ days",
+        "it lasted 1.5 days , faraway itsbetter",
+        "the rash is gone",
+        "0 , none",
+        "",
+    ):
+        norm = normalize(text)
+        assert [m.span() for m in word_pattern.finditer(norm)] == [m.span() for m in plain.finditer(norm.text)]
+        found, expected = word_pattern.search(norm), plain.search(norm.text)
+        assert (found and found.span()) == (expected and expected.span())
