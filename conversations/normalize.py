@@ -115,7 +115,7 @@ def fold(text: str) -> str:
     if "/" in text:
         for pattern, replacement in _SLASH_WORDS:
             text = pattern.sub(replacement, text)
-    if any(c.isdigit() for c in text):
+    if "2" in text or "4" in text or "8" in text:  # each of _DIGIT_WORDS holds one
         text = _DIGIT_WORDS.sub(lambda m: _DIGIT_WORD_TEXT[m.group(1)], text)
     return text
 
@@ -209,10 +209,12 @@ def normalize(text: str) -> Normalized:
         fixed = fix_word(token) if token[0].isalpha() else token
         tokens.extend(fixed.split())
     starts: list[tuple[int, int]] = []
+    words: list[str] = []
     offset = 0
     for index, token in enumerate(tokens):
         if token[0].isalnum():
             starts.append((index, offset))
+            words.append(token)
         offset += len(token) + 1
     joined = " ".join(tokens)
     return Normalized(
@@ -222,7 +224,7 @@ def normalize(text: str) -> Normalized:
         text=joined,
         question=bool(_QUESTION_RE.search(text)),
         yes_accent=bool(_YES_ACCENT_RE.search(text)),
-        words=tuple(t for t in tokens if t[0].isalnum()),
+        words=tuple(words),
         starts=tuple(starts),
         heads=tuple(joined[offset : offset + _PREFIX] for _, offset in starts),
     )
@@ -475,17 +477,24 @@ class WordPattern:
         # A match may begin with a digit: then inside a number too, after its point or slash ("1.10 out of 10").
         self._in_numbers = initials is not None and any(c.isdigit() for c in initials)
         self._at: dict[str, bool] = {}  # a word's first characters -> whether a match may start there
+        # The first characters seen where no match can start (nor inside a number): a text whose words all
+        # begin so is ruled out by one set operation, which is what most texts get.
+        self._ruled_out: set[str] = set()
 
     def _may_start(self, head: str) -> bool:
         if head not in self._at:
             prefixes = self._prefixes or ()
             self._at[head] = not head.isascii() or any(head.startswith(p) for p in prefixes)
+            if not self._at[head] and not (self._in_numbers and head[0].isdigit()):
+                self._ruled_out.add(head)
         return self._at[head]
 
     def _first(self, norm: Normalized) -> int | None:
         """The offset of the first word where a match may start (0 when unknown), or None when none can."""
         if self._prefixes is None:
             return 0
+        if self._ruled_out.issuperset(norm.heads):
+            return None
         at = self._at
         for (index, offset), head in zip(norm.starts, norm.heads, strict=True):
             if at[head] if head in at else self._may_start(head):
