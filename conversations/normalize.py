@@ -460,13 +460,14 @@ class Lexicon:
 
 
 class WordPattern:
-    """A regex searched in ``norm.text`` from the first word where one of its matches can start.
+    """A regex matched in ``norm.text`` only at the words where one of its matches can start.
 
     ``search`` and ``finditer`` return exactly what ``pattern.search(norm.text)`` and ``finditer`` return.
-    When every match provably starts at a word (see _word_initials), the words whose first characters cannot begin
-    a match are skipped with one dictionary look-up each, and most texts are never searched at all: an
-    unanchored search of a long alternation tries every branch at every character, which made a few such
-    patterns cost more than whole lexicons. A pattern that is not provably word-anchored is simply searched.
+    When every match provably starts at a word (see _word_initials), the pattern is tried with ``match`` at
+    just the words whose first characters can begin a match, and a text with none of them is ruled out by
+    one bit test (see _word_bits): an unanchored search of a long alternation tries every branch at every
+    character, which made a few such patterns cost more than whole lexicons. A pattern that is not provably
+    word-anchored is simply searched. Make WordPatterns once, as module constants: each takes a bit.
     """
 
     def __init__(self, pattern: str) -> None:
@@ -477,41 +478,97 @@ class WordPattern:
         # A match may begin with a digit: then inside a number too, after its point or slash ("1.10 out of 10").
         self._in_numbers = initials is not None and any(c.isdigit() for c in initials)
         self._at: dict[str, bool] = {}  # a word's first characters -> whether a match may start there
-        # The first characters seen where no match can start (nor inside a number): a text whose words all
-        # begin so is ruled out by one set operation, which is what most texts get.
-        self._ruled_out: set[str] = set()
+        self._bit = 0
+        if self._prefixes is not None:
+            self._bit = _REGISTRY.add(self)
 
-    def _may_start(self, head: str) -> bool:
+    def may_start(self, head: str) -> bool:
+        """Whether a match may start at a word beginning with ``head`` (or, for a number, inside it)."""
         if head not in self._at:
             prefixes = self._prefixes or ()
             self._at[head] = not head.isascii() or any(head.startswith(p) for p in prefixes)
-            if not self._at[head] and not (self._in_numbers and head[0].isdigit()):
-                self._ruled_out.add(head)
-        return self._at[head]
+        return self._at[head] or (self._in_numbers and head[0].isdigit())
 
-    def _first(self, norm: Normalized) -> int | None:
-        """The offset of the first word where a match may start (0 when unknown), or None when none can."""
-        if self._prefixes is None:
-            return 0
-        if self._ruled_out.issuperset(norm.heads):
-            return None
-        at = self._at
-        for (index, offset), head in zip(norm.starts, norm.heads, strict=True):
-            if at[head] if head in at else self._may_start(head):
-                return offset
+    def _tries(self, norm: Normalized) -> list[tuple[int, bool]]:
+        """(offset, whole) of the words to try in order; ``whole``: search the rest of the text from there."""
+        bits, union = _word_bits(norm)
+        if not union & self._bit:
+            return []
+        tries = []
+        for (index, offset), head, word_bits in zip(norm.starts, norm.heads, bits, strict=True):
+            if not word_bits & self._bit:
+                continue
             if self._in_numbers and head[0].isdigit() and not norm.tokens[index].isdigit():
-                return offset  # "1.10": searched from the number's start
-        return None
+                tries.append((offset, True))  # "1.10": a match may start after the point
+                break
+            if self._at[head]:
+                tries.append((offset, False))
+        return tries
 
     def search(self, norm: Normalized) -> re.Match[str] | None:
         """``pattern.search(norm.text)``."""
-        first = self._first(norm)
-        return None if first is None else self.pattern.search(norm.text, first)
+        if self._prefixes is None:
+            return self.pattern.search(norm.text)
+        for offset, whole in self._tries(norm):
+            if whole:
+                return self.pattern.search(norm.text, offset)
+            if (found := self.pattern.match(norm.text, offset)) is not None:
+                return found
+        return None
 
     def finditer(self, norm: Normalized) -> Iterator[re.Match[str]]:
         """``pattern.finditer(norm.text)``."""
-        first = self._first(norm)
-        return iter(()) if first is None else self.pattern.finditer(norm.text, first)
+        if self._prefixes is None:
+            return self.pattern.finditer(norm.text)
+        return self._matches(norm)
+
+    def _matches(self, norm: Normalized) -> Iterator[re.Match[str]]:
+        end = 0  # matches do not overlap (and none is empty: every match starts with one of the prefixes)
+        for offset, whole in self._tries(norm):
+            if whole:
+                yield from self.pattern.finditer(norm.text, max(offset, end))
+                return
+            if offset >= end and (found := self.pattern.match(norm.text, offset)) is not None:
+                yield found
+                end = found.end()
+
+
+class _Registry:
+    """The word-anchored WordPatterns, one bit each, and per word's first characters the bits of those that
+    may match starting there."""
+
+    def __init__(self) -> None:
+        self.patterns: list[WordPattern] = []
+        self.bits: dict[str, int] = {}
+        # The last text's bits: the classifier asks for one text's bits some twenty times in a row.
+        self.last: tuple[Normalized | None, dict[str, int], tuple[int, ...], int] = (None, {}, (), 0)
+
+    def add(self, pattern: WordPattern) -> int:
+        self.patterns.append(pattern)
+        self.bits = {}  # a new table: bits worked out before this pattern are incomplete
+        return 1 << (len(self.patterns) - 1)
+
+    def head_bits(self, head: str, table: dict[str, int]) -> int:
+        bits = sum(1 << i for i, pattern in enumerate(self.patterns) if pattern.may_start(head))
+        table[head] = bits
+        return bits
+
+
+_REGISTRY = _Registry()
+
+
+def _word_bits(norm: Normalized) -> tuple[tuple[int, ...], int]:
+    """For each word of the text, the bits of the WordPatterns that may match from it; and their union."""
+    last_norm, last_table, bits, union = _REGISTRY.last
+    table = _REGISTRY.bits
+    if last_norm is norm and last_table is table:
+        return bits, union
+    bits = tuple(table[h] if h in table else _REGISTRY.head_bits(h, table) for h in norm.heads)
+    union = 0
+    for word_bits in bits:
+        union |= word_bits
+    _REGISTRY.last = (norm, table, bits, union)
+    return bits, union
 
 
 _ALNUM = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
