@@ -51,7 +51,7 @@ from conversations.lexicons.symptoms import (
     SYMPTOM_PATTERNS,
 )
 from conversations.model import load_model
-from conversations.normalize import Lexicon, Normalized, normalize
+from conversations.normalize import Lexicon, Normalized, WordPattern, normalize
 from conversations.scope import optout_scope
 from conversations.severity import stated_severity
 from conversations.types import CONTEXTS, PRIMARY_ORDER, SEVERITIES, Classification
@@ -62,13 +62,22 @@ _LOGGER = logging.getLogger(__name__)
 
 
 def _compile(patterns: tuple[str, ...]) -> re.Pattern[str]:
-    return re.compile("|".join(f"(?:{p})" for p in patterns))
+    return re.compile(_alternation(patterns))
+
+
+def _alternation(patterns: tuple[str, ...]) -> str:
+    return "|".join(f"(?:{p})" for p in patterns)
+
+
+# The patterns searched in every text are WordPatterns: the same matches, but a text is searched only from a
+# word where a match can start (an unanchored search of a long alternation tries every branch at every
+# character, and these few cost as much as the lexicons).
 
 
 _EMERGENCY = Lexicon(EMERGENCY_PATTERNS)
-_EMERGENCY_EXCLUDED = _compile(EMERGENCY_EXCLUSIONS)
+_EMERGENCY_EXCLUDED = WordPattern(_alternation(EMERGENCY_EXCLUSIONS))
 _DESPAIR = re.compile(DESPAIR_PATTERN)
-_FEVER = tuple((name, re.compile(p)) for name, p in FEVER_WORDS)
+_FEVER = tuple((name, WordPattern(p)) for name, p in FEVER_WORDS)
 _SYMPTOMS = Lexicon(SYMPTOM_PATTERNS)
 # Labels in priority order, so that of two phrases starting at the same word the one that matters more wins.
 _INTENT_ORDER = ("discontinued", "help", "wrong_number", "reschedule", "opt_in", *PRIMARY_ORDER)
@@ -76,12 +85,12 @@ _INTENTS = Lexicon(
     (label, p) for label in dict.fromkeys(_INTENT_ORDER) for p in INTENT_PATTERNS.get(label, ())
 )
 _NEGATABLE = frozenset({"refill_request", "call_request", "missed_dose", "reschedule"})
-_FINE = _compile(FINE_PATTERNS)
-_SYMPTOM_EXCLUDED = _compile(SYMPTOM_EXCLUSIONS)
-_RESOLVED = re.compile(RESOLVED_PATTERN)
-_AGREE = re.compile(AGREE_PATTERN)
+_FINE = WordPattern(_alternation(FINE_PATTERNS))
+_SYMPTOM_EXCLUDED = WordPattern(_alternation(SYMPTOM_EXCLUSIONS))
+_RESOLVED = WordPattern(RESOLVED_PATTERN)
+_AGREE = WordPattern(AGREE_PATTERN)
 _TAPBACK = re.compile(TAPBACK_PATTERN)
-_UNSURE = re.compile(UNSURE_PATTERN)
+_UNSURE = WordPattern(UNSURE_PATTERN)
 _TAPBACK_LABEL = {
     "disliked": "decline",
     "no le gusto": "decline",
@@ -91,9 +100,9 @@ _TAPBACK_LABEL = {
 _EXPLICIT_FINE = re.compile(
     r"\bno (?:side effects?|symptoms?|problems?|issues?)\b|\bnothing (?:new|to report)\b"
 )
-_HYPOTHETICAL = re.compile(HYPOTHETICAL_PATTERN)
-_QUESTION_VERB = re.compile(QUESTION_VERB_PATTERN)
-_SEVERITY = re.compile("|".join(f"(?P<s{i}>{p})" for i, (_, p) in enumerate(SEVERITY_PATTERNS)))
+_HYPOTHETICAL = WordPattern(HYPOTHETICAL_PATTERN)
+_QUESTION_VERB = WordPattern(QUESTION_VERB_PATTERN)
+_SEVERITY = WordPattern("|".join(f"(?P<s{i}>{p})" for i, (_, p) in enumerate(SEVERITY_PATTERNS)))
 _SEVERITY_LEVEL = {f"s{i}": level for i, (level, _) in enumerate(SEVERITY_PATTERNS)}
 _QUESTION_OPENING = re.compile(
     r"(?:^|[,.;!?] |^(?:thanks|thank you|ok|okay|hi|hello|hey|gracias|oye|hola|buenas|buenos dias|perdon|sorry) )"
@@ -122,7 +131,7 @@ _PAIN = re.compile(
 )
 _LOW_GRADE_F = 99.0
 # Out of the medicine now, or needing more: a refill request even when it answers the refill reminder.
-_OUT_NOW = re.compile(
+_OUT_NOW = WordPattern(
     r"\b(?:ran|run|running|im|i am|am|is|are|were|was|completely|all|totally) out\b|\bout of (?:pills|medicine|meds"
     r"|medication|it|them|tablets)\b|\b(?:last|final) (?:one|pill|dose|tablet|capsule)\b|\bnone left\b"
     r"|\bno (?:pills|meds|medicine|tablets) left\b|\bneed (?:more|some more)\b|\bse (?:me|le|nos) (?:acab|termin)\w*"
@@ -233,10 +242,10 @@ def _breaks(tokens: tuple[str, ...], j: int) -> bool:
     return True
 
 
-def _clause_mask(norm: Normalized, pattern: re.Pattern[str]) -> list[bool]:
+def _clause_mask(norm: Normalized, pattern: WordPattern) -> list[bool]:
     """Tokens after a cue (hypothetical "if", a question "can I") up to the clause's end."""
     mask = [False] * len(norm.tokens)
-    for match in pattern.finditer(norm.text):
+    for match in pattern.finditer(norm):
         start = _token_at(norm.text, match.end())
         for j in range(start, len(norm.tokens)):
             token = norm.tokens[j]
@@ -249,7 +258,7 @@ def _clause_mask(norm: Normalized, pattern: re.Pattern[str]) -> list[bool]:
 def _resolved_mask(norm: Normalized) -> list[bool]:
     """Tokens before a "it's better now" cue in the same clause."""
     mask = [False] * len(norm.tokens)
-    for match in _RESOLVED.finditer(norm.text):
+    for match in _RESOLVED.finditer(norm):
         start = _token_at(norm.text, match.start())
         if start > 0 and (norm.tokens[start - 1] in NEGATORS or norm.tokens[start - 1] in ("cant", "still")):
             continue  # "won't go away", "still not better"
@@ -288,7 +297,7 @@ def _emergencies(found: _Found) -> None:
             found.quieted = True  # "no chest pain", "no blood in it": read, and denied
             continue
         if excluded is None:
-            excluded = list(_EMERGENCY_EXCLUDED.finditer(text))
+            excluded = list(_EMERGENCY_EXCLUDED.finditer(found.norm))
         if any(ex.start() < match.end() and match.start() < ex.end() for ex in excluded):
             continue
         name = match.lastgroup or "emergency"
@@ -313,12 +322,12 @@ def _fever(found: _Found) -> None:
     if temperature is not None:
         found.values["temperature_f"] = temperature
     text = found.norm.text
-    excluded = [ex.span() for ex in _EMERGENCY_EXCLUDED.finditer(text)]
+    excluded = [ex.span() for ex in _EMERGENCY_EXCLUDED.finditer(found.norm)]
     for name, pattern in _FEVER:
         if any(
             _live(found, _token_at(text, m.start()))
             and not any(a < m.end() and m.start() < b for a, b in excluded)
-            for m in pattern.finditer(text)
+            for m in pattern.finditer(found.norm)
         ):
             found.add_symptom(name)
             found.labels.add("side_effect")
@@ -358,7 +367,7 @@ def _consent(found: _Found) -> None:
 
 def _symptoms(found: _Found) -> None:
     unwell = False
-    excluded = [m.span() for m in _SYMPTOM_EXCLUDED.finditer(found.norm.text)]
+    excluded = [m.span() for m in _SYMPTOM_EXCLUDED.finditer(found.norm)]
     for index, match in _SYMPTOMS.scan(found.norm):
         if any(start < match.end() and match.start() < end for start, end in excluded):
             continue
@@ -391,7 +400,7 @@ def _intents(found: _Found) -> None:
     if "discontinued" in found.labels:  # the doctor stopped it: no refill, and no doses are being missed
         found.labels -= {"discontinued", "missed_dose", "refill_request"}
         found.labels.add("decline")
-    if "refill_request" in found.labels and _STATUS_QUESTION.search(text) and not _OUT_NOW.search(text):
+    if "refill_request" in found.labels and _STATUS_QUESTION.search(text) and not _OUT_NOW.search(found.norm):
         found.labels.discard("refill_request")  # "is my refill ready?", "when's my next fill due": a question
         found.labels.add("question")
     if "decline" in at and "refill_request" in at:
@@ -419,7 +428,7 @@ def _polarity(found: _Found) -> str | None:
     words = found.norm.words
     if not words:
         return None
-    if _UNSURE.search(found.norm.text) or _NOT_UNDERSTOOD.match(found.norm.text):
+    if _UNSURE.search(found.norm) or _NOT_UNDERSTOOD.match(found.norm.text):
         return None
     if words in (("please",), ("please", "do")):
         return "yes"
@@ -448,11 +457,11 @@ def _answer(found: _Found) -> None:
     if choice is not None:
         found.values["choice"] = choice
     polarity = _polarity(found)
-    fine = bool(_FINE.search(norm.text)) and not found.symptoms
+    fine = bool(_FINE.search(norm)) and not found.symptoms
     if context in _CHOICES and choice is not None and choice in _CHOICES[context]:
         found.labels.add(_CHOICES[context][choice])
         found.confidence = 0.95
-        if _CHOICES[context][choice] == "confirm" and not _OUT_NOW.search(norm.text):
+        if _CHOICES[context][choice] == "confirm" and not _OUT_NOW.search(norm):
             found.labels.discard("refill_request")  # "1 refill pls": the choice says it
     elif context == "checkin_severity":
         _severity_answer(found, fine or polarity == "no")
@@ -485,7 +494,7 @@ def _refill_answer(found: _Found) -> None:
     labels, left = found.labels, extract.days_left(found.norm)
     if "refill_request" in labels and "decline" not in labels:
         labels.add("confirm")  # asking for the refill answers the reminder: yes
-        if not _OUT_NOW.search(found.norm.text):
+        if not _OUT_NOW.search(found.norm):
             labels.discard("refill_request")  # out of it now stays a refill request (LABELS.md)
     elif left is not None and not labels & {"confirm", "decline"}:
         labels.discard("refill_request")
@@ -500,7 +509,7 @@ def _yes_no(found: _Found, polarity: str | None, fine: bool) -> None:
         if is_ack and not labels:
             labels.add("ack")
         return
-    agree = bool(_AGREE.search(found.norm.text))
+    agree = bool(_AGREE.search(found.norm))
     if (
         polarity is None
         and "decline" not in labels
@@ -542,7 +551,7 @@ def _severity_answer(found: _Found, none: bool) -> None:
 def _stated_severity(found: _Found, allow_none: bool = False) -> str | None:
     """The highest severity the words state ("mild", "pretty bad", "worst ever", "muy fuerte")."""
     best: str | None = None
-    for match in _SEVERITY.finditer(found.norm.text):
+    for match in _SEVERITY.finditer(found.norm):
         level = _SEVERITY_LEVEL[match.lastgroup or ""]
         if level == "none" and not allow_none:
             continue

@@ -7,7 +7,7 @@ import re
 from datetime import date, timedelta
 
 from conversations.lexicons.emergency import TEMPERATURE_CUES
-from conversations.normalize import Normalized, number_value
+from conversations.normalize import Normalized, WordPattern, number_value
 
 __all__ = [
     "amount",
@@ -60,7 +60,8 @@ _AMOUNT = re.compile(
     r"\$\s?(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d{1,2}))?|(?<![\d.,])(\d{1,3}(?:,\d{3})+|\d+)(?:\.(\d{1,2}))?"
     r" ?(?:dollars?|bucks|dolares|usd)\b"
 )
-_LEFT = re.compile(
+# WordPatterns (conversations.normalize): searched only from a word where a match can start.
+_LEFT = WordPattern(
     rf"\b{_NUM} (?:more |extra )?{_UNIT}(?: of (?:it|them|\w+))? (?:left|remaining|worth|to go)\b"
     rf"|\b(?:have|got|quedan|queda|tengo) (?:about |like |maybe |only |just |around |roughly |still |como |solo "
     rf"|nomas )*{_NUM} (?:more |extra )?{_UNIT}\b"
@@ -72,11 +73,11 @@ _LEFT = re.compile(
     rf"|nomas )*{_NUM} (?:left|remaining)\b"
     rf"|\b(?:quedan|queda) (?:todavia |aun |como |solo |nomas |unas |unos )*{_NUM}(?= [.,;!?]|$)"
 )
-_WEEKS_LEFT = re.compile(
+_WEEKS_LEFT = WordPattern(
     rf"\b{_NUM} (?:more )?(?:weeks?|semanas?|months?|mes|meses)(?: s)?(?: worth)?(?: of \w+)?(?: left| remaining"
     rf"| worth|$)|\b(?:queda|quedan|tengo) (?:para )?(?:como )?{_NUM} (?:semanas?|mes|meses)\b"
 )
-_MISSED = re.compile(
+_MISSED = WordPattern(
     rf"\b(?:missed|miss|skipped|skip|forgot|forgotten|olvide|perdi|salte|me salte|didnt take|did not take|no tome)"
     rf"(?: \w+)?? {_NUM} (?:\w+ )?(?:doses?|pills?|days?|times|dosis|pastillas?|dias|veces)\b"
     rf"|\b{_NUM} (?:doses?|pills?|days?|dosis|pastillas|dias) (?:missed|skipped|olvidad\w*)\b"
@@ -151,12 +152,12 @@ _MONTHS: dict[str, int] = {
     )
     for i, name in enumerate(names)
 }
-_WEEKDAY_RE = re.compile(rf"\b(next |this |on |el |este |el proximo |proximo )?({'|'.join(_WEEKDAYS)})\b")
+_WEEKDAY_RE = WordPattern(rf"\b(next |this |on |el |este |el proximo |proximo )?({'|'.join(_WEEKDAYS)})\b")
 _SLASH_DATE = re.compile(r"(?<![\d/])(\d{1,2})/(\d{1,2})(?:/(\d{2,4}))?(?![\d/])")
-_MONTH_DATE = re.compile(
+_MONTH_DATE = WordPattern(
     rf"\b(?:({'|'.join(_MONTHS)}) (\d{{1,2}})(?:st|nd|rd|th)?|(\d{{1,2}}) de ({'|'.join(_MONTHS)}))\b"
 )
-_RELATIVE = re.compile(
+_RELATIVE = WordPattern(
     r"\b(tomorrow|today|tonight|next week|la proxima semana|la semana que viene|hoy|pasado manana"
     r"|(?<!esta )(?<!la )(?<!cada )(?<!las )(?<!en la )manana)\b"
 )
@@ -203,7 +204,7 @@ _SPOKEN_TEMPERATURES = (
 
 
 # "tengo treinta y ocho", "tiene cuarenta": a reading in words after a Spanish verb of having, unnamed.
-_SPOKEN_READING = re.compile(
+_SPOKEN_READING = WordPattern(
     r"\b(?:tengo|tiene|tenia|traigo|trae|marca|marco|subio a|llego a) (?:como |ya |unos )?(?:treinta y (?:ocho|nueve)"
     r"|cuarenta)\b(?! (?:pastillas|anos|dias|veces|dolares|pesos|semanas|meses|horas|libras|kilos))"
 )
@@ -211,7 +212,7 @@ _SPOKEN_READING = re.compile(
 
 def _spoken_temperature(norm: Normalized) -> float | None:
     """The highest temperature said in words (°F or °C as said), when a temperature word is in the text."""
-    if not _TEMP_CUES.intersection(norm.tokens) and not _SPOKEN_READING.search(norm.text):
+    if not _TEMP_CUES.intersection(norm.tokens) and not _SPOKEN_READING.search(norm):
         return None
     best: float | None = None
     for pattern, base in _SPOKEN_TEMPERATURES:
@@ -270,12 +271,12 @@ def amount(norm: Normalized) -> float | None:
 
 def days_left(norm: Normalized) -> int | None:
     """Days of supply the patient says are left (a pill a day; "about a week" is 7), or None."""
-    match = _LEFT.search(norm.text)
+    match = _LEFT.search(norm)
     if match:
         value = _num(next(g for g in match.groups() if g))
         if value is not None:
             return value
-    match = _WEEKS_LEFT.search(norm.text)
+    match = _WEEKS_LEFT.search(norm)
     if match:
         value = _num(match.group(1) or match.group(2))
         if value is not None:
@@ -286,7 +287,7 @@ def days_left(norm: Normalized) -> int | None:
 
 def missed_count(norm: Normalized) -> int | None:
     """How many doses a report of missed doses states ("missed 2 doses", "olvidé dos dosis"), or None."""
-    match = _MISSED.search(norm.text)
+    match = _MISSED.search(norm)
     if not match:
         return None
     found = next((g for g in match.groups() if g), None)
@@ -374,7 +375,7 @@ def _date_expression(norm: Normalized) -> tuple[str, re.Match[str]] | None:
     if "/" in norm.folded and (match := _SLASH_DATE.search(norm.folded)):
         return "slash", match
     for kind, pattern in (("month", _MONTH_DATE), ("weekday", _WEEKDAY_RE), ("relative", _RELATIVE)):
-        if match := pattern.search(norm.text):
+        if match := pattern.search(norm):
             return kind, match
     return None
 

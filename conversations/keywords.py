@@ -11,7 +11,6 @@ that could be either ("stop?", "stop it", "cancel it") is "ambiguous": the chann
 from __future__ import annotations
 
 import logging
-import re
 from typing import Literal
 
 from conversations.lexicons.optout import (
@@ -28,7 +27,7 @@ from conversations.lexicons.optout import (
     OPT_OUT_PATTERNS,
     OPT_OUT_SCOPED,
 )
-from conversations.normalize import Lexicon, Normalized, normalize
+from conversations.normalize import Lexicon, Normalized, WordPattern, normalize
 
 __all__ = [
     "ConsentAction",
@@ -46,9 +45,10 @@ ConsentAction = Literal["opt_out", "opt_in", "help", "ambiguous"]
 _OPT_OUT = Lexicon(("opt_out", p) for p in OPT_OUT_PATTERNS)
 _OPT_IN = Lexicon(("opt_in", p) for p in OPT_IN_PATTERNS)
 _CLINICAL = Lexicon(("clinical", p) for p in CLINICAL_PATTERNS)
-_NOT_ABOUT_TEXTS = re.compile("|".join(OPT_OUT_EXCLUSIONS))
-_SCOPED = re.compile(OPT_OUT_SCOPED)
-_ABOUT_TEXTS = re.compile(
+# WordPatterns: searched only from a word where a match can start (conversations.normalize).
+_NOT_ABOUT_TEXTS = WordPattern("|".join(OPT_OUT_EXCLUSIONS))
+_SCOPED = WordPattern(OPT_OUT_SCOPED)
+_ABOUT_TEXTS = WordPattern(
     r"\b(?:text|texts|texting|message|messages|messaging|sms|reminders?|notifications?|alerts?|this number|my number"
     r"|mensajes?|textos?|recordatorios?|avisos?)\b"
 )
@@ -115,9 +115,9 @@ def consent_action_of(norm: Normalized, opted_out: bool = False) -> ConsentActio
     """consent_action on an already normalised text (the classifier shares it)."""
     if not norm.words:
         return None
-    if _NOT_ABOUT_TEXTS.search(norm.text) and not _ABOUT_TEXTS.search(norm.text):
+    if _NOT_ABOUT_TEXTS.search(norm) and not _ABOUT_TEXTS.search(norm):
         return None  # "unsubscribe me from auto refill" is about the refills
-    if _SCOPED.search(norm.text):
+    if _SCOPED.search(norm):
         return None  # "stop the reminders for my old med": that medicine, not the texts
     action = _keyword_action(norm, opted_out)
     if action is not None:

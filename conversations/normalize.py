@@ -20,7 +20,7 @@ except ImportError:  # pragma: no cover - another Python: every alternative is t
 
 from conversations.lexicons import EMOJI, FUZZY_TARGETS, NUMBER_WORDS, SHORTHAND, VOCABULARY
 
-__all__ = ["Lexicon", "Normalized", "fix_word", "fold", "normalize", "number_value"]
+__all__ = ["Lexicon", "Normalized", "WordPattern", "fix_word", "fold", "normalize", "number_value"]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -85,6 +85,8 @@ class Normalized:
         yes_accent: the text has "sí" with its accent (Spanish yes, as opposed to "si", if).
         words: the tokens without punctuation.
         starts: (token index, offset in ``text``) of every word, where lexicon patterns may match.
+        heads: the first _PREFIX characters of ``text`` at each of ``starts`` (what Lexicon and WordPattern
+            look up to choose what to try there).
     """
 
     raw: str
@@ -95,6 +97,7 @@ class Normalized:
     yes_accent: bool
     words: tuple[str, ...] = ()
     starts: tuple[tuple[int, int], ...] = ()
+    heads: tuple[str, ...] = ()
 
 
 def fold(text: str) -> str:
@@ -112,7 +115,7 @@ def fold(text: str) -> str:
     if "/" in text:
         for pattern, replacement in _SLASH_WORDS:
             text = pattern.sub(replacement, text)
-    if any(c.isdigit() for c in text):
+    if "2" in text or "4" in text or "8" in text:  # each of _DIGIT_WORDS holds one
         text = _DIGIT_WORDS.sub(lambda m: _DIGIT_WORD_TEXT[m.group(1)], text)
     return text
 
@@ -206,20 +209,24 @@ def normalize(text: str) -> Normalized:
         fixed = fix_word(token) if token[0].isalpha() else token
         tokens.extend(fixed.split())
     starts: list[tuple[int, int]] = []
+    words: list[str] = []
     offset = 0
     for index, token in enumerate(tokens):
         if token[0].isalnum():
             starts.append((index, offset))
+            words.append(token)
         offset += len(token) + 1
+    joined = " ".join(tokens)
     return Normalized(
         raw=text,
         folded=folded,
         tokens=tuple(tokens),
-        text=" ".join(tokens),
+        text=joined,
         question=bool(_QUESTION_RE.search(text)),
         yes_accent=bool(_YES_ACCENT_RE.search(text)),
-        words=tuple(t for t in tokens if t[0].isalnum()),
+        words=tuple(words),
         starts=tuple(starts),
+        heads=tuple(joined[offset : offset + _PREFIX] for _, offset in starts),
     )
 
 
@@ -246,13 +253,23 @@ def _split_alternatives(pattern: str) -> list[str]:
     return parts
 
 
-def _set_chars(items: list[tuple[object, object]]) -> set[str] | None:
+_ASCII_DIGITS = frozenset("0123456789")
+_ASCII_WORD = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_")
+
+
+def _set_chars(items: list[tuple[object, object]], ascii_classes: bool = False) -> set[str] | None:
+    """The characters a parsed class matches, or None for too many. With ``ascii_classes`` \\d and \\w count
+    only their ASCII characters (what they match in a text that is ASCII; Lexicon checks that)."""
     chars: set[str] = set()
     for op, arg in items:
         if op is _sre.LITERAL and isinstance(arg, int):
             chars.add(chr(arg))
         elif op is _sre.RANGE and isinstance(arg, tuple) and arg[1] - arg[0] < 64:
             chars.update(chr(c) for c in range(arg[0], arg[1] + 1))
+        elif ascii_classes and op is _sre.CATEGORY and arg is _sre.CATEGORY_DIGIT:
+            chars |= _ASCII_DIGITS
+        elif ascii_classes and op is _sre.CATEGORY and arg is _sre.CATEGORY_WORD:
+            chars |= _ASCII_WORD
         else:
             return None  # a category (\w), a negation or a wide range: any character
     return chars
@@ -290,46 +307,299 @@ def _first_chars(items: Iterable[tuple[object, object]]) -> tuple[frozenset[str]
     return frozenset(chars), True
 
 
+# A lexicon tries, at each word, only the alternatives that can begin with the word's first _PREFIX characters
+# (its first letter alone leaves hundreds of alternatives per letter in the big lexicons; three leave a few).
+_PREFIX = 3
+_MAX_PREFIXES = 1024  # past this many spellings of a start, the rest of it may be anything
+_Prefixes = set[str]
+
+
+def _extend(items: Iterable[tuple[object, object]], heads: _Prefixes) -> tuple[_Prefixes, _Prefixes]:
+    """Grow the possible starts of a match through a parsed sequence: (still growing, finished) starts.
+
+    A finished start either has _PREFIX characters or stops where the parse is not followed (a class such as
+    \\w, a back reference): anything may come after it. The analysis may only over-approximate (a start it
+    lists need not be possible), never leave a possible start out: that is what keeps the matches unchanged.
+    """
+    done: _Prefixes = set()
+    for op, arg in items:
+        if not heads:
+            break
+        if op in (_sre.AT, _sre.ASSERT, _sre.ASSERT_NOT):
+            continue  # zero-width (\b, ^, lookarounds): ignoring it only lists more starts
+        chars: set[str] | None = None
+        if op is _sre.LITERAL and isinstance(arg, int):
+            chars = {chr(arg)}
+        elif op is _sre.IN and isinstance(arg, list):
+            chars = _set_chars(arg, ascii_classes=True)
+        elif op is _sre.SUBPATTERN and isinstance(arg, tuple):
+            heads, finished = _extend(arg[-1], heads)
+            done |= finished
+            continue
+        elif op is _sre.BRANCH and isinstance(arg, tuple):
+            grown: _Prefixes = set()
+            for branch in arg[1]:
+                more, finished = _extend(branch, heads)
+                grown |= more
+                done |= finished
+            heads = grown
+            continue
+        elif op in (_sre.MAX_REPEAT, _sre.MIN_REPEAT) and isinstance(arg, tuple):
+            heads, finished = _repeat(arg[0], arg[1], arg[2], heads)
+            done |= finished
+            continue
+        if chars is None or len(heads) * len(chars) > _MAX_PREFIXES:
+            return set(), done | heads  # not followed further: anything may come next
+        grown = {head + c for head in heads for c in chars}
+        done |= {g for g in grown if len(g) >= _PREFIX}
+        heads = {g for g in grown if len(g) < _PREFIX}
+    return heads, done
+
+
+def _repeat(
+    low: int, high: int, sub: Iterable[tuple[object, object]], heads: _Prefixes
+) -> tuple[_Prefixes, _Prefixes]:
+    """_extend through a repeat {low,high} of a parsed sequence."""
+    after: _Prefixes
+    done: _Prefixes
+    after, done = (set(heads) if low == 0 else set()), set()
+    current, count = heads, 0
+    while current and count < min(high, max(low, _PREFIX)):
+        current, finished = _extend(sub, current)
+        done |= finished
+        count += 1
+        if count >= low:
+            after |= current
+    if current and count < high:
+        done |= current  # further repetitions not followed: anything may come next
+    return after, done
+
+
+def _prefixes(items: Iterable[tuple[object, object]]) -> frozenset[str] | None:
+    """Strings of up to _PREFIX characters, one of which starts every match of a parsed pattern (None: any)."""
+    heads, done = _extend(items, {""})
+    found = heads | done
+    return None if "" in found else frozenset(found)
+
+
+class _Bucket:
+    """The alternatives tried at words of one first letter, narrowed further by the word's first characters."""
+
+    def __init__(self, entries: list[tuple[str, str, frozenset[str] | None]]) -> None:
+        self._entries = entries
+        # The named groups keep the order they have among all this letter's alternatives, whatever subset is
+        # compiled, so that of two hits at one word the same entry wins as with the whole letter's alternation.
+        self._order = list(dict.fromkeys(name for name, _, _ in entries))
+        self._compiled: dict[tuple[int, ...], re.Pattern[str] | None] = {}
+
+    def pattern(self, start: str) -> re.Pattern[str] | None:
+        """The alternation of the alternatives that may match at a word beginning with ``start``."""
+        if not start.isascii():  # the starts were worked out for ASCII text (\d and \w): try all of them
+            chosen = tuple(range(len(self._entries)))
+        else:
+            chosen = tuple(
+                i
+                for i, (_, _, prefixes) in enumerate(self._entries)
+                if prefixes is None or any(start.startswith(p) for p in prefixes)
+            )
+        if chosen not in self._compiled:
+            self._compiled[chosen] = _compile_groups([self._entries[i][:2] for i in chosen], self._order)
+        return self._compiled[chosen]
+
+
+def _compile_groups(entries: list[tuple[str, str]], order: list[str]) -> re.Pattern[str] | None:
+    """One named group per entry name, in ``order``, each the alternation of its entries' patterns."""
+    if not entries:
+        return None
+    groups: dict[str, list[str]] = {name: [] for name in order}
+    for name, alternative in entries:
+        groups[name].append(f"(?:{alternative})")
+    return re.compile("|".join(f"(?P<{name}>{'|'.join(parts)})" for name, parts in groups.items() if parts))
+
+
 class Lexicon:
-    """A lexicon category as regexes tried at word starts, bucketed by the first letter they can match.
+    """A lexicon category as regexes tried at word starts, bucketed by the first characters they can match.
 
     Each (name, pattern) becomes a named group; of several hits at the same word the earlier name wins. Only
     the alternatives that can start with a word's first letter are tried there, which makes large lexicons
-    several times faster than one alternation.
+    several times faster than one alternation; among those, only the ones that can start with the word's
+    first _PREFIX characters are compiled into the pattern tried (once per distinct start, on first sight).
     """
 
     def __init__(self, named: Iterable[tuple[str, str]]) -> None:
-        entries: list[tuple[str, str, frozenset[str] | None]] = []
+        entries: list[tuple[str, str, frozenset[str] | None, frozenset[str] | None]] = []
         for name, pattern in named:
             for alternative in _split_alternatives(pattern):
-                chars, empty = _first_chars(_sre_parse.parse(alternative)) if _sre_parse else (None, True)
-                entries.append((name, alternative, None if empty else chars))
-        letters = set().union(*(chars for _, _, chars in entries if chars is not None))
+                parsed = _sre_parse.parse(alternative) if _sre_parse else None
+                chars, empty = _first_chars(parsed) if parsed is not None else (None, True)
+                prefixes = _prefixes(parsed) if parsed is not None else None
+                entries.append((name, alternative, None if empty else chars, prefixes))
+        letters = set().union(*(chars for _, _, chars, _ in entries if chars is not None))
         self._by_char = {
-            c: self._compile([(n, a) for n, a, cs in entries if cs is None or c in cs]) for c in letters
+            c: _Bucket([(n, a, p) for n, a, cs, p in entries if cs is None or c in cs]) for c in letters
         }
-        self._default = self._compile([(n, a) for n, a, cs in entries if cs is None])
+        self._default = _Bucket([(n, a, p) for n, a, cs, p in entries if cs is None])
+        self._at: dict[str, re.Pattern[str] | None] = {}  # a word's first characters -> the pattern tried
 
-    @staticmethod
-    def _compile(entries: list[tuple[str, str]]) -> re.Pattern[str] | None:
-        if not entries:
-            return None
-        groups: dict[str, list[str]] = {}
-        for name, alternative in entries:
-            groups.setdefault(name, []).append(f"(?:{alternative})")
-        return re.compile("|".join(f"(?P<{name}>{'|'.join(parts)})" for name, parts in groups.items()))
+    def _pattern(self, start: str) -> re.Pattern[str] | None:
+        if start not in self._at:
+            self._at[start] = self._by_char.get(start[0], self._default).pattern(start)
+        return self._at[start]
 
     def scan(self, norm: Normalized) -> Iterator[tuple[int, re.Match[str]]]:
         """(token index, match) of every hit starting at a word; ``match.lastgroup`` names the entry."""
-        text = norm.text
-        for index, offset in norm.starts:
-            pattern = self._by_char.get(text[offset], self._default)
+        text, at = norm.text, self._at
+        for (index, offset), start in zip(norm.starts, norm.heads, strict=True):
+            pattern = at[start] if start in at else self._pattern(start)
             if pattern is not None and (match := pattern.match(text, offset)) is not None:
                 yield index, match
 
     def search(self, norm: Normalized) -> bool:
         """True when any entry matches at some word."""
         return next(self.scan(norm), None) is not None
+
+
+class WordPattern:
+    """A regex matched in ``norm.text`` only at the words where one of its matches can start.
+
+    ``search`` and ``finditer`` return exactly what ``pattern.search(norm.text)`` and ``finditer`` return.
+    When every match provably starts at a word (see _word_initials), the pattern is tried with ``match`` at
+    just the words whose first characters can begin a match, and a text with none of them is ruled out by
+    one bit test (see _word_bits): an unanchored search of a long alternation tries every branch at every
+    character, which made a few such patterns cost more than whole lexicons. A pattern that is not provably
+    word-anchored is simply searched. Make WordPatterns once, as module constants: each takes a bit.
+    """
+
+    def __init__(self, pattern: str) -> None:
+        self.pattern = re.compile(pattern)
+        parsed = _sre_parse.parse(pattern) if _sre_parse else None
+        initials = _word_initials(list(parsed)) if parsed is not None else None
+        self._prefixes = _prefixes(parsed) if parsed is not None and initials is not None else None
+        # A match may begin with a digit: then inside a number too, after its point or slash ("1.10 out of 10").
+        self._in_numbers = initials is not None and any(c.isdigit() for c in initials)
+        self._at: dict[str, bool] = {}  # a word's first characters -> whether a match may start there
+        self._bit = 0
+        if self._prefixes is not None:
+            self._bit = _REGISTRY.add(self)
+
+    def may_start(self, head: str) -> bool:
+        """Whether a match may start at a word beginning with ``head`` (or, for a number, inside it)."""
+        if head not in self._at:
+            prefixes = self._prefixes or ()
+            self._at[head] = not head.isascii() or any(head.startswith(p) for p in prefixes)
+        return self._at[head] or (self._in_numbers and head[0].isdigit())
+
+    def _tries(self, norm: Normalized) -> list[tuple[int, bool]]:
+        """(offset, whole) of the words to try in order; ``whole``: search the rest of the text from there."""
+        bits, union = _word_bits(norm)
+        if not union & self._bit:
+            return []
+        tries = []
+        for (index, offset), head, word_bits in zip(norm.starts, norm.heads, bits, strict=True):
+            if not word_bits & self._bit:
+                continue
+            if self._in_numbers and head[0].isdigit() and not norm.tokens[index].isdigit():
+                tries.append((offset, True))  # "1.10": a match may start after the point
+                break
+            if self._at[head]:
+                tries.append((offset, False))
+        return tries
+
+    def search(self, norm: Normalized) -> re.Match[str] | None:
+        """``pattern.search(norm.text)``."""
+        if self._prefixes is None:
+            return self.pattern.search(norm.text)
+        for offset, whole in self._tries(norm):
+            if whole:
+                return self.pattern.search(norm.text, offset)
+            if (found := self.pattern.match(norm.text, offset)) is not None:
+                return found
+        return None
+
+    def finditer(self, norm: Normalized) -> Iterator[re.Match[str]]:
+        """``pattern.finditer(norm.text)``."""
+        if self._prefixes is None:
+            return self.pattern.finditer(norm.text)
+        return self._matches(norm)
+
+    def _matches(self, norm: Normalized) -> Iterator[re.Match[str]]:
+        end = 0  # matches do not overlap (and none is empty: every match starts with one of the prefixes)
+        for offset, whole in self._tries(norm):
+            if whole:
+                yield from self.pattern.finditer(norm.text, max(offset, end))
+                return
+            if offset >= end and (found := self.pattern.match(norm.text, offset)) is not None:
+                yield found
+                end = found.end()
+
+
+class _Registry:
+    """The word-anchored WordPatterns, one bit each, and per word's first characters the bits of those that
+    may match starting there."""
+
+    def __init__(self) -> None:
+        self.patterns: list[WordPattern] = []
+        self.bits: dict[str, int] = {}
+        # The last text's bits: the classifier asks for one text's bits some twenty times in a row.
+        self.last: tuple[Normalized | None, dict[str, int], tuple[int, ...], int] = (None, {}, (), 0)
+
+    def add(self, pattern: WordPattern) -> int:
+        self.patterns.append(pattern)
+        self.bits = {}  # a new table: bits worked out before this pattern are incomplete
+        return 1 << (len(self.patterns) - 1)
+
+    def head_bits(self, head: str, table: dict[str, int]) -> int:
+        bits = sum(1 << i for i, pattern in enumerate(self.patterns) if pattern.may_start(head))
+        table[head] = bits
+        return bits
+
+
+_REGISTRY = _Registry()
+
+
+def _word_bits(norm: Normalized) -> tuple[tuple[int, ...], int]:
+    """For each word of the text, the bits of the WordPatterns that may match from it; and their union."""
+    last_norm, last_table, bits, union = _REGISTRY.last
+    table = _REGISTRY.bits
+    if last_norm is norm and last_table is table:
+        return bits, union
+    bits = tuple(table[h] if h in table else _REGISTRY.head_bits(h, table) for h in norm.heads)
+    union = 0
+    for word_bits in bits:
+        union |= word_bits
+    _REGISTRY.last = (norm, table, bits, union)
+    return bits, union
+
+
+_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
+
+
+def _word_initials(items: list[tuple[object, object]]) -> frozenset[str] | None:
+    """The characters a match can begin with where ``\\b`` anchors it, or None when a match of the parsed
+    pattern may start elsewhere than at one of Normalized.starts (lookarounds may come first).
+
+    In the normalised text words are [a-z]+, numbers such as "3" or "1.5" and punctuation, joined by single
+    spaces (_TOKEN_RE, fix_word). So a letter where ``\\b`` holds always starts a word, a digit there starts a
+    number or follows its point ("1.5"), and where ``^`` holds, the text's start, a letter or digit starts the
+    first word.
+    """
+    for i, (op, arg) in enumerate(items):
+        if op in (_sre.ASSERT, _sre.ASSERT_NOT):
+            continue
+        if op is _sre.AT and arg in (_sre.AT_BOUNDARY, _sre.AT_BEGINNING, _sre.AT_BEGINNING_STRING):
+            prefixes = _prefixes(items[i + 1 :])
+            if prefixes is None or any(p[0] not in _ALNUM for p in prefixes):
+                return None
+            return frozenset(p[0] for p in prefixes) if arg is _sre.AT_BOUNDARY else frozenset()
+        if op is _sre.SUBPATTERN and isinstance(arg, tuple):
+            return _word_initials([*arg[-1], *items[i + 1 :]])
+        if op is _sre.BRANCH and isinstance(arg, tuple):
+            initials = [_word_initials([*branch, *items[i + 1 :]]) for branch in arg[1]]
+            if any(found is None for found in initials):
+                return None
+            return frozenset(c for found in initials if found is not None for c in found)
+        return None
+    return None
 
 
 def number_value(token: str) -> int | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 
-from conversations.normalize import Normalized, number_value
+from conversations.normalize import Normalized, WordPattern, number_value
 
 __all__ = ["count_severity", "function_severity", "stated_severity"]
 
@@ -35,10 +35,11 @@ _THRESHOLDS = {
     "vomit": ((6, "severe"), (3, "moderate"), (1, "mild")),
 }
 
-_FUNCTION: tuple[tuple[str, re.Pattern[str]], ...] = (
+# WordPatterns (conversations.normalize): searched only from a word where a match can start.
+_FUNCTION: tuple[tuple[str, WordPattern], ...] = (
     (
         "severe",
-        re.compile(
+        WordPattern(
             r"\b(?:cant|can not|cannot|unable to|couldnt|could not|no (?:puedo|puede|pude|pudo)|ni|no he podido"
             r"|no ha podido) (?:even )?(?:eat|drink|swallow|keep (?:anything|food|water) down|walk|hold|stand"
             r"|get out of bed|get up|do anything|work|sleep|comer|tomar agua|beber|tragar|caminar|agarrar"
@@ -53,7 +54,7 @@ _FUNCTION: tuple[tuple[str, re.Pattern[str]], ...] = (
     ),
     (
         "moderate",
-        re.compile(
+        WordPattern(
             r"\b(?:hurts?|painful|hard|difficult|trouble|struggl\w*) (?:to |when i |when |with )?(?:open\w*|hold\w*"
             r"|button\w*|walk\w*|grip\w*|cook\w*|writ\w*|typ\w*|chew\w*|jars?)\b|\bme cuesta (?:abrir|agarrar|caminar"
             r"|comer|masticar|escribir)\b|\b(?:hurts|duele) but (?:i )?(?:can|still) (?:eat|walk)\b"
@@ -104,7 +105,7 @@ def count_severity(norm: Normalized) -> str | None:
 def function_severity(norm: Normalized) -> str | None:
     """The grade that what the symptom stops the patient doing implies ("can't eat" severe), or None."""
     for level, pattern in _FUNCTION:
-        if pattern.search(norm.text):
+        if pattern.search(norm):
             return level
     return None
 

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
-from conversations.normalize import Lexicon, fix_word, fold, normalize, number_value
+from conversations.normalize import Lexicon, WordPattern, fix_word, fold, normalize, number_value
 
 
 @pytest.mark.parametrize(
@@ -126,3 +128,56 @@ def test_lexicon_tries_every_word_start_and_names_the_entry() -> None:
     ]  # and "quiet" after "x " is kept out by the lookbehind
     assert lexicon.search(normalize("quick"))
     assert not lexicon.search(normalize("nothing here"))
+
+
+def test_lexicon_narrowing_by_word_start_finds_what_the_whole_alternation_finds() -> None:
+    # Lexicon tries at a word only the alternatives that can begin with its first characters; digits, word
+    # classes, optional and repeated parts, lookbehinds and a non-ASCII digit must not hide a hit.
+    named = [
+        ("count", r"\b(?:\d+|two|a few) (?:days?|weeks?) (?:without|sin)\b"),
+        ("day", r"\b(?:\w+day|morning) (?:is|would be) better\b|(?:on |next )?(?:monday|mon)\b"),
+        ("stretch", r"\bno{1,3}pe\b|\ba{0,2}b c\b|(?:ab)+ x\b|(?<!x )\bq\w+"),
+        ("any", r"\w*bleed\w*|\bx?y\b"),
+    ]
+    whole = re.compile("|".join(f"(?P<{name}>{pattern})" for name, pattern in named))
+    lexicon = Lexicon(named)
+    texts = (
+        "3 days without , two weeks sin pastillas ; tuesday is better next monday mon",
+        "nooope nope ab c aab c b c abab x quick x quiet y xy nosebleeding",
+        "٣ days without it , a few days without",
+    )
+    for text in texts:
+        norm = normalize(text)
+        expected = [
+            (i, m.lastgroup, m.span())
+            for i, offset in norm.starts
+            if (m := whole.match(norm.text, offset)) is not None
+        ]
+        assert [(i, m.lastgroup, m.span()) for i, m in lexicon.scan(norm)] == expected
+        assert expected  # the texts do hit
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    [
+        r"\b(?:is|are) (?:\w+ )?better\b|(?<!\bwill )\bgoes away\b|^no more\b",  # word-anchored: narrowed
+        r"\bno{1,3}pe\b|\b(?:\d+|a few) days\b|^0\b",  # a digit may start it, inside a number too
+        r"better|away",  # no word boundary: searched as is
+    ],
+)
+def test_word_pattern_finds_what_the_plain_search_finds(pattern: str) -> None:
+    word_pattern = WordPattern(pattern)
+    plain = re.compile(pattern)
+    for text in (
+        "no more texts , it is way better now and it goes away",
+        "it will goes away , nothing is better , it is are better",
+        "3 days , a few days , nope , ٣ days",
+        "it lasted 1.5 days , faraway itsbetter",
+        "the rash is gone",
+        "0 , none",
+        "",
+    ):
+        norm = normalize(text)
+        assert [m.span() for m in word_pattern.finditer(norm)] == [m.span() for m in plain.finditer(norm.text)]
+        found, expected = word_pattern.search(norm), plain.search(norm.text)
+        assert (found and found.span()) == (expected and expected.span())
