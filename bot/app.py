@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -54,10 +55,16 @@ CSP = (
 )
 
 
+# Request ids need to be unique, not secret: a per-process random prefix and a counter (no system call per
+# request, unlike secrets.token_hex: 1.5% of midbot's CPU under the webhook bench).
+_RID_PREFIX = secrets.token_hex(4)
+_RID_COUNTER = itertools.count(1)
+
+
 @web.middleware
 async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Tag each request (and its log lines) with an id, echoed in X-Request-Id."""
-    rid = request.headers.get("X-Request-Id", "")[:64] or secrets.token_hex(8)
+    rid = request.headers.get("X-Request-Id", "")[:64] or f"{_RID_PREFIX}{next(_RID_COUNTER):08x}"
     token = REQUEST_ID.set(rid)
     try:
         response = await handler(request)
