@@ -285,7 +285,8 @@ INTENT_PATTERNS: dict[str, tuple[str, ...]] = {
         r"|\bme (?:la|lo) (?:quitaron|suspendieron|cambiaron)\b|\bya no (?:la|lo) (?:tomo|estoy tomando)\b",
     ),
     "decline": (
-        r"\bstill (?:have|got)(?: \w+){0,2} (?:plenty|enough|some|a lot|lots|left|a few|a couple|\d+|a bunch"
+        r"\b(?:so|then|entonces|asi que) no\s*(?:$|[.!,;])"  # a reason, then "so no": "half a bottle left so no"
+        r"|\bstill (?:have|has|got)(?: \w+){0,2} (?:plenty|enough|some|a lot|lots|left|a few|a couple|\d+|a bunch|half"
         r"|a (?:week|couple weeks|few weeks|month))\b|\b(?:have|got) (?:plenty|enough|more than enough|a lot|lots|a bunch"
         r"|a good amount|quite a few|a few weeks|several weeks)\b"
         r"|\b(?:dont|do not|wont|will not|no longer) need (?:it|any|one|a refill|refills|more|them|a fill)(?: \w+)? ?(?:yet|now|right now"

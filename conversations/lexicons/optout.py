@@ -137,6 +137,8 @@ OPT_OUT_PATTERNS: tuple[str, ...] = (
     r"(?: (?:these|those|your|any|the|this|such|more|any more))?(?: \w+)? "
     r"(?:texts|messages|text messages|reminders|msgs|notifications|alerts|texting)\b",
     r"\bleave me alone\b",
+    r"\b(?:d c|dc|d\/c) (?:all )?(?:the )?(?:sms|texts?|text messages|texting|messages)\b",  # clinical shorthand
+    r"\bque (?:ya )?no me (?:enviaran|mandaran|escribieran|textearan|contactaran|enviaran)\b",
     r"\b(?:id|i would|i d) (?:rather|prefer)(?: to)? not (?:get|receive|have)(?: (?:these|those|your|the|any|such|any more))?"
     r"(?: \w+)? (?:texts|messages|text messages|reminders|msgs)\b",
     r"\b(?:stop|quit) (?:asking|bugging|pestering|hounding) (?:me|us|her|him)\b|\bdejen de preguntar(?:me)?\b",
