@@ -231,6 +231,9 @@ def _combine(rules: RuleResult, model: IntentModel | None, options: Options) -> 
         confidence = min(confidence, result.confidence)  # "unknown" always asks for a clarification
     if rules.context is None and result.intent == "ack" and primary in _ANSWERS:
         primary = "ack"  # no question is open: nothing to confirm or decline ("no chest pain", "ok")
+    if rules.context is None and result.intent == "unknown" and primary in _ANSWERS and confidence < 0.5:
+        # no question is open and the model only guesses a yes or a no: ask ("my stool has no blood in it")
+        primary, confidence = "unknown", min(confidence, result.confidence)
     if (
         options.symptom_over_question
         and primary == "question"
