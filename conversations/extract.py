@@ -207,6 +207,9 @@ _SPOKEN_TEMPERATURES = (
 _SPOKEN_READING = WordPattern(
     r"\b(?:tengo|tiene|tenia|traigo|trae|marca|marco|subio a|llego a) (?:como |ya |unos )?(?:treinta y (?:ocho|nueve)"
     r"|cuarenta)\b(?! (?:pastillas|anos|dias|veces|dolares|pesos|semanas|meses|horas|libras|kilos))"
+    # "running a hundred and one": running is how English says a fever is being had
+    r"|\b(?:running|runnin|runing) (?:a |about |like |almost |over |at |around )?(?:a |one )?(?:hundred|one (?:oh|o|zero))"
+    r"\b(?!(?: \w+)? (?:miles|dollars|bucks|yards|pills|times|calls))"
 )
 
 

@@ -137,6 +137,8 @@ OPT_OUT_PATTERNS: tuple[str, ...] = (
     r"(?: (?:these|those|your|any|the|this|such|more|any more))?(?: \w+)? "
     r"(?:texts|messages|text messages|reminders|msgs|notifications|alerts|texting)\b",
     r"\bleave me alone\b",
+    r"\bwant(?: to be)? off (?:of )?(?:this|the|your|these|ur)(?: \w+){0,2} (?:text|texts|texting|messages|messaging|sms)"
+    r"(?: (?:thing|list|program|system|stuff))?\b",
     r"\b(?:d c|dc|d\/c) (?:all )?(?:the )?(?:sms|texts?|text messages|texting|messages)\b",  # clinical shorthand
     r"\bque (?:ya )?no me (?:enviaran|mandaran|escribieran|textearan|contactaran|enviaran)\b",
     r"\b(?:id|i would|i d) (?:rather|prefer)(?: to)? not (?:get|receive|have)(?: (?:these|those|your|the|any|such|any more))?"
@@ -241,4 +243,5 @@ CLINICAL_PATTERNS: tuple[str, ...] = (
     r"|treatment|therapy|refill|prescription|receta|resurtido|blood thinner|it because|the \w+ (?:pill|med))\b",
     r"\b(?:pain|hurt|hurts|nausea|rash|diarrhea|vomiting|bleeding|dolor|diarrea|sangrado|itching|cough)\b",
     r"\b(?:surgery|procedure|cirugia|operacion|smoking|drinking|coffee|alcohol|eating|fumar)\b",
+    r"\b(?:voicemail|voice mail|buzon|hold|on hold|busy signal)\b",  # "stop sending me to voicemail": call me
 )
