@@ -285,6 +285,11 @@ EMERGENCY_PATTERNS: tuple[tuple[str, str], ...] = (
         rf"|\b(?:\w*bleed\w*|blood|sangr\w*){_GAP}{{0,3}} (?:nonstop|non stop|constantly|for hours|all day"
         rf"|sin parar|sin control)\b|\bcoffee grounds?\b|\bhemorrhag\w*|\bheavy bleeding\b|\bbleeding (?:a lot|heavily|badly|like crazy|everywhere)\b"
         rf"|\bsangr\w*(?: \w+){{0,5}} (?:no (?:para|paro|se (?:detiene|quita|para))|sin parar)\b"
+        # coughing up blood said at length or as pink froth; a nosebleed that has gone on and soaked cloths
+        r"|\bcough\w*(?: up)?(?: \S+){0,8} (?<!no )(?<!not )(?<!any )(?<!without )(?<!sin )(?:blood|bloody|sangre)\b|\bpink (?:foamy|frothy|foam|froth)\b"
+        r"|\bsoaked (?:through )?(?:\d+|two|three|four|a few|several|a couple of|multiple) (?:\w+ )?(?:towels|rags|pads"
+        r"|napkins|tissues|shirts)\b|\b(?:nosebleed|nose bleed|nose is bleeding)(?: \S+){0,10} (?:still going|still"
+        r" bleeding|wont stop|will not stop|hours)\b"
         # blood told by its colour: "coughing up red stuff", "vomité algo rojo"
         r"|\b(?:cough\w*|vomit\w*|throw\w* up|threw up|spit\w*|puk\w*)(?: up)?(?: \w+){0,2} (?:bright |dark )?red"
         r" (?:stuff|stuf|liquid|blood|chunks|streaks|spots|clots)\b|\b(?:cough\w*|vomit\w*|spit\w*)(?: up)?(?: \w+){0,3}"
@@ -543,12 +548,13 @@ FEVER_WORDS: tuple[tuple[str, str], ...] = (
         r"|\b(?:have|has|had|got|running|with) (?:a )?(?:high )?temperature\b|\b(?:tengo|tiene) temperatura\b"
         r"|\b(?:frente|cuerpo|piel) (?:muy |bien |super )?calient\w*|\bforehead (?:is |feels )?(?:really |very |so )?hot\b"
         r"|\bardiendo (?:en|de) (?:fiebre|calentura)\b|\bhirviendo en fiebre\b|\b(?:esta|estoy|anda|ando|esta bien)"
-        r" hirviendo\b",
+        r" hirviendo\b|\b(?:me siento|se siente|esta|estoy|ando|anda) (?:\w+ )?(?:afiebrad[oa]|calenturient[oa]|con fiebre)\b",
     ),
     (
         "chills",
         r"\bchills\b|\bshaking chills\b|\btiembl\w* de frio\b|\btemblando de frio\b|\brigors\b|\bescalofrios?\b|\bshivering\b|\bshaking all over\b"
-        r"|\btemblando\b|\bcold sweats?\b|\btiritando\b|\bshaky and (?:cold|hot|sweaty)\b",
+        r"|\btemblando\b|\bcold sweats?\b|\btiritando\b|\bshaky and (?:cold|hot|sweaty)\b"
+        r"|\b(?:con|tengo|tiene|me dan|le dan|me dieron) chuchos?\b|\bchuchos? de frio\b",  # Caribbean "chucho": a chill
     ),
 )
 # Words near a number that make it a temperature.

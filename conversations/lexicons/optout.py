@@ -53,6 +53,22 @@ OPT_OUT_KEYWORDS: frozenset[str] = frozenset(
         "stop stop",
         "stop now",
         "stop please",
+        # STOP mistyped on a small keyboard, or said the Spanish way ("estop"): alone, nothing else is meant
+        "stoo",
+        "stpo",
+        "sotp",
+        "stopp",
+        "stoppp",
+        "sstop",
+        "stp",
+        "stopt",
+        "srop",
+        "dtop",
+        "stio",
+        "stoip",
+        "estop",
+        "estopp",
+        "eztop",
         # Spanish
         "alto",
         "parar",
@@ -137,6 +153,11 @@ OPT_OUT_PATTERNS: tuple[str, ...] = (
     r"(?: (?:these|those|your|any|the|this|such|more|any more))?(?: \w+)? "
     r"(?:texts|messages|text messages|reminders|msgs|notifications|alerts|texting)\b",
     r"\bleave me alone\b",
+    r"(?:^|[,.!?;]|\b(?:but|just|so|now|pls|please|ok|okay|yall|you|u|lol|then))\s*stop\s*[.!]*$",  # "idk who this is but STOP"
+    # a death told by family, with the texts still coming: "my wife died in march, why are you still texting her"
+    r"\b(?:died|passed away|passed on|fallecio|murio|se nos fue)\b(?: \S+){0,12} (?:still (?:texting|messaging|sending)"
+    r"|take (?:it|her|him|this number|the number) off|stop (?:texting|sending|messaging)|siguen (?:mandando|escribiendo)"
+    r"|quiten (?:el|este) numero)\b",
     r"\bwant(?: to be)? off (?:of )?(?:this|the|your|these|ur)(?: \w+){0,2} (?:text|texts|texting|messages|messaging|sms)"
     r"(?: (?:thing|list|program|system|stuff))?\b",
     r"\b(?:d c|dc|d\/c) (?:all )?(?:the )?(?:sms|texts?|text messages|texting|messages)\b",  # clinical shorthand

@@ -54,6 +54,8 @@ _CASES: list[tuple[str, str, str, str]] = [
     ("copay_assistance", "en", "definitely not", "declined"),
     ("refill_reminder", "en", "don't send any more", "opted_out"),
     ("refill_reminder", "es", "ya no me manden mensajes", "opted_out"),
+    ("refill_reminder", "en", "Stoo", "opted_out"),  # STOP mistyped, alone: honoured like STOP
+    ("refill_reminder", "es", "estop", "opted_out"),
     # an opt-out or an emergency inside a longer answer wins over the open question's choices
     ("refill_reminder", "en", "1 but stop texting me", "opted_out"),
     ("refill_reminder", "es", "si pero ya no me manden mensajes por favor", "opted_out"),
