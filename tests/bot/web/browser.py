@@ -235,3 +235,12 @@ async def add_admin(running: Running, name: str = "Lee Admin") -> int:
         user, _ = await create_user(session, site_id="north", email=ADMIN, role="clinic_admin", password=PASSWORD,
                                     now=running.clock.now(), name=name, update=True)  # fmt: skip
         return user.id
+
+
+async def add_other_site(session: AsyncSession, last_name: str) -> None:
+    """Site south with one patient, pat-s (Ana ``last_name``): what a north user must never see."""
+    session.add(Site(id="south", name="South Cancer Care", phone="+16125550100", time_zone="America/Chicago"))
+    await session.flush()
+    session.add(Patient(id="pat-s", site_id="south", first_name="Ana", last_name=last_name, phone="+16125551111",
+                        birth_date=date(1960, 1, 5), language="en"))  # fmt: skip
+    await session.flush()

@@ -10,13 +10,12 @@ import asyncio
 import re
 import struct
 import zlib
-from datetime import date
 from pathlib import Path
 
 from aiohttp import web
 from sqlalchemy import select
 
-from bot.db.models import AuditEvent, Message, Patient, Site, Task
+from bot.db.models import AuditEvent, Message, Task
 from bot.keys import BACKGROUND, INBOX
 from bot.staff.auth import create_user
 from tests.bot.support import PASSWORD, XSS
@@ -28,6 +27,7 @@ from tests.bot.web.browser import (
     PHONE_W,
     ROBERT,
     Running,
+    add_other_site,
     axe_serious,
     open_page,
     phone_page,
@@ -154,12 +154,7 @@ async def test_patient_search_by_last_name_and_last_four_and_another_sites_patie
     browser, running: Running, output_dir: Path
 ) -> None:
     async with running.sessionmaker.begin() as session:
-        session.add(
-            Site(id="south", name="South Cancer Care", phone="+16125550100", time_zone="America/Chicago")
-        )
-        await session.flush()
-        session.add(Patient(id="pat-s", site_id="south", first_name="Ana", last_name="Hill", phone="+16125551111",
-                            birth_date=date(1960, 1, 5), language="en"))  # fmt: skip
+        await add_other_site(session, "Hill")
     context, page, dialogs, _errors = await open_page(browser)
     await sign_in(page, running.base_url)
     await page.click("nav >> text=Patients")

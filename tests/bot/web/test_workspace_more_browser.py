@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select, update
 
-from bot.db.models import Fill, Message, Patient, Prescription, Site, StaffSession, StaffUser, Task
+from bot.db.models import Fill, Message, Prescription, StaffSession, StaffUser, Task
 from bot.staff.auth import create_user
 from bot.staff.network import grant_site
 from tests.bot.support import PASSWORD, XSS
@@ -29,6 +29,7 @@ from tests.bot.web.browser import (
     TIMEOUT_MS,
     Running,
     add_admin,
+    add_other_site,
     axe_serious,
     open_page,
     phone_page,
@@ -226,13 +227,7 @@ async def test_a_network_admin_switches_sites_and_a_single_site_user_gets_404(
     browser, running: Running
 ) -> None:
     async with running.sessionmaker.begin() as session:
-        session.add(
-            Site(id="south", name="South Cancer Care", phone="+16125550100", time_zone="America/Chicago")
-        )
-        await session.flush()
-        session.add(Patient(id="pat-s", site_id="south", first_name="Ana", last_name="Ruiz", phone="+16125551111",
-                            birth_date=date(1960, 1, 5), language="en"))  # fmt: skip
-        await session.flush()
+        await add_other_site(session, "Ruiz")
         task = Task(site_id="south", queue="refill", kind="refill_request", title="Refill requested",
                     patient_id="pat-s", priority=3, due_by=running.clock.now() + timedelta(hours=20),
                     created_at=running.clock.now())  # fmt: skip
