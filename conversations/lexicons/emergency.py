@@ -196,7 +196,7 @@ EMERGENCY_PATTERNS: tuple[tuple[str, str], ...] = (
         rf"|\b(?:pain|pressure|tightness|heaviness|crushing|squeezing|burning|stabbing){_GAP}{{0,3}} "
         rf"(?:in|on|across) {_PERSON} chest\b|\b{_PERSON} chest (?:\w+ ){{0,2}}(?:hurts|is hurting|"
         rf"pain|tight)\b|\bheart attack\b|\bdolor(?:es)?(?: \w+){{0,2}} (?:de|en el|del) pecho\b"
-        rf"|\b(?:me )?duele(?: \w+){{0,2}} (?:el )?pecho\b|\b(?:presion|opresion|apreton) (?:en|del) "
+        rf"|\b(?:me |le )?(?:duele|duela|dolia|esta doliendo)(?: \w+){{0,2}} (?:el )?pecho\b|\b(?:presion|opresion|apreton) (?:en|del) "
         rf"(?:el )?pecho\b|\bpecho apretado\b|\bataque al corazon\b|\binfarto\b|\bangina\b"
         rf"|\bheart (?:hurts|is hurting|pain|aches?|is aching)\b|\b(?:duele|dolor en|dolor de) (?:el |mi )?corazon\b",
     ),
@@ -495,14 +495,33 @@ DESPAIR_PATTERN = (
 )
 
 # A pattern hit in one of these phrasings is not a red flag ("confused about when to take it").
+_LONG_AGO = (
+    r"(?:(?:\w+ )?(?:years?|yrs?|months?) ago|a long time ago|last (?:year|month)|in (?:19|20)\d\d|hace (?:\w+ ){0,2}"
+    r"(?:anos|ano|meses|mucho tiempo)|el (?:ano|mes) pasado|en (?:19|20)\d\d)"
+)
+_PAST_EVENT = (
+    r"(?:\w+ )?(?:faint\w*|passed out|blacked out|desmay\w*|seizures?|convulsion\w*|heart attack|infarto|stroke|derrame"
+    r"|ataque (?:al corazon|cardiaco)|blood clots?|coagulos?|embolia)"
+)
+# ... unless it happened again ("a seizure last year, and another one today")
+_NOT_AGAIN = (
+    r"(?!(?: \S+){0,8} (?:another|again|today|tonight|now|this (?:morning|week)|yesterday|last night|otra vez|otro mas"
+    r"|otra mas|otro igual|hoy|ahora|de nuevo|volvio|volvi|anoche|ayer)\b)"
+)
 EMERGENCY_EXCLUSIONS: tuple[str, ...] = (
     # trembling from nerves, hot from the weather, a faint long ago: not a fever, chills or fainting now
     r"\btembl\w* (?:de|por) (?:los )?(?:nervios|miedo|emocion|coraje|ansiedad)\b|\b(?:shaking|trembling) (?:from|with)"
     r" (?:nerves|anxiety|fear)\b",
     r"\b(?:hot|warm|calor)\b(?: \w+){0,2} (?:in|outside|from|because of|por|del|de|with) (?:this |the |el |la )?(?:weather"
     r"|heat|sun|summer|house|car|kitchen|clima|sol|verano|casa)\b",
-    r"\b(?:faint\w*|passed out|blacked out|desmay\w*)\b(?: \w+){0,3} (?:years?|months?|a long time|long) ago\b"
-    r"|\b(?:desmay\w*)\b(?: \w+){0,2} hace (?:anos|mucho tiempo|meses)\b",
+    rf"(?:\b(?:faint\w*|passed out|blacked out|desmay\w*)\b(?: \w+){{0,3}} (?:years?|months?|a long time|long) ago\b"
+    rf"|\b(?:desmay\w*)\b(?: \w+){{0,2}} hace (?:anos|mucho tiempo|meses)\b){_NOT_AGAIN}",
+    # an event long past, told as history ("hace dos años me desmayé…", "had a seizure in 2019, can I take it?")
+    rf"(?:\b{_LONG_AGO}\b(?: \S+){{0,5}} {_PAST_EVENT}|\b{_PAST_EVENT}(?: \S+){{0,5}} {_LONG_AGO}\b){_NOT_AGAIN}",
+    # a question about a drug's effects, not a report: "is shortness of breath a side effect of olaparib?"
+    r"\b(?:is|are|can|could) (?:(?!my |mi |this |his |her |these )\w+ ){1,4}(?:a |an )?(?:common |normal |known |possible"
+    r" |usual |real )?side effects? (?:of|from|with|on)\b|\b(?:es|son) (?:el |la |los |las )?(?:(?!mi |mis |su |este )\w+ ){1,4}"
+    r"(?:un |una )?(?:efecto secundario|efectos secundarios|reaccion) (?:de|del|por)\b",
     r"\bcalentura (?:en|de) (?:el |la |los )?(?:labio|labios|boca)\b",  # a cold sore, not a fever
     r"\b(?:phones?|texts?|messages?|technology|computers?|these|this|it|they)(?: \w+)? (?:confuse|confuses) (?:me|us"
     r"|her|him)\b|\b(?:phones?|texts?|messages?|technology|computers?|numbers?|options?) (?:\w+ )?confused (?:me|us"

@@ -191,8 +191,8 @@ OPT_OUT_PATTERNS: tuple[str, ...] = (
     r"\b(?:ya )?no me (?:manden|envien|mande|envie|sigan mandando|sigan enviando) (?:mas )?(?:eso|esto|esos|estos|esas"
     r"|estas) (?:del|de la|de los|de las|sobre)\b|\bya no me (?:manden|envien|mande|envie) (?:eso|esto|esos|estos|nada)"
     r"\s*(?:[.!,]|$|por favor)",
-    r"\bno (?:me )?(?:\w+ )?(?:envien|manden|mande|envie|escriban|escriba|textee|texteen|llamen)(?: \w+)?"
-    r"(?: mas| nada)\b",
+    r"\bno (?:me )?(?:\w+ )?(?:envien|manden|mande|envie|escriban|escriba|textee|texteen|llamen|mandes|envies|escribas"
+    r"|textees|llames)(?: \w+)?(?: mas| nada)\b",
     rf"\bno (?:me )?(?:envien|manden|mande|envie|escriban|escriba|esten mandando|sigan mandando)"
     rf" (?:los |las |sus |mas |estos |esos |esas |tantos )?{_ES_MESSAGES}\b",
     rf"\b(?:no|ya no) (?:quiero|deseo|necesito|me interesa) (?:recibir |seguir recibiendo |que me (?:envien|"
@@ -201,6 +201,11 @@ OPT_OUT_PATTERNS: tuple[str, ...] = (
     r"(?:mensajes|textos|recordatorios|mensajitos)\b",
     r"\bdejen de (?:escribirme|mandarme|enviarme|textearme|mandar|enviar|escribir|molestar|molestarme)\b",
     r"\bdeje de (?:escribirme|mandarme|enviarme|textearme|molestarme)\b",
+    # tú and vos imperatives ("para de mandarme mensajes", "pará de escribirme", "dejá de molestarme")
+    r"\b(?:para|deja|paren|pare|dejen|deje) de (?:escribirme|mandarme|enviarme|textearme|molestarme|mandar|enviar"
+    r"|escribir|textear)(?: (?:los|las|sus|mas|tantos|estos|esos|esas))? (?:mensajes?|mensajitos|textos?|sms|recordatorios?"
+    r"|avisos?|notificaciones|cosas|eso|esto)\b|\b(?:para|deja) de (?:escribirme|mandarme|enviarme|textearme|molestarme)"
+    r"\s*(?:[.!,]|$|ya|por favor|en serio|porfa)",
     rf"\b(?:pare|paren|deje|dejen|dejar|parar) de (?:mandar|enviar|escribir|textear|mandarme|enviarme)(?: (?:los|las|sus|mas"
     rf"|tantos|estos))? {_ES_MESSAGES}\b",
     r"\b(?:no|ya no) quiero (?:las |los |estas |esas |sus |mas )?(?:preguntas|encuestas)\b(?! (?:sobre|de) (?:la|el|mi)"
