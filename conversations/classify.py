@@ -17,7 +17,7 @@ from typing import Any
 
 from conversations import ensemble, extract
 from conversations.ensemble import RuleResult
-from conversations.keywords import consent_action_of, is_clinical
+from conversations.keywords import consent_action_of, is_clinical, wants_texts
 from conversations.lexicons.emergency import (
     DESPAIR_PATTERN,
     EMERGENCY_EXCLUSIONS,
@@ -422,12 +422,37 @@ def _intents(found: _Found) -> None:
         found.labels.discard("question")  # "can you stop my auto refill" asks for something, not about it
 
 
+# A self-correction ("yes... no wait, not yet", "sí... no, espere, todavía no"): the answer after it counts.
+_CORRECTION = re.compile(
+    r"\b(?:wait|hold on|actually|scratch that|i mean|sorry|oops|never ?mind|espera|espere|esperen|perdon|mejor dicho"
+    r"|quiero decir|digo|pensandolo bien)\b"
+)
+_YES_TOKENS = frozenset("yes y si sure ok claro dale correct".split())
+_NO_TOKENS = frozenset("no not never nunca".split())
+
+
+def _corrected(words: tuple[str, ...], text: str) -> str | None:
+    """The last answer of a text that corrects itself, when it differs from the first one."""
+    marker = _CORRECTION.search(text)
+    if marker is None:
+        return None
+    answers = ["yes" if w in _YES_TOKENS else "no" for w in words if w in _YES_TOKENS or w in _NO_TOKENS]
+    if len(answers) < 2 or answers[0] == answers[-1]:
+        return None
+    after = text[marker.end() :].split()
+    if not any(w in _YES_TOKENS or w in _NO_TOKENS for w in after):
+        return None  # "no, sorry, I meant the other one": nothing answered after the correction
+    return answers[-1]
+
+
 def _polarity(found: _Found) -> str | None:
     """ "yes" or "no" when the text opens with an answer word, else None."""
     tokens = found.norm.tokens
     words = found.norm.words
     if not words:
         return None
+    if (corrected := _corrected(words, found.norm.text)) is not None:
+        return corrected
     if _UNSURE.search(found.norm) or _NOT_UNDERSTOOD.match(found.norm.text):
         return None
     if words in (("please",), ("please", "do")):
@@ -662,6 +687,7 @@ def rule_pass(text: str, context: str | None = None, *, today: date | None = Non
         bare=_is_bare(found, tapback is not None),
         scope=optout_scope(norm) if "opt_out" in found.labels else None,
         quieted=found.quieted,
+        keep_texts="opt_out" not in found.labels and wants_texts(norm),
     )
 
 

@@ -43,6 +43,7 @@ class RuleResult:
     bare: bool  # a short answer the open question decides, or a tapback
     scope: str | None = None  # the program kind a scoped opt-out names
     quieted: bool = False  # the rules saw a symptom negated or said to be over ("no blood in it")
+    keep_texts: bool = False  # the rules read a wish that the texts go on ("don't stop the reminders")
 
     @property
     def words(self) -> tuple[str, ...]:
@@ -153,7 +154,7 @@ def _primary(rules: RuleResult, pred: ModelPrediction, options: Options) -> tupl
         primary = max((k for k in pred.primary if k != "emergency"), key=pred.primary.__getitem__)
         confidence = pred.calibrated[primary]
     opt_out_at = options.model_opt_out_at
-    if "opt_in" in found and "opt_out" not in found:
+    if ("opt_in" in found or rules.keep_texts) and "opt_out" not in found:
         opt_out_at = max(opt_out_at, options.opt_in_opt_out_at)  # "she texted stop, I still want them"
     if "opt_out" in found and options.rule_opt_out_wins or pred.primary["opt_out"] >= opt_out_at:
         return "opt_out", max(pred.calibrated["opt_out"], _RULE_CERTAINTY if "opt_out" in found else 0.0)

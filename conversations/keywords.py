@@ -19,6 +19,7 @@ from conversations.lexicons.optout import (
     CLINICAL_PATTERNS,
     FILLER_WORDS,
     HELP_KEYWORDS,
+    KEEP_TEXTS_PATTERN,
     OPT_IN_KEYWORDS,
     OPT_IN_PATTERNS,
     OPT_IN_WHEN_OPTED_OUT,
@@ -36,6 +37,7 @@ __all__ = [
     "is_clinical",
     "is_opt_in_word",
     "is_opt_out_phrase",
+    "wants_texts",
 ]
 
 _LOGGER = logging.getLogger(__name__)
@@ -48,6 +50,7 @@ _CLINICAL = Lexicon(("clinical", p) for p in CLINICAL_PATTERNS)
 # WordPatterns: searched only from a word where a match can start (conversations.normalize).
 _NOT_ABOUT_TEXTS = WordPattern("|".join(OPT_OUT_EXCLUSIONS))
 _SCOPED = WordPattern(OPT_OUT_SCOPED)
+_KEEP_TEXTS = WordPattern(KEEP_TEXTS_PATTERN)
 _ABOUT_TEXTS = WordPattern(
     r"\b(?:text|texts|texting|message|messages|messaging|sms|reminders?|notifications?|alerts?|this number|my number"
     r"|mensajes?|textos?|recordatorios?|avisos?)\b"
@@ -111,6 +114,11 @@ def _keyword_clause(norm: Normalized) -> ConsentAction | None:
     return None
 
 
+def wants_texts(norm: Normalized) -> bool:
+    """True for a wish that the texts go on ("I don't want the texts to stop", "no dejen de mandarme…")."""
+    return _KEEP_TEXTS.search(norm) is not None
+
+
 def consent_action_of(norm: Normalized, opted_out: bool = False) -> ConsentAction | None:
     """consent_action on an already normalised text (the classifier shares it)."""
     if not norm.words:
@@ -119,6 +127,8 @@ def consent_action_of(norm: Normalized, opted_out: bool = False) -> ConsentActio
         return None  # "unsubscribe me from auto refill" is about the refills
     if _SCOPED.search(norm):
         return None  # "stop the reminders for my old med": that medicine, not the texts
+    if wants_texts(norm):
+        return None  # "please don't stop the reminders": the texts should go on
     action = _keyword_action(norm, opted_out)
     if action is not None:
         return action

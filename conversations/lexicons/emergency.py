@@ -496,7 +496,7 @@ DESPAIR_PATTERN = (
 
 # A pattern hit in one of these phrasings is not a red flag ("confused about when to take it").
 _LONG_AGO = (
-    r"(?:(?:\w+ )?(?:years?|yrs?|months?) ago|a long time ago|last (?:year|month)|in (?:19|20)\d\d|hace (?:\w+ ){0,2}"
+    r"(?:(?:\w+ )?(?:years?|yrs?|months?) ago|a long time ago|last (?:year|month|spring|summer|fall|autumn|winter)|in (?:19|20)\d\d|hace (?:\w+ ){0,2}"
     r"(?:anos|ano|meses|mucho tiempo)|el (?:ano|mes) pasado|en (?:19|20)\d\d)"
 )
 _PAST_EVENT = (
@@ -508,6 +508,11 @@ _NOT_AGAIN = (
     r"(?!(?: \S+){0,8} (?:another|again|today|tonight|now|this (?:morning|week)|yesterday|last night|otra vez|otro mas"
     r"|otra mas|otro igual|hoy|ahora|de nuevo|volvio|volvi|anoche|ayer)\b)"
 )
+# ... unless the sender says they have it now ("does it cause chest pain? I have it right now")
+_NOT_HAVING = (
+    r"(?!.*\b(?:i have|i am having|i got|ive got|i have got|having it|it hurts|right now|tengo|me duele|me esta"
+    r"|ahora mismo|ahorita|estoy con)\b)"
+)
 EMERGENCY_EXCLUSIONS: tuple[str, ...] = (
     # trembling from nerves, hot from the weather, a faint long ago: not a fever, chills or fainting now
     r"\btembl\w* (?:de|por) (?:los )?(?:nervios|miedo|emocion|coraje|ansiedad)\b|\b(?:shaking|trembling) (?:from|with)"
@@ -518,6 +523,13 @@ EMERGENCY_EXCLUSIONS: tuple[str, ...] = (
     rf"|\b(?:desmay\w*)\b(?: \w+){{0,2}} hace (?:anos|mucho tiempo|meses)\b){_NOT_AGAIN}",
     # an event long past, told as history ("hace dos años me desmayé…", "had a seizure in 2019, can I take it?")
     rf"(?:\b{_LONG_AGO}\b(?: \S+){{0,5}} {_PAST_EVENT}|\b{_PAST_EVENT}(?: \S+){{0,5}} {_LONG_AGO}\b){_NOT_AGAIN}",
+    # "does this medicine cause chest pain? my neighbor said hers did", "¿esta medicina da dolor de pecho?": a
+    # question about a possible effect, unless the sender says they have it
+    r"\b(?:does|do|can|could|will|would) (?:it|this|that|these|they|the \w+|this \w+|that \w+|these \w+)(?: \w+)?"
+    r" (?:cause|causes|give|gives|make|bring on)(?: you| people| patients| me| anyone)?(?: \w+){1,4}\s*\?"
+    rf"{_NOT_HAVING}"
+    r"|\b(?:esta|este|la|el|esa|ese) (?:\w+ )?(?:da|dan|causa|causan|provoca|provocan|puede dar|puede causar)"
+    rf"(?: \w+){{1,4}}\s*\?{_NOT_HAVING}",
     # a question about a drug's effects, not a report: "is shortness of breath a side effect of olaparib?"
     r"\b(?:is|are|can|could) (?:(?!my |mi |this |his |her |these )\w+ ){1,4}(?:a |an )?(?:common |normal |known |possible"
     r" |usual |real )?side effects? (?:of|from|with|on)\b|\b(?:es|son) (?:el |la |los |las )?(?:(?!mi |mis |su |este )\w+ ){1,4}"
@@ -544,6 +556,8 @@ EMERGENCY_EXCLUSIONS: tuple[str, ...] = (
     r"\bconfus\w* (?:about|by|with|on|as to|regarding|over|sobre|con)\b",
     r"\b(?:bit|little|kind of|kinda|somewhat|un poco) confus\w*",
     r"\bconfusing\b",
+    r"\b(?:mean|means|meant|reply|replies|option|options|numbers?|text|texts|message|mensaje|significa|opcion)\b(?: \S+){0,3}"
+    r" confu\w*\s*[.!?]*$",
     r"\bfaint (?:rash|line|smell|red|pink|mark)\w*",
     r"\bfaint ?hearted\b",
     r"\b(?:price|prices|cost|costs|copay\w*|bill|bills|precio)\b(?: \w+){0,5} (?:gave|giving|give|gives|dar|da) me a"

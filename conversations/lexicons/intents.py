@@ -337,7 +337,7 @@ FINE_PATTERNS: tuple[str, ...] = (
     r"|much better|a lot better|feeling better|doing better|mejor|mucho mejor|me siento mejor|estoy mejor"
     r"|no problems?|no issues?|no complaints|im fine|i am fine|i am good|i am ok|all is well|doing (?:good|great|"
     r"well|fine|ok)|feeling (?:good|great|fine|ok|well)|feel (?:good|great|fine|ok)|estoy bien|me siento bien"
-    r"|todo normal|sin novedad|sin problemas?|nothing at all|not really|nope nothing|no nothing|same as before"
+    r"|todo normal|sin novedad|sin problemas?|nothing at all|not a thing|nada de nada|not really|nope nothing|no nothing|same as before"
     r"|no changes?|nothing (?:else|different|unusual)|all fine|everything is (?:good|fine|ok))(?: (?:thanks|thank"
     r" you|gracias|here|so far|today|this (?:week|month|time)|at all|really|gracias a dios))*\s*(?:[,.!]|$)",
     r"\ball good\b|\btodo (?:bien|normal)\b|\bfeel(?:ing)? (?:fine|good|great|ok|well)\b|\bestoy bien\b"

@@ -12,6 +12,7 @@ __all__ = [
     "CLINICAL_PATTERNS",
     "FILLER_WORDS",
     "HELP_KEYWORDS",
+    "KEEP_TEXTS_PATTERN",
     "OPT_IN_KEYWORDS",
     "OPT_IN_PATTERNS",
     "OPT_IN_WHEN_OPTED_OUT",
@@ -151,8 +152,14 @@ OPT_OUT_PATTERNS: tuple[str, ...] = (
     r"\b(?:dont|do not) (?:text|message|contact|txt|send) (?:this|my) (?:number|phone)\b",
     r"\b(?:dont|do not|no longer|dont really|never) (?:want|wish|need|like)(?: to (?:get|receive|have))?"
     r"(?: (?:these|those|your|any|the|this|such|more|any more))?(?: \w+)? "
-    r"(?:texts|messages|text messages|reminders|msgs|notifications|alerts|texting)\b",
+    r"(?:texts|messages|text messages|reminders|msgs|notifications|alerts|texting)\b(?! to (?:stop|end|cease))",
     r"\bleave me alone\b",
+    # "so we'd like the texts to stop now", "queremos que ya paren los mensajes"
+    rf"(?<!\bdont )(?<!\bnot )(?<!\bnever )\b(?:like|want|need|wish|prefer|asking for) (?:the |these |your |all |all the"
+    rf" |those |my |her |his )?(?:\w+ )?{_MESSAGES} to (?:stop|end|cease|be stopped|be turned off)\b",
+    rf"(?<!\bno )\b(?:quiero|queremos|quisiera|quisieramos|me gustaria|nos gustaria|pido|pedimos|favor de hacer) que"
+    rf" (?:ya )?(?:paren|dejen|terminen|se acaben|cesen|se detengan|suspendan) (?:de llegar )?(?:los |las |estos |sus |esos )?"
+    rf"{_ES_MESSAGES}\b",
     r"(?:^|[,.!?;]|\b(?:but|just|so|now|pls|please|ok|okay|yall|you|u|lol|then))\s*stop\s*[.!]*$",  # "idk who this is but STOP"
     # a death told by family, with the texts still coming: "my wife died in march, why are you still texting her"
     r"\b(?:died|passed away|passed on|fallecio|murio|se nos fue)\b(?: \S+){0,12} (?:still (?:texting|messaging|sending)"
@@ -197,6 +204,7 @@ OPT_OUT_PATTERNS: tuple[str, ...] = (
     rf" (?:los |las |sus |mas |estos |esos |esas |tantos )?{_ES_MESSAGES}\b",
     rf"\b(?:no|ya no) (?:quiero|deseo|necesito|me interesa) (?:recibir |seguir recibiendo |que me (?:envien|"
     rf"manden) )?(?:mas )?(?:estos |sus |los |esos |ningun |ningunos )?(?:\w+ )?{_ES_MESSAGES}\b",
+    r"(?<!\bno quiero que )(?<!\bno queremos que )(?<!\bno )"
     r"\b(?:detengan|paren|pare|detenga|suspendan|cancelen|quiten|cancele|suspenda) (?:los |estos |sus |mis |todos los )?"
     r"(?:mensajes|textos|recordatorios|mensajitos)\b",
     r"\bdejen de (?:escribirme|mandarme|enviarme|textearme|mandar|enviar|escribir|molestar|molestarme)\b",
@@ -256,6 +264,16 @@ OPT_IN_PATTERNS: tuple[str, ...] = (
     rf"\b(?:activen|reactiven|reanuden|activar|reactivar|reanudar|prender|prendan) (?:otra vez |de nuevo )?"
     rf"(?:los |mis |sus )?{_ES_MESSAGES}\b",
     rf"\b(?:reactivate|reenable|re enable|reactivar) (?:my |the )?{_MESSAGES}\b",
+)
+
+# A wish that the texts go on ("I don't want the texts to stop", "please don't stop the reminders", "no dejen de
+# mandarme los recordatorios"): not a revocation, though it holds stop words.
+KEEP_TEXTS_PATTERN: str = (
+    r"\b(?:dont|do not|never|wouldnt|would not) (?:want|need|like) (?:the |these |my |your |those )?(?:\w+ )?(?:texts|messages"
+    r"|reminders|check ins|alerts) to (?:stop|end|go away)\b|\b(?:dont|do not|please dont|never) (?:stop|end|cancel|quit)"
+    r" (?:the |my |your |sending |texting )?(?:\w+ )?(?:texts|messages|reminders|check ins|me)\b"
+    r"|\bno (?:paren|dejen|pares|dejes|deje|pare) de (?:mandar|enviar|escribir)\w*\b|\bno (?:quiero|queremos) que"
+    r" (?:paren|dejen) (?:los|las|sus|de)\b"
 )
 
 HELP_KEYWORDS: frozenset[str] = frozenset(

@@ -330,6 +330,11 @@ SYMPTOM_EXCLUSIONS: tuple[str, ...] = (
     r"\b(?:tired|sick|sick and tired|cansad[oa]) (?:of|de)\b",
     r"\ba (?:real )?pain (?:to|in the|getting|going|having)\b",
     r"\bpain in the (?:neck|butt|ass)\b",
+    # a medicine named by its symptom ("¿paro la pastilla de las náuseas?", "the nausea pills"): not a report
+    r"\b(?:pastillas?|medicinas?|medicamentos?|pildoras?|jarabe|capsulas?) (?:de|para) (?:la |las |el |los )?(?:nauseas?"
+    r"|diarrea|vomitos?|mareos?|comezon|picazon|estrenimiento)\b(?! (?:no|ya no) (?:me )?(?:sirve|funciona|hace))"
+    r"|\b(?:nausea|anti nausea|antinausea|diarrhea|itch|constipation) (?:pills?|meds?|medicines?|tablets?)\b"
+    r"(?! (?:dont|do not|doesnt|does not|arent|are not|isnt|is not) (?:work|help))",
     r"\b(?:about|regarding|on|sobre|acerca de) (?:the |my |possible |any |los |sus |posibles )?(?:side effects?"
     r"|efectos secundarios)\b",
     r"\bside effects? (?:of|from) (?:the|this|that)?\s*(?:\w+ )?(?:\?|$)",

@@ -77,6 +77,7 @@ SHORTHAND: dict[str, str] = {
     "yup": "yes",
     "yea": "yes",
     "yeah": "yes",
+    "yah": "yes",
     "yeh": "yes",
     "yas": "yes",
     "ye": "yes",
@@ -152,6 +153,8 @@ SHORTHAND: dict[str, str] = {
     "ive": "i have",
     "id": "i would",
     "cannot": "cant",
+    "cyaan": "cant",  # Jamaican English: "mi cyaan breathe"
+    "kyaan": "cant",
     "gonna": "going to",
     "wanna": "want to",
     "gotta": "have to",

@@ -56,6 +56,12 @@ _CASES: list[tuple[str, str, str, str]] = [
     ("refill_reminder", "es", "ya no me manden mensajes", "opted_out"),
     ("refill_reminder", "en", "Stoo", "opted_out"),  # STOP mistyped, alone: honoured like STOP
     ("refill_reminder", "es", "estop", "opted_out"),
+    ("refill_reminder", "es", "sí... no, espere, todavía no", "declined"),  # a self-correction: the last answer
+    ("refill_reminder", "en", "yes.. wait no, not yet", "declined"),
+    ("refill_reminder", "es", "pará de mandarme mensajes, en serio", "opted_out"),  # vos imperative
+    # a wish that the texts go on holds stop words but is no opt-out
+    ("refill_reminder", "en", "please don't stop the reminders, I just don't need it this month", "declined"),
+    ("refill_reminder", "es", "no dejen de mandarme los recordatorios, pero este mes no", "declined"),
     # an opt-out or an emergency inside a longer answer wins over the open question's choices
     ("refill_reminder", "en", "1 but stop texting me", "opted_out"),
     ("refill_reminder", "es", "si pero ya no me manden mensajes por favor", "opted_out"),
@@ -65,6 +71,8 @@ _CASES: list[tuple[str, str, str, str]] = [
     ("copay_assistance", "es", "2 y ya no me manden estos mensajes", "opted_out"),
     ("side_effect_checkin", "en", "I'm fine, but this morning I passed out in the kitchen", "emergency"),
     ("side_effect_checkin", "es", "todo bien, pero esta mañana me desmayé en la cocina", "emergency"),
+    ("side_effect_checkin", "es", "¿vos sabés si es normal que me duela el pecho? me duele ahora mismo, fuerte", "emergency"),
+    ("side_effect_checkin", "en", "is it normal that my chest hurts? it hurts right now, bad", "emergency"),
     # a question about stopping a medicine is a question, not a symptom report
     ("side_effect_checkin", "en", "should I stop taking it while I'm on antibiotics?", "question"),
     ("side_effect_checkin", "es", "¿puedo dejar de tomarla mientras tomo antibiótico?", "question"),
