@@ -56,7 +56,7 @@ from conversations.scope import optout_scope
 from conversations.severity import stated_severity
 from conversations.types import CONTEXTS, PRIMARY_ORDER, SEVERITIES, Classification
 
-__all__ = ["FEVER_THRESHOLD_F", "classify", "classify_rules", "rule_pass"]
+__all__ = ["FEVER_THRESHOLD_F", "classify", "classify_rules", "red_flag", "rule_pass"]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -689,6 +689,24 @@ def rule_pass(text: str, context: str | None = None, *, today: date | None = Non
         quieted=found.quieted,
         keep_texts="opt_out" not in found.labels and wants_texts(norm),
     )
+
+
+def red_flag(text: str) -> bool:
+    """True when the emergency rules alone read a red flag (fever included): a cheap check (a few µs, about a
+    tenth of ``classify``) for putting a text ahead of a backlog; ``classify`` still decides how it is handled."""
+    norm = normalize(text or "")
+    if not norm.words or _TAPBACK.match(norm.folded):
+        return False
+    found = _Found(
+        norm=norm,
+        context=None,
+        negated=_negation_mask(norm.tokens),
+        hypothetical=_clause_mask(norm, _HYPOTHETICAL),
+        asked=[],
+        resolved=[],
+    )
+    _emergencies(found)
+    return "emergency" in found.labels
 
 
 def _is_bare(found: _Found, tapback: bool) -> bool:
