@@ -496,17 +496,20 @@ DESPAIR_PATTERN = (
 
 # A pattern hit in one of these phrasings is not a red flag ("confused about when to take it").
 _LONG_AGO = (
-    r"(?:(?:\w+ )?(?:years?|yrs?|months?) ago|a long time ago|last (?:year|month|spring|summer|fall|autumn|winter)|in (?:19|20)\d\d|hace (?:\w+ ){0,2}"
+    r"(?:(?:\w+ )?(?:years?|yrs?|months?) ago|a long time ago|last (?:year|month|spring|summer|fall|autumn|winter)"
+    r"|back in (?:january|february|march|april|may|june|july|august|september|october|november|december|the spring"
+    r"|the summer|the fall|the winter)|(?:que|cuando) tuve en (?:enero|febrero|marzo|abril|mayo|junio|julio|agosto"
+    r"|septiembre|octubre|noviembre|diciembre)|in (?:19|20)\d\d|hace (?:\w+ ){0,2}"
     r"(?:anos|ano|meses|mucho tiempo)|el (?:ano|mes) pasado|en (?:19|20)\d\d)"
 )
 _PAST_EVENT = (
     r"(?:\w+ )?(?:faint\w*|passed out|blacked out|desmay\w*|seizures?|convulsion\w*|heart attack|infarto|stroke|derrame"
-    r"|ataque (?:al corazon|cardiaco)|blood clots?|coagulos?|embolia)"
+    r"|ataque (?:al corazon|cardiaco)|blood clots?|coagulos?|embolia|fever|fevers|fiebre|calentura)"
 )
 # ... unless it happened again ("a seizure last year, and another one today")
 _NOT_AGAIN = (
-    r"(?!(?: \S+){0,8} (?:another|again|today|tonight|now|this (?:morning|week)|yesterday|last night|otra vez|otro mas"
-    r"|otra mas|otro igual|hoy|ahora|de nuevo|volvio|volvi|anoche|ayer)\b)"
+    r"(?!(?: \S+){0,8} (?:another|again|today|tonight|right now|this (?:morning|week)|yesterday|last night|otra vez|otro mas"
+    r"|otra mas|otro igual|hoy|ahora mismo|de nuevo|volvio|volvi|anoche|ayer)\b)"
 )
 # ... unless the sender says they have it now ("does it cause chest pain? I have it right now")
 _NOT_HAVING = (

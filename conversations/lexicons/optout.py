@@ -228,6 +228,8 @@ OPT_OUT_PATTERNS: tuple[str, ...] = (
     r"(?: (?:mas|nada|ya))*\s*(?:[.!,]|$|por favor|gracias)",
     rf"\b(?:alto|basta|ya basta) (?:a los |con los |de )?{_ES_MESSAGES}\b",
     r"\bdejenme en paz\b",
+    r"\b(?:no|ya no) (?:necesito|necesitamos|quiero|queremos|hace falta) que (?:me |nos |le )?(?:sigan|continuen)"
+    r" (?:escribiendo|mandando|enviando|textiando|texteando|contactando)\b",
     r"\bno me (?:sigan|esten) (?:mandando|manando|enviando|escribiendo|textiando|texteando)\b",
     rf"\b(?:demasiados|tantos|muchos) {_ES_MESSAGES}\b(?: \w+){{0,3}} (?:paren|basta|alto|dejen|ya no)\b",
     r"\bcancelar (?:los |mis |estos )?(?:mensajes|textos|recordatorios|suscripcion)\b",
