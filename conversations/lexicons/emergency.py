@@ -504,7 +504,8 @@ _LONG_AGO = (
 )
 _PAST_EVENT = (
     r"(?:\w+ )?(?:faint\w*|passed out|blacked out|desmay\w*|seizures?|convulsion\w*|heart attack|infarto|stroke|derrame"
-    r"|ataque (?:al corazon|cardiaco)|blood clots?|coagulos?|embolia|fever|fevers|fiebre|calentura)"
+    r"|ataque (?:al corazon|cardiaco)|blood clots?|coagulos?|embolia|fever|fevers|fiebre|calentura|chest pains?"
+    r"|dolor (?:de|en el) pecho)"
 )
 # ... unless it happened again ("a seizure last year, and another one today")
 _NOT_AGAIN = (
@@ -528,7 +529,8 @@ EMERGENCY_EXCLUSIONS: tuple[str, ...] = (
     rf"(?:\b{_LONG_AGO}\b(?: \S+){{0,5}} {_PAST_EVENT}|\b{_PAST_EVENT}(?: \S+){{0,5}} {_LONG_AGO}\b){_NOT_AGAIN}",
     # "does this medicine cause chest pain? my neighbor said hers did", "¿esta medicina da dolor de pecho?": a
     # question about a possible effect, unless the sender says they have it
-    r"\b(?:does|do|can|could|will|would) (?:it|this|that|these|they|the \w+|this \w+|that \w+|these \w+)(?: \w+)?"
+    r"\b(?:does|do|can|could|will|would) (?:it|this|that|these|they|the \w+|this \w+|that \w+|these \w+"
+    r"|(?!(?:i|you|u|we|someone|somebody|anyone|my|me|he|she|ya|yall)\b)\w+)(?: \w+)?"
     r" (?:cause|causes|give|gives|make|bring on)(?: you| people| patients| me| anyone)?(?: \w+){1,4}\s*\?"
     rf"{_NOT_HAVING}"
     r"|\b(?:esta|este|la|el|esa|ese) (?:\w+ )?(?:da|dan|causa|causan|provoca|provocan|puede dar|puede causar)"

@@ -154,6 +154,13 @@ SHORTHAND: dict[str, str] = {
     "id": "i would",
     "cannot": "cant",
     "cyaan": "cant",  # Jamaican English: "mi cyaan breathe"
+    "aye": "yes",  # Scottish and northern English
+    "fevr": "fever",
+    "fevah": "fever",
+    "fevar": "fever",
+    "emesis": "vomiting",  # a nurse's word
+    "afebrile": "no fever",
+    "afebril": "sin fiebre",
     # words run together by a big thumb or a swipe keyboard
     "cantbreathe": "cant breathe",
     "cantbreath": "cant breath",
