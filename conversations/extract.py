@@ -198,6 +198,8 @@ _SPOKEN_TEMPERATURES = (
     (re.compile(rf"\bone (?:oh|o|zero) ({_ONE})\b{_DECIMAL}"), 100.0),
     (re.compile(rf"\bninety ({_ONE})\b{_DECIMAL}"), 90.0),
     (re.compile(rf"\btreinta y ({_ONE})\b{_DECIMAL}"), 30.0),
+    (re.compile(rf"\bthirty ({_ONE})\b{_DECIMAL}"), 30.0),  # Celsius in English words: "thirty eight point six C"
+    (re.compile(rf"\bforty(?: ({_ONE}))?\b{_DECIMAL}"), 40.0),
     (re.compile(rf"\bciento(?: y)? ({_ONE})\b{_DECIMAL}"), 100.0),
     (re.compile(rf"\bcuarenta(?: y ({_ONE}))?\b{_DECIMAL}"), 40.0),
 )

@@ -51,6 +51,9 @@ _CLINICAL = Lexicon(("clinical", p) for p in CLINICAL_PATTERNS)
 _NOT_ABOUT_TEXTS = WordPattern("|".join(OPT_OUT_EXCLUSIONS))
 _SCOPED = WordPattern(OPT_OUT_SCOPED)
 _KEEP_TEXTS = WordPattern(KEEP_TEXTS_PATTERN)
+_BY_MISTAKE = WordPattern(
+    r"\b(?:by (?:mistake|accident)|accidentally|mistakenly|sin querer|por error|por equivocacion|por accidente)\b"
+)
 _ABOUT_TEXTS = WordPattern(
     r"\b(?:text|texts|texting|message|messages|messaging|sms|reminders?|notifications?|alerts?|this number|my number"
     r"|mensajes?|textos?|recordatorios?|avisos?)\b"
@@ -133,6 +136,8 @@ def consent_action_of(norm: Normalized, opted_out: bool = False) -> ConsentActio
     if action is not None:
         return action
     if is_opt_out_phrase(norm):
+        if _BY_MISTAKE.search(norm) and _OPT_IN.search(norm):
+            return "opt_in"  # "my wife unsubscribed me by mistake, please turn the texts back on"
         return "opt_out"
     if (clause := _keyword_clause(norm)) is not None:
         return clause

@@ -20,7 +20,7 @@ except ImportError:  # pragma: no cover - another Python: every alternative is t
 
 from conversations.lexicons import EMOJI, FUZZY_TARGETS, NUMBER_WORDS, SHORTHAND, VOCABULARY
 
-__all__ = ["Lexicon", "Normalized", "WordPattern", "fix_word", "fold", "normalize", "number_value"]
+__all__ = ["Lexicon", "Normalized", "WordPattern", "fix_word", "fold", "normalize", "number_value", "own_words"]
 
 _LOGGER = logging.getLogger(__name__)
 
@@ -201,8 +201,35 @@ def _sound_alike(word: str) -> tuple[str, ...]:
     return out
 
 
+# A reply pasted under our own message ("Reply 1 to refill, 2 if…" then "2"), or with a mail signature: the
+# lines that are ours or the phone's are not the patient's words.
+_OUR_INSTRUCTION = re.compile(
+    r"\b(?:reply|text back|responda|responde|conteste|contesta)\s+(?:stop|\d|yes|no|si|sí|help|ayuda)\b\s*"
+    r"(?:to|para|for|if|si|when|cuando)\b",
+    re.IGNORECASE,
+)
+_SIGNATURE = re.compile(
+    r"^\s*(?:sent from my|enviado desde mi|get outlook for|sent via|sent with|enviado con)\b", re.IGNORECASE
+)
+
+
+def own_words(text: str) -> str:
+    """The patient's own lines of a text of several lines: lines holding our reply instructions and phone
+    signatures left out, a leading ">" (quoting) dropped; the text unchanged when that would leave nothing."""
+    if "\n" not in text:
+        return text
+    lines = [
+        line.lstrip().removeprefix(">").strip()
+        for line in text.splitlines()
+        if not _OUR_INSTRUCTION.search(line) and not _SIGNATURE.match(line)
+    ]
+    kept = "\n".join(line for line in lines if line)
+    return kept or text
+
+
 def normalize(text: str) -> Normalized:
-    """Normalise a patient's text for matching (see Normalized)."""
+    """Normalise a patient's text for matching (see Normalized): the patient's own lines (own_words)."""
+    raw, text = text, own_words(text)
     folded = fold(text)
     tokens: list[str] = []
     for token in _TOKEN_RE.findall(folded):
@@ -218,7 +245,7 @@ def normalize(text: str) -> Normalized:
         offset += len(token) + 1
     joined = " ".join(tokens)
     return Normalized(
-        raw=text,
+        raw=raw,
         folded=folded,
         tokens=tuple(tokens),
         text=joined,

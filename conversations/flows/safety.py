@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
+from conversations.keywords import wants_texts
 from conversations.normalize import Normalized, WordPattern, normalize
 from conversations.scope import optout_scope
 from conversations.types import PRIMARY_ORDER, Classification
@@ -106,7 +107,7 @@ def guard_text(cls: Classification, norm: Normalized, context: str | None) -> Cl
     text, labels = norm.text, set(cls.labels)
     symptoms = cls.symptoms
     values = dict(cls.values)
-    keep_sending = bool(_KEEP_SENDING.search(norm))
+    keep_sending = bool(_KEEP_SENDING.search(norm)) or wants_texts(norm)
     if _OPT_OUT.search(norm) and not keep_sending:
         labels.add("opt_out")
         labels -= {"confirm", "opt_in"}

@@ -139,7 +139,9 @@ OPT_OUT_PATTERNS: tuple[str, ...] = (
     r"\bunsub\b",
     r"\bopt (?:me )?out\b",
     r"\boptout\b",
-    r"\brevoke (?:my )?(?:consent|permission)\b",
+    r"\b(?:revoke|revoking|withdraw|withdrawing|retract|retracting|rescind|rescinding) (?:my |all |any )?(?:consent"
+    r"|permission|authorization|agreement)\b|\b(?:retiro|revoco|cancelo|quito) (?:mi )?(?:consentimiento|autorizacion"
+    r"|permiso)\b",
     r"\b(?:take|remove|delete|drop|get|erase|cross) (?:me|my (?:cell |phone |mobile )?number|this number"
     r"|my name|us|my (?:cell|phone))(?: \w+){0,3} (?:off|from|out of)(?: (?:your|the|this|that|my|all|these|ur|any))?"
     r"(?: \w+)? (?:list|lists|texts|messages|texting|text|messaging|sms|reminders|system|contacts|database)\b",
@@ -154,6 +156,12 @@ OPT_OUT_PATTERNS: tuple[str, ...] = (
     r"(?: (?:these|those|your|any|the|this|such|more|any more))?(?: \w+)? "
     r"(?:texts|messages|text messages|reminders|msgs|notifications|alerts|texting)\b(?! to (?:stop|end|cease))",
     r"\bleave me alone\b",
+    # "I'd rather you not message me anymore", "please no send me message again", "favor de no enviar más…"
+    r"\b(?:rather|prefer) (?:you|u|yall|that you|if you) (?:not|didnt|did not|dont|wouldnt|would not|stop|no longer)"
+    r" (?:message|text|contact|send|txt|bother|email|remind)\w*\b",
+    r"\b(?:no|not|dont|do not|never) (?:send|text|message|sms|txt) (?:me|us|to me) (?:any )?(?:more )?(?:\w+ )?(?:messages?"
+    r"|texts?|sms|reminders?)? ?(?:again|anymore|any more|no more)\b",
+    rf"\b(?:favor de|por favor|porfa) no (?:enviar|mandar|escribir|textear)(?:me|nos|le)? (?:mas )?(?:\w+ )?{_ES_MESSAGES}\b",
     # "so we'd like the texts to stop now", "queremos que ya paren los mensajes"
     rf"(?<!\bdont )(?<!\bnot )(?<!\bnever )\b(?:like|want|need|wish|prefer|asking for) (?:the |these |your |all |all the"
     rf" |those |my |her |his )?(?:\w+ )?{_MESSAGES} to (?:stop|end|cease|be stopped|be turned off)\b",
@@ -254,7 +262,7 @@ OPT_IN_PATTERNS: tuple[str, ...] = (
     r"\b(?:still|do|really) (?:want|need) (?:the |my |your |these |those )?(?:texts|messages|reminders|text messages)\b",
     rf"\b(?:todavia|aun|si) (?:quiero|necesito) (?:los |mis |sus )?{_ES_MESSAGES}\b",
     r"\b(?:want|like|need) (?:the |my |your |these |those )?(?:texts|messages|reminders)\s*(?:[.!,]|$)",
-    rf"\b(?:send|text) (?:me )?(?:the |my )?{_MESSAGES} again\b|\b(?:si )?(?:mandenme|envienme|sigan mandandome|sigan"
+    rf"(?<!\bno )(?<!\bnot )(?<!\bdont )(?<!\bnever )\b(?:send|text) (?:me )?(?:the |my )?{_MESSAGES} again\b|\b(?:si )?(?:mandenme|envienme|sigan mandandome|sigan"
     rf" enviandome) (?:los |mis |sus )?{_ES_MESSAGES}\b|\b(?:vuelvan|vuelva|volver) a (?:llegar|llegarme|mandarme|enviarme)"
     rf"(?: \w+){{0,2}} {_ES_MESSAGES}\b",
     r"\b(?:sign|opt) me (?:back )?(?:up|in)\b|\b(?:subscribe|add|put|sign) me back\b|\bresubscribe me\b",
