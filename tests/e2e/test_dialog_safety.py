@@ -44,6 +44,9 @@ async def _outcome(stack: Stack, patient: Patient) -> dict[str, Any]:
     }
 
 
+_PASTED_EN = "Your refill is due. Reply 1 to refill, 2 if you still have enough. Reply STOP to opt out.\n2"
+_PASTED_ES = "Responda 1 para resurtir, 2 si todavía tiene suficiente. STOP para salir\n> 2\nEnviado desde mi iPhone"
+
 # (flow, language, the patient's answer, what must hold)
 _CASES: list[tuple[str, str, str, str]] = [
     # a negated or refused answer is never a confirm
@@ -64,13 +67,8 @@ _CASES: list[tuple[str, str, str, str]] = [
     ("refill_reminder", "es", "no dejen de mandarme los recordatorios, pero este mes no", "declined"),
     ("refill_reminder", "en", "Don't quit sending the reminders, but I don't need it this month", "declined"),
     # a reply pasted under our own text, whose footer says "Reply STOP to opt out": the patient said 2
-    (
-        "refill_reminder",
-        "en",
-        "Your refill is due. Reply 1 to refill, 2 if you still have enough. Reply STOP to opt out.\n2",
-        "declined",
-    ),
-    ("refill_reminder", "es", "Responda 1 para resurtir, 2 si todavía tiene suficiente. STOP para salir\n> 2\nEnviado desde mi iPhone", "declined"),
+    ("refill_reminder", "en", _PASTED_EN, "declined"),
+    ("refill_reminder", "es", _PASTED_ES, "declined"),
     ("refill_reminder", "en", "I hereby withdraw my consent to receive text messages", "opted_out"),
     # an opt-out or an emergency inside a longer answer wins over the open question's choices
     ("refill_reminder", "en", "1 but stop texting me", "opted_out"),
