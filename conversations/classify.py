@@ -25,6 +25,7 @@ from conversations.lexicons.emergency import (
     FEVER_THRESHOLD_F,
     FEVER_WORDS,
     NON_SYMPTOM_EMERGENCIES,
+    PAST_EVENT_PATTERN,
 )
 from conversations.lexicons.intents import (
     ACK_WORDS,
@@ -76,6 +77,7 @@ def _alternation(patterns: tuple[str, ...]) -> str:
 
 _EMERGENCY = Lexicon(EMERGENCY_PATTERNS)
 _EMERGENCY_EXCLUDED = WordPattern(_alternation(EMERGENCY_EXCLUSIONS))
+_PAST_EVENT = WordPattern(PAST_EVENT_PATTERN)
 _DESPAIR = re.compile(DESPAIR_PATTERN)
 _FEVER = tuple((name, WordPattern(p)) for name, p in FEVER_WORDS)
 _SYMPTOMS = Lexicon(SYMPTOM_PATTERNS)
@@ -132,7 +134,7 @@ _PAIN = re.compile(
 _LOW_GRADE_F = 99.0
 # Out of the medicine now, or needing more: a refill request even when it answers the refill reminder.
 _OUT_NOW = WordPattern(
-    r"\b(?:ran|run|running|im|i am|am|is|are|were|was|completely|all|totally) out\b|\bout of (?:pills|medicine|meds"
+    r"\b(?:ran|run|running|im|i am|am|is|are|were|was|completely|all|totally)(?: already| completely| totally| all)? out\b|\bout of (?:pills|medicine|meds"
     r"|medication|it|them|tablets)\b|\b(?:last|final) (?:one|pill|dose|tablet|capsule)\b|\bnone left\b"
     r"|\bno (?:pills|meds|medicine|tablets) left\b|\bneed (?:more|some more)\b|\bse (?:me|le|nos) (?:acab|termin)\w*"
     r"|\bya no (?:me |le )?(?:tengo|tiene|quedan?) (?:pastillas|medicina|nada|ninguna)\b|\bno me quedan?\b"
@@ -206,6 +208,7 @@ class _Found:
     alarms: set[str] = field(default_factory=set)  # the red flags' names
     despair_only: bool = False  # the only self-harm words were despair ("ya no aguanto") a symptom may explain
     low_grade: bool = False  # a temperature reading below the fever threshold
+    past_event: bool = False  # a red flag told as history ("had chest pain back in May, it was the gallbladder")
 
     def add_symptom(self, name: str) -> None:
         if name not in self.symptoms:
@@ -216,11 +219,21 @@ def _token_at(text: str, position: int) -> int:
     return text.count(" ", 0, position)
 
 
+_OBJECT_NEGATORS = frozenset({"nada", "nothing", "anything", "ningun", "ninguna", "nadie"})
+
+
 def _negation_mask(tokens: tuple[str, ...]) -> list[bool]:
     """Tokens in the scope of a negator: up to five words after it, to the clause's end."""
     mask = [False] * len(tokens)
+    broken_until = -1  # "no puede comer nada por las llagas": the "nada" of a cancelled negation negates nothing
     for i, token in enumerate(tokens):
-        if token not in NEGATORS or _breaks(tokens, i + 1):
+        if token not in NEGATORS:
+            continue
+        if (i <= broken_until and token in _OBJECT_NEGATORS) or _breaks(tokens, i + 1):
+            j = i + 1
+            while j < min(len(tokens), i + 4) and tokens[j][0].isalnum():
+                j += 1
+            broken_until = max(broken_until, j - 1)  # to the clause's end, at most three words on
             continue
         for j in range(i + 1, min(len(tokens), i + 6)):
             if not tokens[j][0].isalnum() or tokens[j] in BOUNDARY_WORDS:
@@ -300,6 +313,7 @@ def _emergencies(found: _Found) -> None:
             excluded = list(_EMERGENCY_EXCLUDED.finditer(found.norm))
         if any(ex.start() < match.end() and match.start() < ex.end() for ex in excluded):
             found.quieted = True  # read, and not an alarm ("blood tests", a faint years ago): the model must be surer
+            found.past_event = found.past_event or _PAST_EVENT.search(found.norm) is not None
             continue
         name = match.lastgroup or "emergency"
         if name == "self_harm" and "self_harm" not in found.alarms:
@@ -325,10 +339,14 @@ def _fever(found: _Found) -> None:
     text = found.norm.text
     excluded = [ex.span() for ex in _EMERGENCY_EXCLUDED.finditer(found.norm)]
     for name, pattern in _FEVER:
+        matches = list(pattern.finditer(found.norm))
+        if excluded and any(any(a < m.end() and m.start() < b for a, b in excluded) for m in matches):
+            found.quieted = True  # "tuve fiebre hace dos meses, era gripa": read, and not an alarm now
+            found.past_event = found.past_event or _PAST_EVENT.search(found.norm) is not None
         if any(
             _live(found, _token_at(text, m.start()))
             and not any(a < m.end() and m.start() < b for a, b in excluded)
-            for m in pattern.finditer(found.norm)
+            for m in matches
         ):
             found.add_symptom(name)
             found.labels.add("side_effect")
@@ -689,6 +707,7 @@ def rule_pass(text: str, context: str | None = None, *, today: date | None = Non
         scope=optout_scope(norm) if "opt_out" in found.labels else None,
         quieted=found.quieted,
         keep_texts="opt_out" not in found.labels and wants_texts(norm),
+        past_event=found.past_event and "emergency" not in found.labels,
     )
 
 

@@ -44,6 +44,7 @@ class RuleResult:
     scope: str | None = None  # the program kind a scoped opt-out names
     quieted: bool = False  # the rules saw a symptom negated or said to be over ("no blood in it")
     keep_texts: bool = False  # the rules read a wish that the texts go on ("don't stop the reminders")
+    past_event: bool = False  # the rules read a red flag told as history ("a faint two years ago")
 
     @property
     def words(self) -> tuple[str, ...]:
@@ -79,6 +80,7 @@ class Options:
     override_needs: float = 0.4
     rule_kept_at: float = 0.05
     quieted_emergency_at: float = 0.6
+    past_emergency_at: float = 0.97  # the model's emergency threshold when the rules read a red flag as history
     opt_out_emergency_at: float = 0.6  # the model's emergency threshold when the rules read an opt-out
     opt_in_opt_out_at: float = 0.9  # the model's opt-out threshold when the rules read an opt-in
     below_fever_emergency_at: float = 0.95  # the same when the rules read a temperature below the threshold  # the model's emergency threshold when the rules read a negation
@@ -141,6 +143,8 @@ def _primary(rules: RuleResult, pred: ModelPrediction, options: Options) -> tupl
     counted = "days_left" in rules.result.values  # "38 pills left": a number the rules read as a count
     if rules.quieted or counted or _denied_alarm(rules):
         model_at = max(model_at, options.quieted_emergency_at)  # the rules read "no blood": not alarm
+    if rules.past_event:
+        model_at = max(model_at, options.past_emergency_at)  # "had chest pain back in May, it was the gallbladder"
     if "opt_out" in found and "emergency" not in found:
         model_at = max(model_at, options.opt_out_emergency_at)  # an opt-out the rules read stays one
     if isinstance(temperature, float) and temperature < FEVER_THRESHOLD_F:
@@ -244,6 +248,9 @@ def _combine(rules: RuleResult, model: IntentModel | None, options: Options) -> 
         and not rules.quieted
     ):
         primary, confidence = "side_effect", max(confidence, pred.calibrated["side_effect"])
+    if result.intent == "missed_dose" and "missed_doses" in result.values and primary in _ANSWER_LIKE:
+        # a count of missed doses the rules read ("no, but I missed 2 doses"): the count is the news
+        primary, confidence = "missed_dose", max(pred.calibrated["missed_dose"], _RULE_CERTAINTY)
     if rules.context in _ANSWER_CONTEXTS and result.intent in _ANSWERS and primary in _ANSWER_LIKE:
         primary, confidence = result.intent, max(confidence, pred.calibrated[result.intent])
     also = _also(primary, rules, pred, options)

@@ -15,6 +15,7 @@ from __future__ import annotations
 __all__ = [
     "DESPAIR_PATTERN",
     "EMERGENCY_EXCLUSIONS",
+    "PAST_EVENT_PATTERN",
     "EMERGENCY_PATTERNS",
     "FEVER_THRESHOLD_F",
     "FEVER_WORDS",
@@ -517,6 +518,10 @@ _NOT_HAVING = (
     r"(?!.*\b(?:i have|i am having|i got|ive got|i have got|having it|it hurts|right now|tengo|me duele|me esta"
     r"|ahora mismo|ahorita|estoy con)\b)"
 )
+# A red flag told as history: "hace dos años me desmayé", "had chest pain back in May, it was my gallbladder".
+PAST_EVENT_PATTERN: str = (
+    rf"(?:\b{_LONG_AGO}\b(?: \S+){{0,5}} {_PAST_EVENT}|\b{_PAST_EVENT}(?: \S+){{0,5}} {_LONG_AGO}\b){_NOT_AGAIN}"
+)
 EMERGENCY_EXCLUSIONS: tuple[str, ...] = (
     # trembling from nerves, hot from the weather, a faint long ago: not a fever, chills or fainting now
     r"\btembl\w* (?:de|por) (?:los )?(?:nervios|miedo|emocion|coraje|ansiedad)\b|\b(?:shaking|trembling) (?:from|with)"
@@ -526,7 +531,7 @@ EMERGENCY_EXCLUSIONS: tuple[str, ...] = (
     rf"(?:\b(?:faint\w*|passed out|blacked out|desmay\w*)\b(?: \w+){{0,3}} (?:years?|months?|a long time|long) ago\b"
     rf"|\b(?:desmay\w*)\b(?: \w+){{0,2}} hace (?:anos|mucho tiempo|meses)\b){_NOT_AGAIN}",
     # an event long past, told as history ("hace dos años me desmayé…", "had a seizure in 2019, can I take it?")
-    rf"(?:\b{_LONG_AGO}\b(?: \S+){{0,5}} {_PAST_EVENT}|\b{_PAST_EVENT}(?: \S+){{0,5}} {_LONG_AGO}\b){_NOT_AGAIN}",
+    PAST_EVENT_PATTERN,
     # "does this medicine cause chest pain? my neighbor said hers did", "¿esta medicina da dolor de pecho?": a
     # question about a possible effect, unless the sender says they have it
     r"\b(?:does|do|can|could|will|would) (?:it|this|that|these|they|the \w+|this \w+|that \w+|these \w+"
@@ -535,6 +540,10 @@ EMERGENCY_EXCLUSIONS: tuple[str, ...] = (
     rf"{_NOT_HAVING}"
     r"|\b(?:esta|este|la|el|esa|ese) (?:\w+ )?(?:da|dan|causa|causan|provoca|provocan|puede dar|puede causar)"
     rf"(?: \w+){{1,4}}\s*\?{_NOT_HAVING}",
+    # "what temperature counts as a fever?", "¿a partir de cuánto es fiebre?": asking where the line is
+    r"\b(?:what|which|at what) (?:temperature|temp|number|reading|degree)s?(?: \w+){0,3} (?:counts?|is considered|is|would"
+    r" be|means?)(?: as)? (?:a )?(?:fever|high)\b|\b(?:que|cual|a partir de que|desde que|a partir de cuanto|desde"
+    r" cuanto) (?:temperatura )?(?:se considera|es|cuenta como)? ?(?:fiebre|calentura)\b",
     # a question about a drug's effects, not a report: "is shortness of breath a side effect of olaparib?"
     r"\b(?:is|are|can|could) (?:(?!my |mi |this |his |her |these )\w+ ){1,4}(?:a |an )?(?:common |normal |known |possible"
     r" |usual |real )?side effects? (?:of|from|with|on)\b|\b(?:es|son) (?:el |la |los |las )?(?:(?!mi |mis |su |este )\w+ ){1,4}"

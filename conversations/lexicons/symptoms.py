@@ -314,7 +314,8 @@ HYPOTHETICAL_PATTERN: str = (
     r"(?= |$)"
     # a possible future effect ("will I lose my hair?", "does it cause diarrhea?", "¿me va a dar diarrea?")
     r"|\bwill (?:i|it|this|that|these|the \w+|my \w+) (?:\w+ )?(?:lose|get|cause|give|make|happen)\b"
-    r"|\b(?:does|do|can|could|would) (?:it|this|that|these|they|the \w+|this \w+) (?:\w+ )?(?:cause|give|make)\b"
+    r"|\b(?:does|do|can|could|would) (?:it|this|that|these|they|the \w+|this \w+"
+    r"|(?!(?:i|you|u|we|someone|somebody|anyone|my|me|he|she)\b)\w+) (?:\w+ )?(?:cause|give|make)\b"
     r"|\b(?:is|am) (?:it|this|i) (?:going|gonna) to (?:cause|give|make|lose|get)\b|\b(?:me|le|te) va a (?:dar|causar"
     r"|provocar)\b|\bse me va a caer\b|\b(?:va|van) a (?:dar|causar|provocar)\b"
     r"|(?<!\bme )(?<!\ble )(?<!\bte )\b(?:da|dan|causa|causan|provoca|provocan)\b(?= \w+(?: \w+)? \?)"

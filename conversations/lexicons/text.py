@@ -155,6 +155,9 @@ SHORTHAND: dict[str, str] = {
     "cannot": "cant",
     "cyaan": "cant",  # Jamaican English: "mi cyaan breathe"
     "aye": "yes",  # Scottish and northern English
+    "mahalo": "thank you",  # Hawaii
+    "pastiyas": "pastillas",  # phonetic Spanish (LABELS.md)
+    "pastiya": "pastilla",
     "fevr": "fever",
     "fevah": "fever",
     "fevar": "fever",
