@@ -219,7 +219,7 @@ def _token_at(text: str, position: int) -> int:
     return text.count(" ", 0, position)
 
 
-_OBJECT_NEGATORS = frozenset({"nada", "nothing", "anything", "ningun", "ninguna", "nadie"})
+_OBJECT_NEGATORS = frozenset({"nada", "nothing", "anything", "ningun", "ninguna", "nadie", "ni"})
 
 
 def _negation_mask(tokens: tuple[str, ...]) -> list[bool]:

@@ -549,6 +549,7 @@ EMERGENCY_EXCLUSIONS: tuple[str, ...] = (
     r" |usual |real )?side effects? (?:of|from|with|on)\b|\b(?:es|son) (?:el |la |los |las )?(?:(?!mi |mis |su |este )\w+ ){1,4}"
     r"(?:un |una )?(?:efecto secundario|efectos secundarios|reaccion) (?:de|del|por)\b",
     r"\bcalentura (?:en|de) (?:el |la |los )?(?:labio|labios|boca)\b",  # a cold sore, not a fever
+    r"\bchill (?:with|out|on|about|bro|fam|fr|man|dude|yall|pls|please)\b|\bchillin\w*\b",  # slang: calm down
     r"\b(?:phones?|texts?|messages?|technology|computers?|these|this|it|they)(?: \w+)? (?:confuse|confuses) (?:me|us"
     r"|her|him)\b|\b(?:phones?|texts?|messages?|technology|computers?|numbers?|options?) (?:\w+ )?confused (?:me|us"
     r"|her|him)\b|\b(?:me|le) confunden\b",

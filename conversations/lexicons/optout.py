@@ -236,6 +236,9 @@ OPT_OUT_PATTERNS: tuple[str, ...] = (
     r"(?: (?:mas|nada|ya))*\s*(?:[.!,]|$|por favor|gracias)",
     rf"\b(?:alto|basta|ya basta) (?:a los |con los |de )?{_ES_MESSAGES}\b",
     r"\bdejenme en paz\b",
+    # a relative passing it on: "dice que ya no quiere que le manden mensajes al celular"
+    r"\b(?:no|ya no) (?:quiere|quieren|desea|desean) que (?:le |les |me |nos )?(?:manden|envien|escriban|mande|envie"
+    r"|sigan mandando|sigan enviando|textee\w*)(?: mas)? (?:mensajes|textos|recordatorios|nada|al celular|sms)\b",
     r"\b(?:no|ya no) (?:necesito|necesitamos|quiero|queremos|hace falta) que (?:me |nos |le )?(?:sigan|continuen)"
     r" (?:escribiendo|mandando|enviando|textiando|texteando|contactando)\b",
     r"\bno me (?:sigan|esten) (?:mandando|manando|enviando|escribiendo|textiando|texteando)\b",
@@ -282,7 +285,9 @@ KEEP_TEXTS_PATTERN: str = (
     r"\b(?:dont|do not|never|wouldnt|would not) (?:want|need|like) (?:the |these |my |your |those )?(?:\w+ )?(?:texts|messages"
     r"|reminders|check ins|alerts) to (?:stop|end|go away)\b|\b(?:dont|do not|please dont|never) (?:stop|end|cancel|quit)"
     r" (?:the |my |your |sending |texting )?(?:\w+ )?(?:texts|messages|reminders|check ins|me)\b"
-    r"|\bno (?:paren|dejen|pares|dejes|deje|pare) de (?:mandar|enviar|escribir)\w*\b|\bno (?:quiero|queremos) que"
+    r"|\bno (?:lo |la |los |las |me |nos |le )?(?:paren|dejen|pares|dejes|deje|pare) de (?:mandar|enviar|escribir)\w*\b"
+    r"|\bsigan (?:mandando|enviando|escribiendo)\w*\b|\bkeep (?:sending|texting|the texts|the reminders)\b"
+    r"|\bno (?:quiero|queremos) que"
     r" (?:paren|dejen) (?:los|las|sus|de)\b"
 )
 
