@@ -137,7 +137,7 @@ _OUT_NOW = WordPattern(
     r"\b(?:ran|run|running|im|i am|am|is|are|were|was|completely|all|totally)(?: already| completely| totally| all)? out\b|\bout of (?:pills|medicine|meds"
     r"|medication|it|them|tablets)\b|\b(?:last|final) (?:one|pill|dose|tablet|capsule)\b|\bnone left\b"
     r"|\bno (?:pills|meds|medicine|tablets) left\b|\bneed (?:more|some more)\b|\bse (?:me|le|nos) (?:acab|termin)\w*"
-    r"|\bya no (?:me |le )?(?:tengo|tiene|quedan?) (?:pastillas|medicina|nada|ninguna)\b|\bno me quedan?\b"
+    r"|\bya no (?:me |le )?(?:tengo|tiene|quedan?) (?:pastillas|medicina|nada|ninguna|ni una|ni uno|ninguno)\b|\bno me quedan?\b"
     r"|\bme quede sin\b|\b(?:la|mi) ultima\b|\bme hace falta\b|\b(?:ocupo|necesito|necesita) mas\b"
 )  # from here up to the fever threshold a reading is a mild side effect
 # "No entiendo", "no sé qué contestar": not understanding, not a "no" (LABELS.md: help).

@@ -571,6 +571,11 @@ EMERGENCY_EXCLUSIONS: tuple[str, ...] = (
     r"\bconfus\w* (?:about|by|with|on|as to|regarding|over|sobre|con)\b",
     r"\b(?:bit|little|kind of|kinda|somewhat|un poco) confus\w*",
     r"\bconfusing\b",
+    r"\bconfus\w* (?:about )?(?:which|what|how|cual|que|como) (?:\w+ )?(?:pills?|meds?|medicines?|medications?|doses?"
+    r"|tablets?|bottles?|ones?|pastillas?|medicinas?|dosis)\b",
+    r"\b(?:copays?|co pays?|prices?|costs?|bills?|payments?|deductibles?|insurance|seguro|copago|precio)(?: \w+){0,3}"
+    r" (?:is |are |s |es )?(?:about to |going to |gonna |gon |finna )?(?:kill|killing) me\b"
+    r"|\b(?:copays?|copago|precio|seguro|bills?|cuentas?)(?: \w+){0,3} (?:me va a matar|me esta matando|me mata)\b",
     r"\b(?:mean|means|meant|reply|replies|option|options|numbers?|text|texts|message|mensaje|significa|opcion)\b(?: \S+){0,3}"
     r" confu\w*\s*[.!?]*$",
     r"\bfaint (?:rash|line|smell|red|pink|mark)\w*",

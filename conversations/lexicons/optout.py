@@ -131,7 +131,8 @@ _ES_MESSAGES = r"(?:mensajes?|mensajitos|textos?|recordatorios?|avisos?|sms|noti
 
 # Natural-language revocation (FCC 2024: "any reasonable means").
 OPT_OUT_PATTERNS: tuple[str, ...] = (
-    rf"\b(?:stop|quit|cease|halt|end|pause|discontinue|cancel)\b(?: \w+){{0,4}} {_MESSAGES}\b",
+    rf"\b(?:stop|quit|cease|halt|end|pause|discontinue|cancel|cut out|cut off|knock off|turn off|shut off|nix)\b"
+    rf"(?: \w+){{0,4}} {_MESSAGES}\b",
     rf"\bno (?:more|further) (?:\w+ )?{_MESSAGES}\b",
     r"\b(?:stop|quit|cease|halt) (?:sending|texting|messaging|contacting|bothering|calling|spamming)(?: me)?"
     r"(?: (?:these|this|them|that|now|please|anymore|any more|already|here|everything))*\s*(?:[,.!;]|$)",
