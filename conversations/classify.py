@@ -312,8 +312,7 @@ def _emergencies(found: _Found) -> None:
         if excluded is None:
             excluded = list(_EMERGENCY_EXCLUDED.finditer(found.norm))
         if any(ex.start() < match.end() and match.start() < ex.end() for ex in excluded):
-            found.quieted = True  # read, and not an alarm ("blood tests", a faint years ago): the model must be surer
-            found.past_event = found.past_event or _PAST_EVENT.search(found.norm) is not None
+            _not_an_alarm(found)
             continue
         name = match.lastgroup or "emergency"
         if name == "self_harm" and "self_harm" not in found.alarms:
@@ -332,6 +331,13 @@ def _emergencies(found: _Found) -> None:
     _fever(found)
 
 
+def _not_an_alarm(found: _Found) -> None:
+    """A red flag the rules read and excluded ("blood tests", a faint years ago): the model must be surer to raise
+    one, and much surer when it was told as history."""
+    found.quieted = True
+    found.past_event = found.past_event or _PAST_EVENT.search(found.norm) is not None
+
+
 def _fever(found: _Found) -> None:
     temperature = extract.temperature_f(found.norm)
     if temperature is not None:
@@ -341,8 +347,7 @@ def _fever(found: _Found) -> None:
     for name, pattern in _FEVER:
         matches = list(pattern.finditer(found.norm))
         if excluded and any(any(a < m.end() and m.start() < b for a, b in excluded) for m in matches):
-            found.quieted = True  # "tuve fiebre hace dos meses, era gripa": read, and not an alarm now
-            found.past_event = found.past_event or _PAST_EVENT.search(found.norm) is not None
+            _not_an_alarm(found)  # "tuve fiebre hace dos meses, era gripa"
         if any(
             _live(found, _token_at(text, m.start()))
             and not any(a < m.end() and m.start() < b for a, b in excluded)
@@ -717,14 +722,8 @@ def red_flag(text: str) -> bool:
     norm = normalize(text or "")
     if not norm.words or _TAPBACK.match(norm.folded):
         return False
-    found = _Found(
-        norm=norm,
-        context=None,
-        negated=_negation_mask(norm.tokens),
-        hypothetical=_clause_mask(norm, _HYPOTHETICAL),
-        asked=[],
-        resolved=[],
-    )
+    # only the masks _emergencies reads (negation, and "if" for a fever); the others stay empty
+    found = _Found(norm, None, _negation_mask(norm.tokens), _clause_mask(norm, _HYPOTHETICAL), [], [])
     _emergencies(found)
     return "emergency" in found.labels
 

@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from dataclasses import dataclass, replace
 
 from conversations.flows.safety import guard_text
@@ -161,7 +162,7 @@ def _primary(rules: RuleResult, pred: ModelPrediction, options: Options) -> tupl
     if "opt_in" in found and "opt_out" not in found:
         opt_out_at = max(opt_out_at, options.opt_in_opt_out_at)  # "she texted stop, I still want them"
     if rules.keep_texts and "opt_out" not in found:
-        opt_out_at = 2.0  # a confident rule: "don't quit sending the reminders" is never a revocation
+        opt_out_at = math.inf  # a confident rule: "don't quit sending the reminders" is never a revocation
     if "opt_out" in found and options.rule_opt_out_wins or pred.primary["opt_out"] >= opt_out_at:
         return "opt_out", max(pred.calibrated["opt_out"], _RULE_CERTAINTY if "opt_out" in found else 0.0)
     if primary == "opt_out":

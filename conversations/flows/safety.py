@@ -54,10 +54,8 @@ _OPT_OUT = WordPattern(
     r"|\bno quiero que (?:me |nos |le )?(?:contacten|escriban|texteen|escriba)\b"
     r"|\bno quiero que (?:me |nos |le )?(?:manden|envien|mande)\w* (?:mas )?(?:mensajes|textos|recordatorios)\b"
 )
-_KEEP_SENDING = WordPattern(
-    r"\b(?:dont|do not|never) stop\b|\bno (?:paren|dejen) de (?:mandar|enviar|escribir)"
-    r"|\bno quiero que (?:paren|dejen) de\b|\b(?:dont|do not) want (?:you|them|y all|yall) to stop\b"
-)
+# Beyond the shared wish that the texts go on (keywords.wants_texts): a bare "don't stop" also keeps them here.
+_DONT_STOP = WordPattern(r"\b(?:dont|do not|never) stop\b")
 _OPT_IN = WordPattern(
     r"\b(?:you |u )?(?:can|may|could) (?:start )?(?:text|message|write|contact)\w* (?:me|us) again\b"
     r"|\b(?:start|resume|turn on) (?:the |my )?(?:texts|messages|reminders|texting|sending)\w*(?: \w+)? again\b"
@@ -107,7 +105,7 @@ def guard_text(cls: Classification, norm: Normalized, context: str | None) -> Cl
     text, labels = norm.text, set(cls.labels)
     symptoms = cls.symptoms
     values = dict(cls.values)
-    keep_sending = bool(_KEEP_SENDING.search(norm)) or wants_texts(norm)
+    keep_sending = wants_texts(norm) or bool(_DONT_STOP.search(norm))
     if _OPT_OUT.search(norm) and not keep_sending:
         labels.add("opt_out")
         labels -= {"confirm", "opt_in"}

@@ -288,8 +288,8 @@ KEEP_TEXTS_PATTERN: str = (
     r" (?:the |my |your |sending |texting )?(?:\w+ )?(?:texts|messages|reminders|check ins|me)\b"
     r"|\bno (?:lo |la |los |las |me |nos |le )?(?:paren|dejen|pares|dejes|deje|pare) de (?:mandar|enviar|escribir)\w*\b"
     r"|\bsigan (?:mandando|enviando|escribiendo)\w*\b|\bkeep (?:sending|texting|the texts|the reminders)\b"
-    r"|\bno (?:quiero|queremos) que"
-    r" (?:paren|dejen) (?:los|las|sus|de)\b"
+    r"|\bno (?:quiero|queremos) que (?:paren|dejen) (?:los|las|sus|de)\b"
+    r"|\b(?:dont|do not) want (?:you|them|y all|yall) to stop\b"
 )
 
 HELP_KEYWORDS: frozenset[str] = frozenset(
