@@ -26,6 +26,7 @@ from conversations.lexicons.emergency import (
     FEVER_WORDS,
     NON_SYMPTOM_EMERGENCIES,
     PAST_EVENT_PATTERN,
+    RESOLVED_EVENT_PATTERN,
 )
 from conversations.lexicons.intents import (
     ACK_WORDS,
@@ -77,7 +78,7 @@ def _alternation(patterns: tuple[str, ...]) -> str:
 
 _EMERGENCY = Lexicon(EMERGENCY_PATTERNS)
 _EMERGENCY_EXCLUDED = WordPattern(_alternation(EMERGENCY_EXCLUSIONS))
-_PAST_EVENT = WordPattern(PAST_EVENT_PATTERN)
+_PAST_EVENT = WordPattern(f"{PAST_EVENT_PATTERN}|{RESOLVED_EVENT_PATTERN}")
 _DESPAIR = re.compile(DESPAIR_PATTERN)
 _FEVER = tuple((name, WordPattern(p)) for name, p in FEVER_WORDS)
 _SYMPTOMS = Lexicon(SYMPTOM_PATTERNS)
@@ -120,7 +121,7 @@ _ASKED_GRADE = re.compile(
     r"|\b(?:es|sera|seria|esta) (?:eso |esto )?(?:malo|grave|mal|serio)\b"
 )
 _STATUS_QUESTION = re.compile(
-    r"\b(?:is|are|was|has) (?:my|the|her|his|it|our|mom s|moms|dads) ?(?:\w+ )?(?:refill|refills|order|prescription|medicine"
+    r"\b(?:is|are|was|has) (?:my|the|her|his|it|our|their|\w+ s|\w+s) ?(?:\w+ )?(?:refill|refills|order|prescription|medicine"
     r"|meds|pills|package|delivery)? ?(?:ready|shipped|coming|on (?:its|the) way|out|been sent|sent)\b"
     r"|\bwhen(?:s| is| will| does| do| did)? (?:my|the|her|his|i|we|it)? ?(?:next )?(?:get )?(?:refill|order|delivery"
     r"|package|medicine|pills) (?:due|ready|come|coming|ship|arrive|be ready|get here)\b|\bwhens my\b"
@@ -512,7 +513,7 @@ def _answer(found: _Found) -> None:
         found.confidence = 0.95
         if _CHOICES[context][choice] == "confirm" and not _OUT_NOW.search(norm):
             found.labels.discard("refill_request")  # "1 refill pls": the choice says it
-    elif context == "checkin_severity":
+    elif context == "checkin_severity" and "help" not in found.labels:  # "what's the difference between 2 and 3"
         _severity_answer(found, fine or polarity == "no")
     elif context == "missed_doses":
         count = extract.count_in_answer(norm)

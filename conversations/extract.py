@@ -89,6 +89,8 @@ _ZERO_ANSWERS = re.compile(
     r"|\bnot a single\b|\bno (?:he )?(?:olvidado|fallado) ninguna\b|\btodas\b"
 )
 _NUMBER_TOKEN = re.compile(rf"\b{_NUM}\b")
+# A number that is a time, not a count of doses ("took it 5 hours late", "a las 8").
+_CLOCK_AFTER = re.compile(r" (?:hours?|hrs?|minutes?|mins?|horas?|minutos?|am|pm|o clock|oclock)\b")
 _ONCE_WORDS = {"once": 1, "twice": 2, "thrice": 3}
 _CHOICE_WORDS = {"one": 1, "two": 2, "three": 3, "uno": 1, "dos": 2, "tres": 3}
 _NOT_A_CHOICE = frozenset(
@@ -307,7 +309,7 @@ def count_in_answer(norm: Normalized) -> int | None:
         if word in _ONCE_WORDS:
             return _ONCE_WORDS[word]
     for match in _NUMBER_TOKEN.finditer(norm.text):
-        if match.group(1) not in ("a", "an", "un"):
+        if match.group(1) not in ("a", "an", "un") and not _CLOCK_AFTER.match(norm.text, match.end()):
             return _num(match.group(1))
     return None
 

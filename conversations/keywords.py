@@ -16,6 +16,7 @@ from typing import Literal
 from conversations.lexicons.optout import (
     AMBIGUOUS_COMPANIONS,
     AMBIGUOUS_STARTS,
+    CHANGED_MIND_PATTERN,
     CLINICAL_PATTERNS,
     FILLER_WORDS,
     HELP_KEYWORDS,
@@ -27,6 +28,7 @@ from conversations.lexicons.optout import (
     OPT_OUT_KEYWORDS,
     OPT_OUT_PATTERNS,
     OPT_OUT_SCOPED,
+    TAKE_BACK_PATTERN,
 )
 from conversations.normalize import Lexicon, Normalized, WordPattern, normalize
 
@@ -51,6 +53,8 @@ _CLINICAL = Lexicon(("clinical", p) for p in CLINICAL_PATTERNS)
 _NOT_ABOUT_TEXTS = WordPattern("|".join(OPT_OUT_EXCLUSIONS))
 _SCOPED = WordPattern(OPT_OUT_SCOPED)
 _KEEP_TEXTS = WordPattern(KEEP_TEXTS_PATTERN)
+_TAKE_BACK = WordPattern(TAKE_BACK_PATTERN)
+_CHANGED_MIND = WordPattern(CHANGED_MIND_PATTERN)
 _BY_MISTAKE = WordPattern(
     r"\b(?:by (?:mistake|accident)|accidentally|mistakenly|sin querer|por error|por equivocacion|por accidente)\b"
 )
@@ -130,8 +134,11 @@ def consent_action_of(norm: Normalized, opted_out: bool = False) -> ConsentActio
         return None  # "unsubscribe me from auto refill" is about the refills
     if _SCOPED.search(norm):
         return None  # "stop the reminders for my old med": that medicine, not the texts
+    if _TAKE_BACK.search(norm):
+        return "opt_in"  # "I hereby rescind my prior opt-out"
     if wants_texts(norm):
-        return None  # "please don't stop the reminders": the texts should go on
+        # "please don't stop the reminders": the texts should go on; after a change of mind, back on
+        return "opt_in" if _CHANGED_MIND.search(norm) else None
     action = _keyword_action(norm, opted_out)
     if action is not None:
         return action

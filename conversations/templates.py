@@ -66,8 +66,8 @@ TEMPLATES: dict[str, dict[str, str]] = {
         "{urgent_phone}, de día o de noche. Si le falta el aire o se desmaya, llame al 911.",
     },
     "emergency_988": {
-        "en": "If you are thinking about hurting yourself, call or text 988 now.",
-        "es": "Si piensa en hacerse daño, llame o escriba al 988 ahora.",
+        "en": "If you or someone you care for is thinking about self-harm, call or text 988 now.",
+        "es": "Si usted o alguien a quien cuida piensa en hacerse daño, llame o escriba al 988 ahora.",
     },
     "help": {
         "en": "{site_name}: for help call {site_phone}. Msg & data rates may apply. Reply STOP to opt out.",

@@ -16,6 +16,7 @@ __all__ = [
     "DESPAIR_PATTERN",
     "EMERGENCY_EXCLUSIONS",
     "PAST_EVENT_PATTERN",
+    "RESOLVED_EVENT_PATTERN",
     "EMERGENCY_PATTERNS",
     "FEVER_THRESHOLD_F",
     "FEVER_WORDS",
@@ -327,6 +328,16 @@ EMERGENCY_PATTERNS: tuple[tuple[str, str], ...] = (
         r"|\bno quiero vivir\b|\bquitarme la vida\b|\bmatarme\b|\bhacerme dano\b|\bno vale la pena vivir\b"
         r"|\btome (?:muchas|demasiadas) pastillas\b|\bsobredosis\b|\bacabar con (?:todo|mi vida)\b"
         r"|\bno quiero (?:seguir|estar) (?:viviendo|aqui|viva|vivo)\b"
+        # told of someone else ("my grandma keeps saying she wants to die", "dice que ya no quiere vivir") or with
+        # a warning sign ("she's been giving her stuff away")
+        r"|\b(?:wants|wanted|wanting) to die\b|\bwish(?:es|ed)? (?:she|he|they) (?:was|were) dead\b"
+        r"|\b(?:doesnt|does not|didnt|did not) want to (?:live|be alive|wake up|be here anymore|go on)\b"
+        r"|\b(?:se )?(?:quiere|queria|quisiera|desea|deseo) morir\w*|\bquiere(?:n)? matarse\b|\b(?:no|ya no) (?:quiere|queria)"
+        r" (?:seguir )?vivir\b|\bquisiera (?:estar muert[oa]|morirme)\b|\bojala (?:me|se) muriera\b"
+        r"|\b(?:giving|gave|gives|given) (?:away )?(?:all )?(?:of )?(?:her|his|my|their) (?:stuff|things|belongings"
+        r"|possessions|jewelry)(?: \w+)? away\b|\b(?:giving|gave|given) away (?:all )?(?:of )?(?:her|his|my|their)"
+        r" (?:stuff|things|belongings|possessions|jewelry)\b|\b(?:regalando|regalo|regala) (?:todas )?(?:sus|mis)"
+        r" (?:cosas|pertenencias|joyas)\b"
         # thinking of an overdose ("thought about swallowing the whole bottle"), a life taken in a clitic
         # ("esta vida ... pienso en quitármela")
         r"|\b(?:thought|thinking|think|thinkin) (?:about|of) (?:\w+ ){0,2}(?:swallow\w*|taking|downing|eating)"
@@ -518,6 +529,13 @@ _NOT_HAVING = (
     r"(?!.*\b(?:i have|i am having|i got|ive got|i have got|having it|it hurts|right now|tengo|me duele|me esta"
     r"|ahora mismo|ahorita|estoy con)\b)"
 )
+# A red flag that has passed: "the fever's gone now", "la calentura ya se me quitó" (unless it came back).
+RESOLVED_EVENT_PATTERN: str = (
+    rf"\b{_PAST_EVENT}\b(?: \S+){{0,12}} (?:(?:is|s|was|has|have|are|re) )?(?:all )?(?:gone|went away|broke|resolved"
+    r"|cleared up|(?:all |totally )?(?:fine|ok|okay|good|better|normal) now|se (?:me |le )?(?:quito|fue|paso)"
+    r"|ya (?:se )?(?:me |le )?(?:quito|paso|fue|bajo))\b"
+    r"(?!(?: \S+){0,6} (?:but|pero|again|back|otra vez|de nuevo|volvio|still|todavia|sigue)\b)"
+)
 # A red flag told as history: "hace dos años me desmayé", "had chest pain back in May, it was my gallbladder".
 PAST_EVENT_PATTERN: str = (
     rf"(?:\b{_LONG_AGO}\b(?: \S+){{0,5}} {_PAST_EVENT}|\b{_PAST_EVENT}(?: \S+){{0,5}} {_LONG_AGO}\b){_NOT_AGAIN}"
@@ -532,6 +550,8 @@ EMERGENCY_EXCLUSIONS: tuple[str, ...] = (
     rf"|\b(?:desmay\w*)\b(?: \w+){{0,2}} hace (?:anos|mucho tiempo|meses)\b){_NOT_AGAIN}",
     # an event long past, told as history ("hace dos años me desmayé…", "had a seizure in 2019, can I take it?")
     PAST_EVENT_PATTERN,
+    # an event over and done ("ended up in the ER with a fever, they sent me home, fever's gone now")
+    RESOLVED_EVENT_PATTERN,
     # "does this medicine cause chest pain? my neighbor said hers did", "¿esta medicina da dolor de pecho?": a
     # question about a possible effect, unless the sender says they have it
     r"\b(?:does|do|can|could|will|would) (?:it|this|that|these|they|the \w+|this \w+|that \w+|these \w+"
@@ -579,6 +599,14 @@ EMERGENCY_EXCLUSIONS: tuple[str, ...] = (
     r"\b(?:mean|means|meant|reply|replies|option|options|numbers?|text|texts|message|mensaje|significa|opcion)\b(?: \S+){0,3}"
     r" confu\w*\s*[.!?]*$",
     r"\bfaint (?:rash|line|smell|red|pink|mark)\w*",
+    # figures of speech: "dying to know if it shipped", "nearly passed out when I saw the bill"
+    r"\b(?:dying|die|dies) (?:to|for) (?:know|hear|see|find out|get|try|have|meet|go|tell)\b|\bdying of (?:curiosity"
+    r"|boredom|laughter|embarrassment)\b|\bme muero (?:de (?:la )?(?:risa|ganas|curiosidad|hambre|sueno|verguenza)"
+    r"|por (?:saber|ver|que))\b",
+    r"\b(?:passed out|pass out|passing out|faint\w*|(?:had|have|having|gave me) a heart attack|died|die|dead|desmay\w*"
+    r"|infarto|me muero|me mori)\b(?: \w+){0,3} (?:when|after|cuando|al) (?:i |we |he |she |my \w+ )?(?:saw|seen|see"
+    r"|got|opened|read|heard|vi|vimos|ver|leer|lei|oi|abri)\b(?: \w+){0,3} (?:bill|bills|price|copay|statement|cost"
+    r"|total|invoice|amount|balance|cuenta|precio|copago|factura|costo)\b",
     r"\bfaint ?hearted\b",
     r"\b(?:price|prices|cost|costs|copay\w*|bill|bills|precio)\b(?: \w+){0,5} (?:gave|giving|give|gives|dar|da) me a"
     r" heart attack\b",

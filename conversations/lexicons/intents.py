@@ -271,6 +271,9 @@ INTENT_PATTERNS: dict[str, tuple[str, ...]] = {
         r"|quieren decir|significan)\b|\bno se leer\b|\bpueden escribir en (?:espanol|ingles)\b"
         r"|\b(?:en|in) (?:espanol|spanish) (?:por favor|porfa|please|pls)\b|\bme (?:lo|la) (?:explica|explican)\b"
         r"|\bme confundi\b|\bexpliqu\w+\b",
+        # the choices themselves: "what's the difference between 2 and 3", "¿cuál es la diferencia entre 1 y 2?"
+        r"\b(?:difference|diferencia) (?:between|entre) (?:a |an |el |la |un |una )?(?:[0-4]|one|two|three|four|zero|uno|dos"
+        r"|tres|cuatro|cero|mild|moderate|severe|leve|moderad[oa]|sever[oa])\b",
     ),
     "confirm": (
         r"\b(?:refill|send|ship|fill|mail|deliver|order|process) (?:it|them|that|this one)\b|\bgo ahead\b"

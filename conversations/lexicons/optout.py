@@ -20,6 +20,8 @@ __all__ = [
     "OPT_OUT_KEYWORDS",
     "OPT_OUT_PATTERNS",
     "OPT_OUT_SCOPED",
+    "CHANGED_MIND_PATTERN",
+    "TAKE_BACK_PATTERN",
 ]
 
 # A message that is one of these (fillers around it allowed) is an opt-out, as Twilio and CTIA treat them.
@@ -125,7 +127,8 @@ AMBIGUOUS_STARTS: frozenset[str] = frozenset(
 
 _MESSAGES = (
     r"(?:text|texts|texting|message|messages|messaging|text messages|sms|reminders?|notifications?|alerts?"
-    r"|msgs?|contact|contacting|calls|calling me|check ins|checkins|check in texts|check in messages|surveys?)"
+    r"|msgs?|contact|contacting|calls|calling me|check ins|checkins|check in texts|check in messages|surveys?"
+    r"|communications?|text communications?)"
 )
 _ES_MESSAGES = r"(?:mensajes?|mensajitos|textos?|recordatorios?|avisos?|sms|notificaciones)"
 
@@ -194,6 +197,9 @@ OPT_OUT_PATTERNS: tuple[str, ...] = (
     r"\b(?:harass\w*|spam\w*|scam\w*|annoying|bothering me)\b(?: \w+){0,4} (?:stop|quit|unsubscribe)\b"
     r"|\b(?:stop|quit)\b(?: \w+){0,4} (?:harass\w*|spam\w*|annoying me|bothering me)\b",
     rf"\b(?:done|finished|through) with (?:these|the|your|all|all these|all the|this)(?: \w+)? {_MESSAGES}\b",
+    # "Not interested in the financial assistance messages", "no me interesan esos mensajes del copago"
+    rf"\b(?:not|no longer|arent|never) interested in (?:the |these |those |your |any |receiving |getting |any more )*"
+    rf"(?:\w+ ){{0,3}}{_MESSAGES}\b|\bno (?:me )?interesan? (?:los |las |estos |esos |sus |mas )?(?:\w+ )?{_ES_MESSAGES}\b",
     rf"\b(?:enough|too many|tired of|sick of|fed up with|annoyed by|hate) (?:with |of )?(?:these|the|your|all|all these"
     rf"|all the|this|getting)?(?: \w+)? {_MESSAGES}\b",
     r"\b(?:lose|delete) my number\b",
@@ -278,6 +284,20 @@ OPT_IN_PATTERNS: tuple[str, ...] = (
     rf"\b(?:activen|reactiven|reanuden|activar|reactivar|reanudar|prender|prendan) (?:otra vez |de nuevo )?"
     rf"(?:los |mis |sus )?{_ES_MESSAGES}\b",
     rf"\b(?:reactivate|reenable|re enable|reactivar) (?:my |the )?{_MESSAGES}\b",
+)
+
+# Taking back an opt-out ("I hereby rescind my prior opt-out", "cancel my STOP", "ignoren mi baja"): an opt-in,
+# though it holds opt-out words.
+TAKE_BACK_PATTERN: str = (
+    r"\b(?:rescind\w*|revok\w*|withdraw\w*|retract\w*|cancel\w*|undo\w*|reverse|reversing|take back|ignore|disregard)"
+    r" (?:my |the |that |this |our )?(?:prior |previous |earlier |last |old |recent )?(?:opt ?out|stop|unsubscribe"
+    r"|request to (?:stop|opt out|unsubscribe)|stop request)\b|\b(?:cancelo|anulo|ignoren|ignore|olviden) (?:mi |el |lo"
+    r" del )?(?:baja|alto|stop)\b"
+)
+# A change of mind: with a wish that the texts go on, an opt-in ("me arrepentí, quiero que me sigan mandando…").
+CHANGED_MIND_PATTERN: str = (
+    r"\b(?:changed my mind|change of heart|on second thought|thought better of it|i regret|regret (?:it|that|stopping)"
+    r"|me arrepenti\w*|cambie de (?:opinion|idea|parecer)|pensandolo bien|lo pense mejor|mejor si)\b"
 )
 
 # A wish that the texts go on ("I don't want the texts to stop", "please don't stop the reminders", "no dejen de

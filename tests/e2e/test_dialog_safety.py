@@ -81,6 +81,14 @@ _CASES: list[tuple[str, str, str, str]] = [
     ("side_effect_checkin", "es", "todo bien, pero esta mañana me desmayé en la cocina", "emergency"),
     ("side_effect_checkin", "es", "¿vos sabés si es normal que me duela el pecho? me duele ahora mismo, fuerte", "emergency"),
     ("side_effect_checkin", "en", "is it normal that my chest hurts? it hurts right now, bad", "emergency"),
+    # self-harm thoughts told by a relative, asked as a question: an emergency (911 and 988)
+    (
+        "side_effect_checkin",
+        "en",
+        "my grandma keeps saying she wants to die and she's been giving her stuff away. is that a side effect??",
+        "self_harm",
+    ),
+    ("side_effect_checkin", "es", "mi abuela dice que ya no quiere vivir y anda regalando sus cosas", "self_harm"),
     # a question about stopping a medicine is a question, not a symptom report
     ("side_effect_checkin", "en", "should I stop taking it while I'm on antibiotics?", "question"),
     ("side_effect_checkin", "es", "¿puedo dejar de tomarla mientras tomo antibiótico?", "question"),
@@ -108,8 +116,11 @@ def _check(case: tuple[str, str, str, str], outcome: dict[str, Any]) -> list[str
         problems.append("a decline opted the patient out")
     if expect == "opted_out" and not outcome["opted_out"]:
         problems.append("the opt-out was not honoured")
-    if expect == "emergency" and ("urgent_clinical" not in tasks or "911" not in outcome["received"][-1]):
+    replies = outcome["received"][1:]
+    if expect in ("emergency", "self_harm") and ("urgent_clinical" not in tasks or not any("911" in r for r in replies)):
         problems.append(f"no emergency handling: {tasks}")
+    if expect == "self_harm" and not any("988" in r for r in replies):
+        problems.append("no 988 for self-harm")
     if expect in ("question", "no_symptom") and "side_effect" in signals:
         problems.append("a symptom signal was recorded")
     if expect == "question" and not tasks:
@@ -132,8 +143,8 @@ async def test_dialog_safety_cases_through_the_running_app(tmp_path, stack_clock
         problems = [p for patient, case in zip(patients, _CASES, strict=True)
                     for p in _check(case, await _outcome(stack, patient))]  # fmt: skip
         assert not problems, "\n".join(problems)
-        for patient in patients:  # every text got one reply at most
-            assert len(await stack.received(patient.phone)) <= 2
+        for patient, case in zip(patients, _CASES, strict=True):  # one reply at most (self-harm: and 988)
+            assert len(await stack.received(patient.phone)) <= (3 if case[3] == "self_harm" else 2)
 
 
 async def _add_outreach(stack: Stack, patient: Patient, kind: str, step: str, due: datetime) -> int:
@@ -161,7 +172,12 @@ async def _outreach_states(stack: Stack, ids: list[int]) -> list[tuple[str, str]
 
 @pytest.mark.parametrize(
     ("language", "text"),
-    [("en", "stop sending me the copay stuff"), ("es", "ya no me manden lo del copago por favor")],
+    [
+        ("en", "stop sending me the copay stuff"),
+        ("es", "ya no me manden lo del copago por favor"),
+        ("en", "Not interested in the financial assistance messages. Discontinue them."),
+        ("es", "no me interesan esos mensajes del copago"),
+    ],
 )
 async def test_a_topic_scoped_opt_out_stops_that_program_only(tmp_path, stack_clock, language, text) -> None:  # type: ignore[no-untyped-def]
     async with running_stack(tmp_path, stack_clock) as stack:
@@ -194,3 +210,24 @@ async def test_a_topic_scoped_opt_out_stops_that_program_only(tmp_path, stack_cl
         # Opting in again (START) undoes the program's opt-out.
         await stack.text(patient.phone, "START")
         assert await stack.count(ProgramOptOut, ProgramOptOut.patient_id == patient.id) == 0
+
+
+@pytest.mark.parametrize(
+    ("language", "text"),
+    [
+        ("en", "I hereby rescind my prior opt-out. Resume text communications."),
+        ("es", "me arrepentí, quiero que me sigan mandando los recordatorios"),
+    ],
+)
+async def test_taking_back_an_opt_out_in_words_opts_in(tmp_path, stack_clock, language, text) -> None:  # type: ignore[no-untyped-def]
+    async with running_stack(tmp_path, stack_clock) as stack:
+        patient = await add_patient(stack, "O1", "+13125554101", language)
+        # Opted out in words (a STOP keyword would also have Twilio block the number until START).
+        await stack.text(patient.phone, "ya no me manden mensajes" if language == "es" else "please stop texting me")
+        assert (await _outcome(stack, patient))["opted_out"]
+        await stack.text(patient.phone, "ok gracias" if language == "es" else "ok thanks")
+        assert (await _outcome(stack, patient))["opted_out"]  # any other text leaves the opt-out alone
+        await stack.text(patient.phone, text)
+        outcome = await _outcome(stack, patient)
+        assert not outcome["opted_out"]
+        assert len(outcome["received"]) == 2  # the opt-out's and the opt-in's confirmations, nothing else
