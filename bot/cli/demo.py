@@ -52,6 +52,11 @@ _EXAMPLES = {
     "financial": {"en": "I can't afford my copay", "es": "no puedo pagar el copago"},
     "general": {"en": "What time do you close today?", "es": "¿A qué hora cierran hoy?"},
 }
+# A refill asked for without saying how: where the site offers both, midbot asks "delivery or pickup?", so the
+# demo opens with a thread mid-conversation whatever the hour it starts (the simulated reminders go out at 10:00
+# local time, and their dialogs may all be over by the evening).
+_MIDWAY = {"en": "I need a refill", "es": "necesito un resurtido"}
+_MIDWAY_BEFORE = timedelta(minutes=1)
 _QUEUE_WORDS = {
     "urgent_clinical": "urgent",
     "clinical": "clinical",
@@ -220,7 +225,8 @@ async def _history(
 async def _examples(
     sessionmaker: async_sessionmaker[AsyncSession], start: datetime, now: datetime
 ) -> tuple[tuple[datetime, str, str], ...]:
-    """(time, patient, text) for each site's empty queues, from patients who are not in a dialog."""
+    """(time, patient, text) for each site's empty queues, and one refill request left mid-dialog, from patients
+    who are not in a dialog."""
     async with sessionmaker() as session:
         busy = set(
             await session.scalars(select(Conversation.patient_id).where(Conversation.status == "open"))
@@ -251,6 +257,9 @@ async def _examples(
             text = _EXAMPLES[queue]["es" if patient.language == "es" else "en"]
             at = start + (now - start) * (len(script) + 1) / 12
             script.append((at, patient.id, text))
+        if free:  # texted just before the demo opens: the question is still waiting for the patient
+            patient = free.pop(0)
+            script.append((now - _MIDWAY_BEFORE, patient.id, _MIDWAY["es" if patient.language == "es" else "en"]))
     return tuple(script)
 
 
