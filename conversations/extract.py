@@ -92,6 +92,8 @@ _NUMBER_TOKEN = re.compile(rf"\b{_NUM}\b")
 # A number that is a time, not a count of doses ("took it 5 hours late", "a las 8").
 _CLOCK_AFTER = re.compile(r" (?:hours?|hrs?|minutes?|mins?|horas?|minutos?|am|pm|o clock|oclock)\b")
 _ONCE_WORDS = {"once": 1, "twice": 2, "thrice": 3}
+# A number word as autocorrect or a voice typer leaves it, taken only as a whole answer ("Tree", "Tow").
+_MISHEARD_NUMBERS = {"tree": 3, "tow": 2, "twoo": 2, "thee": 3, "won": 1, "fore": 4}
 _CHOICE_WORDS = {"one": 1, "two": 2, "three": 3, "uno": 1, "dos": 2, "tres": 3}
 _NOT_A_CHOICE = frozenset(
     """
@@ -305,6 +307,8 @@ def count_in_answer(norm: Normalized) -> int | None:
     """The count an answer to "how many?" gives: a number or number word, "none" / "ninguna" as 0."""
     if _ZERO_ANSWERS.search(norm.text):
         return 0
+    if len(norm.words) == 1 and norm.words[0] in _MISHEARD_NUMBERS:
+        return _MISHEARD_NUMBERS[norm.words[0]]
     for word in norm.words:
         if word in _ONCE_WORDS:
             return _ONCE_WORDS[word]
@@ -339,6 +343,8 @@ def choice(norm: Normalized, fillers: frozenset[str]) -> int | None:
     if len(tokens) > 2 and tokens[1] in (",", ".", "!") and first in _CHOICE_WORDS:
         return _CHOICE_WORDS[first]  # "uno, mándelo", "two. still have some"
     words = [t for t in norm.words if t not in fillers]
+    if len(words) == 1 and words[0] in _MISHEARD_NUMBERS:
+        return _MISHEARD_NUMBERS[words[0]]
     if len(words) == 1 and (value := number_value(words[0])) is not None and value <= 9:
         return (
             value if words[0] not in ("none", "nothing", "ninguna", "ninguno", "once", "una", "un") else None

@@ -71,6 +71,41 @@ for _target in FUZZY_TARGETS:
     _TARGETS_BY_INITIAL.setdefault(_target[0], ())
     _TARGETS_BY_INITIAL[_target[0]] += (_target,)
 
+_VOWELS = frozenset("aeiou")
+
+
+def _skeleton(word: str) -> str:
+    """The word as typed with its vowels left out (the first letter kept): "hands" -> "hnds"."""
+    return word[0] + "".join(c for c in word[1:] if c not in _VOWELS)
+
+
+# Lexicon words by their skeleton, where no other lexicon word has the same one ("cldnt" can only be couldnt;
+# "cnt" could be cant, count or cuenta and is left to SHORTHAND).
+_SKELETONS: dict[str, str | None] = {}
+for _word in sorted(_VOCABULARY):
+    if _word.isalpha() and len(_word) >= 3:
+        _key = _skeleton(_word)
+        _SKELETONS[_key] = None if _key in _SKELETONS and _SKELETONS[_key] != _word else _word
+
+
+def _is_subsequence(short: str, long: str) -> bool:
+    letters = iter(long)
+    return all(c in letters for c in short)
+
+
+def _unvoweled(word: str) -> str | None:
+    """A lexicon word typed without (some of) its vowels or its final g: "hnds", "cldnt", "bottl", "relly",
+    "mornin". Short words only when no vowel is left after the first letter, so "pena" stays itself."""
+    if word.endswith("in") and f"{word}g" in _VOCABULARY:
+        return f"{word}g"
+    if len(word) < 3 or (len(word) < 5 and any(c in _VOWELS for c in word[1:])):
+        return None
+    target = _SKELETONS.get(_skeleton(word))
+    if target is None or not _is_subsequence(word, target):
+        return None
+    missing = len(target) - len(word)  # "mrs" is no "mareos": a short word may miss one letter
+    return target if 0 < missing <= (1 if len(word) < 5 else len(word) // 2 + 1) else None
+
 
 @dataclass(frozen=True, slots=True)
 class Normalized:
@@ -169,6 +204,8 @@ def fix_word(word: str) -> str:
         return word
     if _STRETCH_RE.search(word):
         return fix_word(_destretch(word))
+    if (full := _unvoweled(word)) is not None:
+        return full
     if len(word) < 5:
         return _SHORT_SWAPS.get(word, word)
     if (plain := _undiminish(word)) is not None:

@@ -17,7 +17,7 @@ __all__ = ["count_severity", "function_severity", "stated_severity"]
 _ORDER = ("none", "mild", "moderate", "severe", "very_severe")
 _DIARRHEA = re.compile(
     r"^(?:diarr\w*|diarea\w*|diary|stools?|bms?|bowel|poop\w*|pooped|loose|watery|runs|bathroom|restroom|toilet"
-    r"|evacuaciones|evacue|evacuado|obrado|obre|popo|bano|excusado|chorrillo|soltura|cagalera|deposiciones|dia)$"
+    r"|evacuaciones|evacue|evacuado|obrado|obre|popo|bano|excusado|chorrillo|soltura|cagalera|deposiciones|dia|dire)$"
 )
 _VOMIT = re.compile(
     r"^(?:vomit\w*|threw|throw|throwing|thrown|through|thru|bomit\w*|puk\w*|vomite|vomito|vomitado|vomitando|vomitar|vomitos?"
@@ -49,7 +49,8 @@ _FUNCTION: tuple[tuple[str, WordPattern], ...] = (
             r"|\b(?:cant|can not|cannot|couldnt|could not) keep (?:anything|nothing|food|it|water|liquids) down\b"
             r"|\b(?:stopped|quit|barely|hardly|isnt|hasnt been) eating\b|\b(?:sleeps?|sleepy|sleeping|slept) all day\b"
             r"|\bduerme todo el dia\b|\bdej[oe] de comer\b|\btoo (?:\w+ )?to (?:eat|walk|swallow|stand|get up|hold)\b"
-            r"|\bno retiene nada\b|\bno puedo retener nada\b"
+            r"|\bno retiene nada\b|\bno puedo retener nada\b|\b(?:eaten|ate|eating|comido) (?:almost |nearly |practically"
+            r" |basically |next to )?(?:nothing|nada)\b|\b(?:havent|hasnt|have not|has not) eaten (?:anything|in|for|since)\b"
         ),
     ),
     (
@@ -58,7 +59,7 @@ _FUNCTION: tuple[tuple[str, WordPattern], ...] = (
             r"\b(?:hurts?|painful|hard|difficult|trouble|struggl\w*) (?:to |when i |when |with )?(?:open\w*|hold\w*"
             r"|button\w*|walk\w*|grip\w*|cook\w*|writ\w*|typ\w*|chew\w*|jars?)\b|\bme cuesta (?:abrir|agarrar|caminar"
             r"|comer|masticar|escribir)\b|\b(?:hurts|duele) but (?:i )?(?:can|still) (?:eat|walk)\b"
-            r"|\bpero (?:si )?puedo comer\b|\bduelen? (?:al|para) (?:abrir|agarrar|caminar|comer|masticar|lavar)\b"
+            r"|\b(?:duele|duelen|dolor|arde|arden)\b(?: \w+){0,4} pero (?:si )?puedo comer\b|\bduelen? (?:al|para) (?:abrir|agarrar|caminar|comer|masticar|lavar)\b"
             r"|\b(?:cant|can not|cannot|couldnt) (?:open|unscrew|twist) (?:\w+ )?(?:jars?|bottles?|lids?|caps?)\b"
             r"|\bno puedo abrir (?:los |las )?(?:frascos|botes|tapas)\b|\b(?:hard|difficult|trouble) to (?:stand|do the"
             r" dishes|wash)\b|\b(?:sting|stings|burn|burns|hurt|hurts) when i (?:eat|walk|chew|swallow)\b"

@@ -470,7 +470,10 @@ EMERGENCY_PATTERNS: tuple[tuple[str, str], ...] = (
         "bleeding",
         r"\b(?:\w*bleed\w*|bled|sangr\w*)(?: \w+){0,5} (?:for|since|desde hace|hace) (?:over |more than |about |almost"
         r" |nearly |like |an? |mas de |media |una |casi )*(?:hours?|hrs?|\d+ (?:min\w*|hours?|hrs?)|horas?|media hora"
-        r"|\d+ minutos|forever)\b|\bsangr\w*(?: \w+){0,5} no (?:se )?(?:le |me |les )?(?:para|paro|detiene|detuvo"
+        r"|\d+ minutos|forever)\b|\b\w*bleed\w*(?: \w+){0,2} (?:going|lasting|been going|goin) (?:on )?(?:for )?(?:over |about"
+        r" |like |almost |nearly )?(?:an? |\d+ )(?:min\w*|hours?|hrs?)\b(?!(?: \S+){0,4} (?:then |and |but )?(?:stopped|quit"
+        r"|paro))|\b\w*bleed\w*(?: \S+){0,6} (?:just |still )?(?:keeps|keep|kept) (?:going|bleeding|coming)\b"
+        r"|\bsangr\w*(?: \w+){0,5} no (?:se )?(?:le |me |les )?(?:para|paro|detiene|detuvo"
         r"|quita|quito|corta|corto|deja)\b",
     ),
     (
@@ -531,8 +534,9 @@ _NOT_HAVING = (
 )
 # A red flag that has passed: "the fever's gone now", "la calentura ya se me quitó" (unless it came back).
 RESOLVED_EVENT_PATTERN: str = (
-    rf"\b{_PAST_EVENT}\b(?: \S+){{0,12}} (?:(?:is|s|was|has|have|are|re) )?(?:all )?(?:gone|went away|broke|resolved"
-    r"|cleared up|(?:all |totally )?(?:fine|ok|okay|good|better|normal) now|se (?:me |le )?(?:quito|fue|paso)"
+    rf"\b{_PAST_EVENT}\b(?: \S+){{0,20}} (?:(?:is|s|was|has|have|are|re) )?(?:all )?(?:gone|went away|broke|resolved"
+    r"|cleared up|(?:all |totally )?(?:fine|ok|okay|good|better|normal) now|(?:been |felt |feeling )?(?:fine|ok|okay"
+    r"|good|great|normal) (?:ever )?since|se (?:me |le )?(?:quito|fue|paso)"
     r"|ya (?:se )?(?:me |le )?(?:quito|paso|fue|bajo))\b"
     r"(?!(?: \S+){0,6} (?:but|pero|again|back|otra vez|de nuevo|volvio|still|todavia|sigue)\b)"
 )

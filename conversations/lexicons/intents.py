@@ -362,7 +362,7 @@ YES_WORDS: frozenset[str] = frozenset(
 )
 NO_WORDS: frozenset[str] = frozenset(
     "no|n|not|never|negative|no no|nunca|para nada|no way|no sir|no maam|thumbsdown|nel|negativo|nop|nah"
-    "|nada que ver|de ninguna manera|nope".split("|")
+    "|nada que ver|de ninguna manera|nope|mope|nooe|npoe".split("|")
 )
 ACK_WORDS: frozenset[str] = frozenset(
     """

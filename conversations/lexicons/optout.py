@@ -151,6 +151,9 @@ OPT_OUT_PATTERNS: tuple[str, ...] = (
     r"(?: \w+)? (?:list|lists|texts|messages|texting|text|messaging|sms|reminders|system|contacts|database)\b",
     r"\b(?:take|remove|delete|drop|erase|cross) (?:me|my (?:cell |phone |mobile )?number|this number|my name|us)"
     r"(?: \w+){0,2} (?:off|from|out)\s*(?:[.!,]|please|$)",
+    # a relative: "grandma doesn't read texts, take her number off and just call her"
+    r"\b(?:take|remove|delete|drop|erase|cross) (?:her|his|their|the|mom s|dad s|\w+ s) (?:cell |phone |mobile )?number"
+    r" (?:off|out)\b",
     r"\b(?:remove|delete|erase) (?:me|my (?:cell |phone |mobile )?number|this number)\s*(?:[.!,]|please|$)",
     r"\b(?:dont|do not|never|stop|quit) (?:ever )?(?:text|message|contact|txt|sms|bother)(?:ing)? me\b",
     r"\b(?:dont|do not|never|stop|quit) (?:ever )?send(?:ing)? me (?:any )?(?:more |other )?(?:\w+ )?(?:texts|messages|text"
@@ -256,7 +259,7 @@ OPT_OUT_PATTERNS: tuple[str, ...] = (
 
 OPT_IN_KEYWORDS: frozenset[str] = frozenset(
     "start|unstop|optin|opt in|opt me in|subscribe|resubscribe|resume|restart|start again|"
-    "start messages|start texts|comenzar|iniciar|empezar|reanudar|alta|unstop me|start over".split("|")
+    "start messages|start texts|comenzar|iniciar|empezar|reanudar|alta|unstop me|start over|resubscribe me".split("|")
 )
 # Twilio also treats YES as opt-in, but only a patient who opted out means that by it.
 OPT_IN_WHEN_OPTED_OUT: frozenset[str] = frozenset({"yes", "y", "si", "yes please", "si por favor", "ok"})

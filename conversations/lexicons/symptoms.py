@@ -51,7 +51,7 @@ SYMPTOM_PATTERNS: tuple[tuple[str, str], ...] = (
         r"|constantly|nonstop|every \w+|\d+ times|so much)\b|\bpooping (?:a lot|all day|nonstop|constantly|so much)\b"
         r"|\bwatery (?:bms?|bowel movements?)\b|\b(?:suelt[oa]|floj[oa]) (?:del|de la) (?:estomago|panza|barriga)\b"
         r"|\bvoy (?:mucho|muchas veces) al bano\b"
-        r"|\bdiary (?:a|ah|uh)\b|\bdire (?:rhea|ria)\b|\bdia rhea\b",
+        r"|\bdiary (?:a|ah|uh)\b|\bdire (?:rhea|ria|ear|rear)\b|\bdia rhea\b|\bdie (?:rhea|rear)\b",
     ),
     (
         "nausea",
@@ -73,7 +73,10 @@ SYMPTOM_PATTERNS: tuple[tuple[str, str], ...] = (
         rf"{_W}{{0,2}} {_HANDS}\b|\bhand (?:and )?foot\b|\b(?:skin|piel) (?:on|of|de) (?:my |the |mis |las |"
         rf"los )?{_HANDS}\b|\bhurts? to walk\b|\b(?:cracks?|blisters?|peeling|redness|sores?|splits?)(?: \w+){{0,2}} (?:on|in) (?:my |the |his "
         rf"|her )?{_HANDS}\b|\bduelen? (?:las |los |mis )?{_HANDS}\b"
-        rf"|\b{_HANDS} (?:se me )?(?:estan |esta )?pel\w*",
+        rf"|\b{_HANDS} (?:se me )?(?:estan |esta )?pel\w*"
+        # the hands or feet said to be bad, with no more said ("hnds relly bad tday", "mis pies están fatal")
+        rf"|\b(?:my |his |her |mis |sus )?{_HANDS} (?:are |r |is |feel |feels |estan |se sienten )?(?:really |so |very |real "
+        rf"|pretty |super |muy |bien )?(?:bad|worse|awful|terrible|killing me|fatal|peor|horrible)\b",
     ),
     (
         "mouth_sores",
@@ -254,7 +257,7 @@ SEVERITY_PATTERNS: tuple[tuple[str, str], ...] = (
     ),
     (
         "very_severe",
-        r"\bworst\b|\bunbearabl\w*|\bexcruciating\b|\bcant (?:take|stand|bear|handle) (?:it|this)"
+        r"(?<!\bat )(?<!\bits )\bworst\b|\bunbearabl\w*|\bexcruciating\b|\bcant (?:take|stand|bear|handle) (?:it|this)"
         r"\b|\bvery (?:very )?severe\b|\bextremely severe\b|\binsoportable\b|\bmuy sever[oa]"
         r"\b|\blo peor\b|\bel peor\b|\bagoniz\w*|\bintolerable\b|\b10 out of 10\b|\bmuy muy\b"
         r"|\bterriblemente\b|\bunable to function\b|\b(?:ya )?no (?:aguanto|soporto)\b|\bya no puedo (?:mas|con)\b",
@@ -280,7 +283,7 @@ SEVERITY_PATTERNS: tuple[tuple[str, str], ...] = (
         r"\bmild\w*|\bslight\w*|\ba (?:little|tiny|wee)(?: bit)?\b|\ba bit\b|\bminor\b|\bbarely\b|\blight\b"
         r"|\blittle bit\b|\bmanageable\b|\btolerable\b|\bleve\w*|\bpoquit[oa]\b|\bun poco\b|\bliger[oa]\b|\bnot much\b"
         r"|\bjust a little\b|\bnothing major\b|\bsmall\b|\bbearable\b|\bnothing serious\b|\bnada (?:grave|serio)\b"
-        r"|\bpoc[oa]s?\b|\bno es grave\b",
+        r"|\bpoc[oa]s?\b|\bno es grave\b|\bnothing (?:crazy|big|too bad|terrible|awful|major|huge)\b",
     ),
 )
 
@@ -313,7 +316,7 @@ HYPOTHETICAL_PATTERN: str = (
     r"|que hago si|que pasa si|si(?= (?:me |se me |la |lo |no )?(?:vomit|olvid|pierd|dej|salt|tom|sient|tengo)))"
     r"(?= |$)"
     # a possible future effect ("will I lose my hair?", "does it cause diarrhea?", "¿me va a dar diarrea?")
-    r"|\bwill (?:i|it|this|that|these|the \w+|my \w+) (?:\w+ )?(?:lose|get|cause|give|make|happen)\b"
+    r"|\bwill (?:i|it|this|that|these|the \w+|my \w+) (?:\w+ )?(?:lose|get|cause|give|make|happen|fall out|thin out|come out)\b"
     r"|\b(?:does|do|can|could|would) (?:it|this|that|these|they|the \w+|this \w+"
     r"|(?!(?:i|you|u|we|someone|somebody|anyone|my|me|he|she)\b)\w+) (?:\w+ )?(?:cause|give|make)\b"
     r"|\b(?:is|am) (?:it|this|i) (?:going|gonna) to (?:cause|give|make|lose|get)\b|\b(?:me|le|te) va a (?:dar|causar"

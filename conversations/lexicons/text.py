@@ -164,6 +164,16 @@ SHORTHAND: dict[str, str] = {
     "emesis": "vomiting",  # a nurse's word
     "afebrile": "no fever",
     "afebril": "sin fiebre",
+    # vowels left out where the skeleton is ambiguous (conversations.normalize fixes the unambiguous ones)
+    "cnt": "cant",
+    "dnt": "dont",
+    "wnt": "want",
+    "resub": "resubscribe",
+    "unsubbed": "unsubscribed",
+    # phonetic Spanish: "vomité 2 beses"
+    "beses": "veces",
+    "veses": "veces",
+    "vezes": "veces",
     # words run together by a big thumb or a swipe keyboard
     "cantbreathe": "cant breathe",
     "cantbreath": "cant breath",

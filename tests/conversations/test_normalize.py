@@ -74,6 +74,25 @@ def test_spelling_fixes(typo: str, fixed: str) -> None:
 
 
 @pytest.mark.parametrize(
+    ("typed", "meant"),
+    [
+        ("hnds", "hands"),  # typed with sore hands (hand-foot syndrome): vowels left out
+        ("cldnt", "couldnt"),
+        ("bottl", "bottle"),
+        ("relly", "really"),
+        ("jst", "just"),
+        ("opn", "open"),
+        ("mornin", "morning"),  # the final g dropped
+        ("cnt", "cant"),  # ambiguous skeleton (count, cuenta): SMS shorthand decides
+        ("mrs", "mrs"),  # a title, not "mareos": a short word may miss one letter only
+        ("pena", "pena"),  # a real Spanish word with its vowels
+    ],
+)
+def test_words_typed_without_vowels(typed: str, meant: str) -> None:
+    assert fix_word(typed) == meant
+
+
+@pytest.mark.parametrize(
     "word",
     [
         "rash",

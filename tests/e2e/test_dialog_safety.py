@@ -81,6 +81,9 @@ _CASES: list[tuple[str, str, str, str]] = [
     ("side_effect_checkin", "es", "todo bien, pero esta mañana me desmayé en la cocina", "emergency"),
     ("side_effect_checkin", "es", "¿vos sabés si es normal que me duela el pecho? me duele ahora mismo, fuerte", "emergency"),
     ("side_effect_checkin", "en", "is it normal that my chest hurts? it hurts right now, bad", "emergency"),
+    # typed without vowels by sore hands: "can't breathe good"; a nosebleed that keeps going
+    ("side_effect_checkin", "en", "hands cracked, cnt breth good since this mornin", "emergency"),
+    ("side_effect_checkin", "es", "la nariz me sangra hace 45 min y no para", "emergency"),
     # self-harm thoughts told by a relative, asked as a question: an emergency (911 and 988)
     (
         "side_effect_checkin",
