@@ -45,6 +45,7 @@ async def _outcome(stack: Stack, patient: Patient) -> dict[str, Any]:
 
 
 _PASTED_EN = "Your refill is due. Reply 1 to refill, 2 if you still have enough. Reply STOP to opt out.\n2"
+_GRANDMA = "my grandma keeps saying she wants to die and she's been giving her stuff away. is that a side effect??"
 _PASTED_ES = "Responda 1 para resurtir, 2 si todavía tiene suficiente. STOP para salir\n> 2\nEnviado desde mi iPhone"
 
 # (flow, language, the patient's answer, what must hold)
@@ -85,12 +86,7 @@ _CASES: list[tuple[str, str, str, str]] = [
     ("side_effect_checkin", "en", "hands cracked, cnt breth good since this mornin", "emergency"),
     ("side_effect_checkin", "es", "la nariz me sangra hace 45 min y no para", "emergency"),
     # self-harm thoughts told by a relative, asked as a question: an emergency (911 and 988)
-    (
-        "side_effect_checkin",
-        "en",
-        "my grandma keeps saying she wants to die and she's been giving her stuff away. is that a side effect??",
-        "self_harm",
-    ),
+    ("side_effect_checkin", "en", _GRANDMA, "self_harm"),
     ("side_effect_checkin", "es", "mi abuela dice que ya no quiere vivir y anda regalando sus cosas", "self_harm"),
     # a question about stopping a medicine is a question, not a symptom report
     ("side_effect_checkin", "en", "should I stop taking it while I'm on antibiotics?", "question"),
@@ -215,13 +211,14 @@ async def test_a_topic_scoped_opt_out_stops_that_program_only(tmp_path, stack_cl
         assert await stack.count(ProgramOptOut, ProgramOptOut.patient_id == patient.id) == 0
 
 
-@pytest.mark.parametrize(
-    ("language", "text"),
-    [
-        ("en", "I hereby rescind my prior opt-out. Resume text communications."),
-        ("es", "me arrepentí, quiero que me sigan mandando los recordatorios"),
-    ],
-)
+# Taking an opt-out back in words, or a change of mind with a wish for the texts.
+_TAKE_BACKS = [
+    ("en", "I hereby rescind my prior opt-out. Resume text communications."),
+    ("es", "me arrepentí, quiero que me sigan mandando los recordatorios"),
+]
+
+
+@pytest.mark.parametrize(("language", "text"), _TAKE_BACKS)
 async def test_taking_back_an_opt_out_in_words_opts_in(tmp_path, stack_clock, language, text) -> None:  # type: ignore[no-untyped-def]
     async with running_stack(tmp_path, stack_clock) as stack:
         patient = await add_patient(stack, "O1", "+13125554101", language)
