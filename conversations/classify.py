@@ -733,8 +733,11 @@ def _is_bare(found: _Found, tapback: bool) -> bool:
     """A short answer the open question decides ("1", "si", "no", "3 doses"), or a tapback reaction."""
     if tapback:
         return True
-    if found.context is None or not found.labels or len(found.norm.words) > _BARE_WORDS:
+    if found.context is None or len(found.norm.words) > _BARE_WORDS:
         return False
+    if not found.labels:  # "no sé" to a yes/no question: I don't know, not a no
+        return found.context in _ANSWER_CONTEXTS and _UNSURE.search(found.norm) is not None
+
     return not found.labels & {"emergency", "opt_out"}  # those the ensemble weighs with the model anyway
 
 

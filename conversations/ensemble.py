@@ -211,6 +211,16 @@ def combine(rules: RuleResult, model: IntentModel | None, options: Options | Non
     return guard_text(result, rules.norm, rules.context) if options.dialog_safety else result
 
 
+def _stays_unknown(rules: RuleResult, primary: str, confidence: float, options: Options) -> bool:
+    """The rules read nothing and the model may not guess: too unsure, or only the open question speaks."""
+    if rules.result.intent != "unknown" or primary in _SAFETY:
+        return False
+    needs = options.unknown_needs if len(rules.words) > _SHORT else options.short_unknown_needs
+    # no rating, severity word or symptom the rules could read ("banana"): the severity question is asked
+    # again, never a grade guessed from the question alone
+    return confidence < needs or (rules.context == "checkin_severity" and primary == "side_effect")
+
+
 def _combine(rules: RuleResult, model: IntentModel | None, options: Options) -> Classification:
     result = rules.result
     if rules.scope is not None:
@@ -221,8 +231,7 @@ def _combine(rules: RuleResult, model: IntentModel | None, options: Options) -> 
         return replace(result, confidence=options.bare_confidence)
     pred = predict(rules, model)
     primary, confidence = _primary(rules, pred, options)
-    needs = options.unknown_needs if len(rules.words) > _SHORT else options.short_unknown_needs
-    if result.intent == "unknown" and primary not in _SAFETY and confidence < needs:
+    if _stays_unknown(rules, primary, confidence, options):
         return replace(result, confidence=round(min(result.confidence, 1.0 - confidence), 3))
     if (
         result.intent not in ("unknown", primary)

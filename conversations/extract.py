@@ -320,6 +320,8 @@ def count_in_answer(norm: Normalized) -> int | None:
 
 def severity_number(norm: Normalized) -> int | None:
     """A 0-4 rating in an answer to the severity question ("3", "about a 2", "cuatro"), or None."""
+    if len(norm.words) == 1 and norm.words[0] in _MISHEARD_NUMBERS:
+        return _MISHEARD_NUMBERS[norm.words[0]] if _MISHEARD_NUMBERS[norm.words[0]] <= 4 else None
     for token in norm.words:
         if (fraction := _FRACTION.match(token)) is not None:
             token = fraction.group(1)

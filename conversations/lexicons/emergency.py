@@ -352,6 +352,8 @@ EMERGENCY_PATTERNS: tuple[tuple[str, str], ...] = (
         r"|\btired of (?:living|being alive|life)\b|\b(?:sleep|go to sleep) and (?:not|never) wake up\b"
         r"|\bdont want to (?:exist|be here anymore|wake up)\b|\bgive up on (?:everything|living)\b"
         r"|\bend (?:it|my life|everything)\s*(?:[.!,]|$)|\bthinking (?:about|of) (?:dying|death|killing)\b"
+        r"|\b(?:thinking|thinkin|thought|think|pensando|pienso) (?:about|of|en) (?:ending|end|acabar con) (?:it|it all|things"
+        r"|everything|my life|todo|mi vida)\b"
         r"|\b(?:quiero|quisiera) que (?:todo|esto) (?:termine|se acabe)\b|\bno (?:puedo|quiero) seguir\b"
         r"|\bestarian mejor sin mi\b|\bya no (?:aguanto|puedo mas) (?:vivir|con la vida)\b"
         r"|\b(?:took|swallowed|ate|tomo|se tomo|se trago)(?: \w+){0,2} (?:\d+|all|a bunch|a handful|handful|several"
@@ -520,29 +522,48 @@ _LONG_AGO = (
 _PAST_EVENT = (
     r"(?:\w+ )?(?:faint\w*|passed out|blacked out|desmay\w*|seizures?|convulsion\w*|heart attack|infarto|stroke|derrame"
     r"|ataque (?:al corazon|cardiaco)|blood clots?|coagulos?|embolia|fever|fevers|fiebre|calentura|chest pains?"
-    r"|dolor (?:de|en el) pecho)"
+    r"|dolor (?:de|en el) pecho|(?:throwing|threw|throw|vomit\w*|cough\w*|spitting|spit) (?:up )?blood|bleed\w*|bled"
+    r"|(?:vomit\w*|tos\w*) (?:con )?sangre|sangr\w*)"
 )
 # ... unless it happened again ("a seizure last year, and another one today")
 _NOT_AGAIN = (
     r"(?!(?: \S+){0,8} (?:another|again|today|tonight|right now|this (?:morning|week)|yesterday|last night|otra vez|otro mas"
     r"|otra mas|otro igual|hoy|ahora mismo|de nuevo|volvio|volvi|anoche|ayer)\b)"
 )
+# A word between the event and its date that is not "again" or "today" ("threw up blood again today. Happened
+# last month too" is news).
+_NOT_NOW = r"(?: (?!(?:again|today|tonight|now|otra|hoy|ahora|anoche)\b)\S+)"
 # ... unless the sender says they have it now ("does it cause chest pain? I have it right now")
 _NOT_HAVING = (
     r"(?!.*\b(?:i have|i am having|i got|ive got|i have got|having it|it hurts|right now|tengo|me duele|me esta"
     r"|ahora mismo|ahorita|estoy con)\b)"
 )
 # A red flag that has passed: "the fever's gone now", "la calentura ya se me quitó" (unless it came back).
-RESOLVED_EVENT_PATTERN: str = (
-    rf"\b{_PAST_EVENT}\b(?: \S+){{0,20}} (?:(?:is|s|was|has|have|are|re) )?(?:all )?(?:gone|went away|broke|resolved"
-    r"|cleared up|(?:all |totally )?(?:fine|ok|okay|good|better|normal) now|(?:been |felt |feeling )?(?:fine|ok|okay"
-    r"|good|great|normal) (?:ever )?since|se (?:me |le )?(?:quito|fue|paso)"
-    r"|ya (?:se )?(?:me |le )?(?:quito|paso|fue|bajo))\b"
+_OVER = (
+    r"(?:(?:is|s|was|has|have|are|re) )?(?:all )?(?:gone|went away|broke|resolved|cleared up|fixed|(?:all |totally )?"
+    r"(?:fine|ok|okay|good|better|normal) now|(?:been |felt |feeling )?(?:fine|ok|okay|good|great|normal) (?:ever )?since"
+    r"|se (?:me |le )?(?:quito|fue|paso)|ya (?:se )?(?:me |le )?(?:quito|paso|fue|bajo))\b"
     r"(?!(?: \S+){0,6} (?:but|pero|again|back|otra vez|de nuevo|volvio|still|todavia|sigue)\b)"
+)
+# ... and a doctor saw to it: "fine now" alone does not end a faint of yesterday (LABELS.md: always emergency)
+_SEEN = (
+    r"(?:er|emergency room|emergency|hospital|urgent care|doctor|doctors|they said|checked (?:me |it )?out|sent me home"
+    r"|admitted|urgencias|emergencia|clinica|medico|doctora|me revisaron|me dieron de alta)"
+)
+# A red flag that has passed and was seen to: "ended up in the ER with a fever, they sent me home, fever's gone
+# now", "la calentura ya se me quitó, el doctor dijo que era gripa" (unless it came back).
+RESOLVED_EVENT_PATTERN: str = (
+    rf"\b{_SEEN}\b(?: \S+){{0,12}} {_PAST_EVENT}\b(?: \S+){{0,20}} {_OVER}"
+    rf"|\b{_PAST_EVENT}\b(?: \S+){{0,12}} {_SEEN}\b(?: \S+){{0,20}} {_OVER}"
+    rf"|\b{_PAST_EVENT}\b(?: \S+){{0,20}} {_OVER}(?=(?: \S+){{0,12}} {_SEEN}\b)"
+    # a fever is a state: once it has broken it is over, seen to or not ("the fever's gone now")
+    r"|\b(?:fever|fevers|fiebre|calentura|temp|temperature|chills|escalofrios)\b(?: \S+){0,3} (?:(?:is|s|has|finally) )?"
+    r"(?:gone|went away|broke|went down|came down|is down|se (?:me |le )?(?:quito|fue|bajo)|ya (?:se )?(?:me |le )?"
+    r"(?:quito|paso|fue|bajo))\b(?!(?: \S+){0,6} (?:but|pero|again|back|otra vez|de nuevo|volvio|still|todavia|sigue)\b)"
 )
 # A red flag told as history: "hace dos años me desmayé", "had chest pain back in May, it was my gallbladder".
 PAST_EVENT_PATTERN: str = (
-    rf"(?:\b{_LONG_AGO}\b(?: \S+){{0,5}} {_PAST_EVENT}|\b{_PAST_EVENT}(?: \S+){{0,5}} {_LONG_AGO}\b){_NOT_AGAIN}"
+    rf"(?:\b{_LONG_AGO}\b(?: \S+){{0,5}} {_PAST_EVENT}|\b{_PAST_EVENT}{_NOT_NOW}{{0,5}} {_LONG_AGO}\b){_NOT_AGAIN}"
 )
 EMERGENCY_EXCLUSIONS: tuple[str, ...] = (
     # trembling from nerves, hot from the weather, a faint long ago: not a fever, chills or fainting now
@@ -612,6 +633,10 @@ EMERGENCY_EXCLUSIONS: tuple[str, ...] = (
     r"|got|opened|read|heard|vi|vimos|ver|leer|lei|oi|abri)\b(?: \w+){0,3} (?:bill|bills|price|copay|statement|cost"
     r"|total|invoice|amount|balance|cuenta|precio|copago|factura|costo)\b",
     r"\bfaint ?hearted\b",
+    r"\b(?:gave|give|giving|gives|gonna give|going to give) me a heart attack\b(?: \S+){0,6} (?:cost|costs|price|bill"
+    r"|copay|pay|charge)\w*",
+    r"\b(?:escalofrios|chills|shivers|chuchos)\b(?: \w+){0,2} (?:de|from|just|only|nomas de|solo de)? ?(?:pensar|thinking"
+    r"|think|ver|seeing|imaginar)\b",
     r"\b(?:price|prices|cost|costs|copay\w*|bill|bills|precio)\b(?: \w+){0,5} (?:gave|giving|give|gives|dar|da) me a"
     r" heart attack\b",
     r"\bblood (?:tests?|testing|work|pressure|sugars?|draws?|counts?|thinners?|levels?|results?|panels?|type|cells?"

@@ -358,7 +358,7 @@ YES_WORDS: frozenset[str] = frozenset(
     "confirmed|yes i do|i do|si|claro|vale|va|sale|listo|correcto|asi es|por favor|"
     "yes yes|certainly|indeed|totally|surely|alright|all right|why not|thumbsup|ya|yeah sure|"
     "bueno|orale|simon|exacto|cierto|ok sure|sure thing|you bet|perfect|perfecto|yes sir|yes maam|pos si|pues si|"
-    "pues claro|pos claro|si pues|shoots|sipo|simon pues".split("|")
+    "pues claro|pos claro|si pues|shoots|sipo|simon pues|sho nuff|shonuff|sure nuff|sure enough|sho nuff cher".split("|")
 )
 NO_WORDS: frozenset[str] = frozenset(
     "no|n|not|never|negative|no no|nunca|para nada|no way|no sir|no maam|thumbsdown|nel|negativo|nop|nah"

@@ -287,6 +287,8 @@ OPT_IN_PATTERNS: tuple[str, ...] = (
     rf"\b(?:activen|reactiven|reanuden|activar|reactivar|reanudar|prender|prendan) (?:otra vez |de nuevo )?"
     rf"(?:los |mis |sus )?{_ES_MESSAGES}\b",
     rf"\b(?:reactivate|reenable|re enable|reactivar) (?:my |the )?{_MESSAGES}\b",
+    r"\b(?:can|could|may) (?:i|we) (?:please )?(?:get|have|start getting|receive) (?:the |my |your |those )?(?:texts|messages"
+    r"|reminders|text messages) (?:again|back)\b",
 )
 
 # Taking back an opt-out ("I hereby rescind my prior opt-out", "cancel my STOP", "ignoren mi baja"): an opt-in,

@@ -316,7 +316,9 @@ HYPOTHETICAL_PATTERN: str = (
     r"|que hago si|que pasa si|si(?= (?:me |se me |la |lo |no )?(?:vomit|olvid|pierd|dej|salt|tom|sient|tengo)))"
     r"(?= |$)"
     # a possible future effect ("will I lose my hair?", "does it cause diarrhea?", "¿me va a dar diarrea?")
-    r"|\bwill (?:i|it|this|that|these|the \w+|my \w+) (?:\w+ )?(?:lose|get|cause|give|make|happen|fall out|thin out|come out)\b"
+    r"|\bwill (?:i|it|this|that|these|the \w+|my \w+) (?:\w+ )?(?:lose|get|cause|give|make|happen)\b"
+    # "will my hair fall out?": the cue ends before the hair, so the hair is imagined, not reported
+    r"|\bwill (?:my|the|his|her) (?=(?:hair|eyebrows|eyelashes|nails|pelo) (?:\w+ )?(?:fall|thin|come|start|turn|fall out)\b)"
     r"|\b(?:does|do|can|could|would) (?:it|this|that|these|they|the \w+|this \w+"
     r"|(?!(?:i|you|u|we|someone|somebody|anyone|my|me|he|she)\b)\w+) (?:\w+ )?(?:cause|give|make)\b"
     r"|\b(?:is|am) (?:it|this|i) (?:going|gonna) to (?:cause|give|make|lose|get)\b|\b(?:me|le|te) va a (?:dar|causar"
