@@ -128,11 +128,28 @@ _STATUS_QUESTION = re.compile(
     r"|\bhow many refills\b|\b(?:cuando|cuándo) (?:me )?(?:toca|llega|sale|mandan|envian|estara)\b"
     r"|\bcuantos (?:refills|resurtidos)\b|\bya (?:esta|estan|salio|mandaron|enviaron) (?:list[oa]s? )?(?:mi|la|el|mis)\b"
     r"|\b(?:esta|estan) (?:list[oa]s?|preparad[oa]s?) (?:mi|mis|la|las|el)\b|\b(?:tracking|rastreo)\b"
+    r"|\b(?:the|my|her|his) (?:refill|order|prescription|medicine|meds|pills) ready(?: yet| or (?:what|not)|\s*\?)|\b(?:resurtido|receta|medicina"
+    r"|pedido|refill|pastillas?) (?:ya )?(?:esta|estan) (?:list[oa]s?|preparad[oa]s?)\b"
 )
 _PAIN = re.compile(
     r"\b(?:hurts?|hurting|painful|sore|stings?|stinging|aching|aches|duelen?|dolor(?:es)? de|me arde\w*|arden)\b"
 )
 _LOW_GRADE_F = 99.0
+# Said to the copay offer: a worry about the cost ("I can't afford it", "$412", "está carísimo") stays a cost
+# concern; the offer's own words taken up ("yes, the copay help please") are a yes.
+_COST_WORRY = WordPattern(
+    r"\b(?:afford\w*|expensive|pricey|costly|too (?:much|high|steep)|cant pay|can not pay|cannot pay|unable to pay"
+    r"|broke|behind|went up|jumped|doubled|tripled|fortune|deductibles?|deducibles?|no (?:puedo|podemos|puede) pagar"
+    r"|car[oa]|carisim[oa]|altisim[oa]|alcanza|subio|mucho dinero|dollars|dolares|bucks|crazy|insane|ridiculous"
+    r"|outrageous|eating (?:us|me) alive|killing (?:me|us)|matando|me mata|runaround|laid off|despidieron|lost (?:my |our"
+    r" |the )?(?:insurance|job|coverage)|perdi (?:el |mi )?(?:seguro|trabajo|empleo)|no (?:tengo|tenemos) (?:seguro"
+    r"|dinero|trabajo)|no insurance|sin seguro)\b|\d{2,}"
+)
+_ACCEPTS_HELP = WordPattern(
+    r"(?<!\bno )(?<!\bnot )(?<!\bdont )(?<!\bya no )\b(?:love|want|take|accept|welcome|appreciate|go ahead"
+    r"|sign (?:me|us) up|count me in|acepto|aceptamos|quiero|queremos|que me ayuden|que nos ayuden|ayudenme"
+    r"|me interesa)\b"
+)
 # Out of the medicine now, or needing more: a refill request even when it answers the refill reminder.
 _OUT_NOW = WordPattern(
     r"\b(?:ran|run|running|im|i am|am|is|are|were|was|completely|all|totally)(?: already| completely| totally| all)? out\b|\bout of (?:pills|medicine|meds"
@@ -186,7 +203,7 @@ _SI_YES_FOLLOWERS = frozenset(
     """.split()
 )
 _OK_AS_YES = frozenset(
-    {"ok", "sounds", "good", "perfect", "alright", "fine", "thumbsup", "great", "perfecto", "vale"}
+    {"ok", "sounds", "good", "perfect", "alright", "fine", "thumbsup", "great", "perfecto", "vale", "dale"}
 )
 
 
@@ -537,6 +554,14 @@ def _answer(found: _Found) -> None:
     _yes_no(found, polarity, fine)
     if context == "copay_offer" and "decline" in found.labels and "confirm" not in found.labels:
         found.labels.discard("cost_concern")  # "no, I have a copay card already" explains the no
+    elif (
+        context == "copay_offer"
+        and "cost_concern" in found.labels
+        and not _COST_WORRY.search(norm)
+        and _ACCEPTS_HELP.search(norm)
+    ):
+        found.labels.discard("cost_concern")  # "we'd love the copay help": the offer taken, no worry told
+        found.labels.add("confirm")
 
 
 def _refill_answer(found: _Found) -> None:

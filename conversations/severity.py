@@ -24,9 +24,10 @@ _VOMIT = re.compile(
     r"|devolvi\w*|devolver|devuelto|basca\w*|arqueos?|heav\w*)$"
 )
 _TIMES = frozenset(
-    "times time x veces vez stools bms episodes trips movements evacuaciones deposiciones rounds".split()
+    "times time x veces vez stools bms episodes episodios trips movements evacuaciones deposiciones rounds".split()
 )
-_BETWEEN = frozenset("extra more other mas".split())  # "2 extra times a day", "3 veces mas"
+# "2 extra times a day", "3 veces mas", "3 loose stools", "5 deposiciones liquidas"
+_BETWEEN = frozenset("extra more other mas loose watery liquid runny".split())
 _ONCE = {"once": 1, "twice": 2, "thrice": 3}
 _NEAR = 7  # words between the count and the symptom it counts
 _MULTIPLE = re.compile(r"^(\d+)x$")

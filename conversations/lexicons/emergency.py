@@ -523,7 +523,7 @@ _PAST_EVENT = (
     r"(?:\w+ )?(?:faint\w*|passed out|blacked out|desmay\w*|seizures?|convulsion\w*|heart attack|infarto|stroke|derrame"
     r"|ataque (?:al corazon|cardiaco)|blood clots?|coagulos?|embolia|fever|fevers|fiebre|calentura|chest pains?"
     r"|dolor (?:de|en el) pecho|(?:throwing|threw|throw|vomit\w*|cough\w*|spitting|spit) (?:up )?blood|bleed\w*|bled"
-    r"|(?:vomit\w*|tos\w*) (?:con )?sangre|sangr\w*)"
+    r"|(?:vomit\w*|tos\w*) (?:con )?sangre|sangr\w*|swollen \w+|swelling|hinchad\w*|hinchazon)"
 )
 # ... unless it happened again ("a seizure last year, and another one today")
 _NOT_AGAIN = (
@@ -547,7 +547,8 @@ _OVER = (
 )
 # ... and a doctor saw to it: "fine now" alone does not end a faint of yesterday (LABELS.md: always emergency)
 _SEEN = (
-    r"(?:er|emergency room|emergency|hospital|urgent care|doctor|doctors|they said|checked (?:me |it )?out|sent me home"
+    r"(?:er|emergency room|emergency|hospital|urgent care|doctor|doctors|oncologist|nurse|pcp|provider|clinic|they said"
+    r"|checked (?:me |it )?out|sent me home"
     r"|admitted|urgencias|emergencia|clinica|medico|doctora|me revisaron|me dieron de alta)"
 )
 # A red flag that has passed and was seen to: "ended up in the ER with a fever, they sent me home, fever's gone
@@ -581,7 +582,7 @@ EMERGENCY_EXCLUSIONS: tuple[str, ...] = (
     # question about a possible effect, unless the sender says they have it
     r"\b(?:does|do|can|could|will|would) (?:it|this|that|these|they|the \w+|this \w+|that \w+|these \w+"
     r"|(?!(?:i|you|u|we|someone|somebody|anyone|my|me|he|she|ya|yall)\b)\w+)(?: \w+)?"
-    r" (?:cause|causes|give|gives|make|bring on)(?: you| people| patients| me| anyone)?(?: \w+){1,4}\s*\?"
+    r" (?:cause|causes|give|gives|make|bring on)(?: you| people| patients| me| anyone)?(?: \w+){1,8}\s*\?"
     rf"{_NOT_HAVING}"
     r"|\b(?:esta|este|la|el|esa|ese) (?:\w+ )?(?:da|dan|causa|causan|provoca|provocan|puede dar|puede causar)"
     rf"(?: \w+){{1,4}}\s*\?{_NOT_HAVING}",
@@ -633,6 +634,8 @@ EMERGENCY_EXCLUSIONS: tuple[str, ...] = (
     r"|got|opened|read|heard|vi|vimos|ver|leer|lei|oi|abri)\b(?: \w+){0,3} (?:bill|bills|price|copay|statement|cost"
     r"|total|invoice|amount|balance|cuenta|precio|copago|factura|costo)\b",
     r"\bfaint ?hearted\b",
+    r"\b(?:lol|lmao|lmfao|rofl|haha\w*|jaja\w*|jeje\w*)\b(?: \S+){0,3} (?:im|i am|i m) (?:dead|dying|ded)\b"
+    r"|\b(?:im|i am|i m) (?:dead|dying|ded)\b(?: \S+){0,2} (?:lol|lmao|lmfao|rofl|haha\w*|jaja\w*)\b",
     r"\b(?:gave|give|giving|gives|gonna give|going to give) me a heart attack\b(?: \S+){0,6} (?:cost|costs|price|bill"
     r"|copay|pay|charge)\w*",
     r"\b(?:escalofrios|chills|shivers|chuchos)\b(?: \w+){0,2} (?:de|from|just|only|nomas de|solo de)? ?(?:pensar|thinking"

@@ -99,7 +99,12 @@ INTENT_PATTERNS: dict[str, tuple[str, ...]] = {
         r"|\b(?:no|without) (?:pills|meds|medicine|medication)\b(?: \w+){0,2} (?:since|for)\b"
         r"|\bse me (?:acab|termin)\w* (?:hace|desde)\b|\b(?:llevo|lleva|llevamos|tengo|tiene) (?:\w+ ){0,2}(?:dias?|semanas?)"
         r" sin\b|\b(?:\w+ )?dias sin (?:pastillas|medicina|tomar\w*)\b|\bsin (?:pastillas|medicina) desde\b"
-        r"|\bno tengo (?:pastillas|medicina) desde\b|\bno (?:he|ha) tenido (?:pastillas|medicina)\b",
+        r"|\bno tengo (?:pastillas|medicina) desde\b|\bno (?:he|ha) tenido (?:pastillas|medicina)\b"
+        # "I am not take the medicine since Friday because it finish", "haven't gotten my medicine, it's been 5 days"
+        r"|\bnot (?:take|taken|took|taking|have|had) (?:my |the |his |her |it|them|\w+ ){0,2}since\b"
+        r"|\b(?:havent|have not|hasnt|has not|not) (?:gotten|got|received|had) (?:my |the |his |her )?(?:medicine|meds"
+        r"|pills|refill|delivery|package|medication)(?: \S+){0,4} (?:its been|it has been|been|for) (?:\d+|a few|several"
+        r"|two|three|four|five|a couple of) days\b",
         r"\btook (?:it|them|my (?:pill|dose|meds|medicine)) (?:\w+ ){0,3}late\b|\b(?:dont|do not|doesnt) always"
         r" (?:remember|take)\b|\bme (?:la|lo) tome tarde\b|\ba veces se me (?:olvida|pasa)\b",
         r"\bse me (?:olvid\w*|paso)\b|\bolvid[eo]\w*|\bno (?:me )?(?:la |lo |las |los )?(?:he |e )?(?:tom\w*)\b",

@@ -214,7 +214,7 @@ OPT_OUT_PATTERNS: tuple[str, ...] = (
     r"\s*(?:[.!,]|$|por favor|nada|mas)",
     # "ya no me manden eso del copago": that kind of text, named by its topic (a scoped opt-out)
     r"\b(?:ya )?no me (?:manden|envien|mande|envie|sigan mandando|sigan enviando) (?:mas )?(?:eso|esto|esos|estos|esas"
-    r"|estas) (?:del|de la|de los|de las|sobre)\b|\bya no me (?:manden|envien|mande|envie) (?:eso|esto|esos|estos|nada)"
+    r"|estas|lo) (?:del|de la|de los|de las|sobre)\b|\bya no me (?:manden|envien|mande|envie) (?:eso|esto|esos|estos|nada)"
     r"\s*(?:[.!,]|$|por favor)",
     r"\bno (?:me )?(?:\w+ )?(?:envien|manden|mande|envie|escriban|escriba|textee|texteen|llamen|mandes|envies|escribas"
     r"|textees|llames)(?: \w+)?(?: mas| nada)\b",
@@ -315,6 +315,8 @@ KEEP_TEXTS_PATTERN: str = (
     r"|\bsigan (?:mandando|enviando|escribiendo)\w*\b|\bkeep (?:sending|texting|the texts|the reminders)\b"
     r"|\bno (?:quiero|queremos) que (?:paren|dejen) (?:los|las|sus|de)\b"
     r"|\b(?:dont|do not) want (?:you|them|y all|yall) to stop\b"
+    r"|\bno (?:me |nos |le )?(?:paren|detengan|quiten|cancelen|suspendan|corten) (?:los |las |mis |sus )?(?:recordatorios"
+    r"|mensajes|textos|avisos)\b"
 )
 
 HELP_KEYWORDS: frozenset[str] = frozenset(

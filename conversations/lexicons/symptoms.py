@@ -50,7 +50,7 @@ SYMPTOM_PATTERNS: tuple[tuple[str, str], ...] = (
         r"|\b(?:going|go|goes|running|run|ran) to the (?:bathroom|restroom|toilet)(?: \w+){0,2} (?:a lot|all day|all night"
         r"|constantly|nonstop|every \w+|\d+ times|so much)\b|\bpooping (?:a lot|all day|nonstop|constantly|so much)\b"
         r"|\bwatery (?:bms?|bowel movements?)\b|\b(?:suelt[oa]|floj[oa]) (?:del|de la) (?:estomago|panza|barriga)\b"
-        r"|\bvoy (?:mucho|muchas veces) al bano\b"
+        r"|\bvoy (?:mucho|muchas veces) al bano\b|\bdeposiciones (?:liquidas|sueltas|aguadas|blandas)\b"
         r"|\bdiary (?:a|ah|uh)\b|\bdire (?:rhea|ria|ear|rear)\b|\bdia rhea\b|\bdie (?:rhea|rear)\b",
     ),
     (
@@ -73,7 +73,8 @@ SYMPTOM_PATTERNS: tuple[tuple[str, str], ...] = (
         rf"{_W}{{0,2}} {_HANDS}\b|\bhand (?:and )?foot\b|\b(?:skin|piel) (?:on|of|de) (?:my |the |mis |las |"
         rf"los )?{_HANDS}\b|\bhurts? to walk\b|\b(?:cracks?|blisters?|peeling|redness|sores?|splits?)(?: \w+){{0,2}} (?:on|in) (?:my |the |his "
         rf"|her )?{_HANDS}\b|\bduelen? (?:las |los |mis )?{_HANDS}\b"
-        rf"|\b{_HANDS} (?:se me )?(?:estan |esta )?pel\w*"
+        rf"|\b{_HANDS} (?:se me )?(?:estan |esta )?pel\w*|\b(?:eritema|erythema) (?:palmar|plantar|palmoplantar"
+        rf"|palmo plantar|de (?:las )?(?:manos|palmas|pies)|on (?:the |my )?(?:palms|hands|soles|feet))\b"
         # the hands or feet said to be bad, with no more said ("hnds relly bad tday", "mis pies están fatal")
         rf"|\b(?:my |his |her |mis |sus )?{_HANDS} (?:are |r |is |feel |feels |estan |se sienten )?(?:really |so |very |real "
         rf"|pretty |super |muy |bien )?(?:bad|worse|awful|terrible|killing me|fatal|peor|horrible)\b",
@@ -246,6 +247,11 @@ SYMPTOM_PATTERNS: tuple[tuple[str, str], ...] = (
 
 # Stated severity, checked in this order: the first alternative found at the earliest place wins.
 SEVERITY_PATTERNS: tuple[tuple[str, str], ...] = (
+    # a CTCAE grade stated by a nurse or a caregiver ("Eritema palmar sin dolor, grado 1")
+    ("mild", r"\bgrad[eo] (?:1|one|uno|i)\b"),
+    ("moderate", r"\bgrad[eo] (?:2|two|dos|ii)\b"),
+    ("severe", r"\bgrad[eo] (?:3|three|tres|iii)\b"),
+    ("very_severe", r"\bgrad[eo] (?:4|four|cuatro|iv)\b"),
     (
         "mild",
         r"\bnot (?:too |that |so |very |really )?(?:bad|severe|terrible)\b|\bno (?:tan|muy) (?:mal|fuerte)\b",

@@ -38,6 +38,7 @@ EMOJI: dict[str, str] = {
     "🌡": " fever ",
     "😵": " dizzy ",
     "🆘": " help ",
+    "💀": " lol ",  # "im dead 💀": laughing, not dying
     "☎": " call ",
     "📞": " call ",
     ":)": " ",

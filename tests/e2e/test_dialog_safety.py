@@ -66,6 +66,7 @@ _CASES: list[tuple[str, str, str, str]] = [
     # a wish that the texts go on holds stop words but is no opt-out
     ("refill_reminder", "en", "please don't stop the reminders, I just don't need it this month", "declined"),
     ("refill_reminder", "es", "no dejen de mandarme los recordatorios, pero este mes no", "declined"),
+    ("refill_reminder", "es", "no me paren los recordatorios porfa, pero este mes no", "declined"),
     ("refill_reminder", "en", "Don't quit sending the reminders, but I don't need it this month", "declined"),
     # a reply pasted under our own text, whose footer says "Reply STOP to opt out": the patient said 2
     ("refill_reminder", "en", _PASTED_EN, "declined"),
