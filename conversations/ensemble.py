@@ -84,6 +84,7 @@ class Options:
     past_emergency_at: float = 0.97  # the model's emergency threshold when the rules read a red flag as history
     opt_out_emergency_at: float = 0.6  # the model's emergency threshold when the rules read an opt-out
     opt_in_opt_out_at: float = 0.9  # the model's opt-out threshold when the rules read an opt-in
+    question_opt_out_at: float = 0.8  # the same when the rules read a question ("how do these texts work?")
     below_fever_emergency_at: float = 0.95  # the same when the rules read a temperature below the threshold  # the model's emergency threshold when the rules read a negation
     dialog_safety: bool = True  # conversations.flows.safety on every result
     # A symptom the rules read as present now outranks the model's "question" (LABELS.md: asks about a symptom
@@ -161,6 +162,8 @@ def _primary(rules: RuleResult, pred: ModelPrediction, options: Options) -> tupl
     opt_out_at = options.model_opt_out_at
     if "opt_in" in found and "opt_out" not in found:
         opt_out_at = max(opt_out_at, options.opt_in_opt_out_at)  # "she texted stop, I still want them"
+    if "question" in found and "opt_out" not in found:
+        opt_out_at = max(opt_out_at, options.question_opt_out_at)
     if rules.keep_texts and "opt_out" not in found:
         opt_out_at = math.inf  # a confident rule: "don't quit sending the reminders" is never a revocation
     if "opt_out" in found and options.rule_opt_out_wins or pred.primary["opt_out"] >= opt_out_at:

@@ -101,8 +101,8 @@ def _unvoweled(word: str) -> str | None:
     if len(word) < 3 or (len(word) < 5 and any(c in _VOWELS for c in word[1:])):
         return None
     target = _SKELETONS.get(_skeleton(word))
-    if target is None or not _is_subsequence(word, target):
-        return None
+    if target is None or not _is_subsequence(word, target) or target in (f"{word}a", f"{word}o"):
+        return None  # "problem" is English, not "problema" typed short
     missing = len(target) - len(word)  # "mrs" is no "mareos": a short word may miss one letter
     return target if 0 < missing <= (1 if len(word) < 5 else len(word) // 2 + 1) else None
 

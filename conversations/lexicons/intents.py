@@ -90,6 +90,7 @@ INTENT_PATTERNS: dict[str, tuple[str, ...]] = {
         r"\b(?:didnt|did not|havent|have not|hasnt|has not|wasnt able to|couldnt|could not|not been) (?:\w+ )?"
         r"(?:take|taken|taking|took)\b(?: (?:it|them|my|the|any|a|one|\w+ dose))?",
         r"\b(?:stopped|quit|held|paused|holding|pausing) (?:taking |using )?(?:it|them|my|the|this|taking|those)\b"
+        r"(?! (?:job|work|smoking|drinking|coffee|alcohol|gym)\b)"
         r"|\b(?:told|said|asked|wants|want) (?:me )?to (?:stop|hold|pause|quit) (?:taking |the |my |it|them)",
         r"\bhad to stop\b|\b(?:been|was|went|were|am|have been) off (?:it|them|my|the)\b|\bhavent been taking\b|\bnot taking (?:it|them|my)\b",
         # out of it for some time ("ran out 3 days ago", "no pills since Monday"); out now is a refill request
@@ -120,7 +121,10 @@ INTENT_PATTERNS: dict[str, tuple[str, ...]] = {
         r"\bco ?pays?\b|\bdeductible\b|\bcoupons?\b|\b(?:copay|co pay|savings|discount|manufacturer) cards?\b"
         r"|\bgenerics?\b|\bgeneric\w*|\bcheaper\b|\bless expensive\b|\bmas barat[oa]\b|\bgeneric[oa]s?\b"
         r"|\b(?:lost|lose|losing|no|dont have|without|no longer have) (?:my |any )?(?:insurance|coverage)\b|\buninsured\b"
-        r"|\bno tengo seguro\b|\bsin seguro\b|\bperdi (?:mi|el) seguro\b|\bassistance\b|\bprograms? (?:to|that) help\b|\bhelp programs?\b|\bprogramas? de (?:ayuda|asistencia)\b"
+        r"|\bno (?:more|longer any) (?:insurance|coverage)\b|\b(?:cancel+ed|terminated|ended|dropped) (?:my |our |her |his )?"
+        r"(?:insurance|coverage|plan)\b|\b(?:insurance|coverage|seguro)(?: \w+){0,3} (?:expired|ran out|se (?:le |me )?venci\w*)\b"
+        r"|\bya no (?:tengo|tiene|tenemos) (?:seguro|obamacare|medicaid|medicare|aseguranza)\b|\bme dieron de baja del"
+        r" (?:seguro|plan|medicaid|obamacare)\b|\bno tengo seguro\b|\bsin seguro\b|\bperdi (?:mi|el) seguro\b|\bassistance\b|\bprograms? (?:to|that) help\b|\bhelp programs?\b|\bprogramas? de (?:ayuda|asistencia)\b"
         r"|\bayuda (?:financiera|economica)\b|\bfundacion\b|\bfinancial\w*|\bpayment plan\b|\bgrant\b|\bfoundation\b|\bout of pocket\b",
         r"\bhelp (?:paying|to pay)\b|\bcant (?:swing|cover|come up with|manage|handle|do|pay) (?:\w+ )?\d+"
         r"|\bhelp (?:with|paying|to pay|w)(?: for)?(?: the| my| this)? (?:cost|copay|bill|it|this|medicine|price|"

@@ -50,7 +50,7 @@ SYMPTOM_PATTERNS: tuple[tuple[str, str], ...] = (
         r"|\b(?:going|go|goes|running|run|ran) to the (?:bathroom|restroom|toilet)(?: \w+){0,2} (?:a lot|all day|all night"
         r"|constantly|nonstop|every \w+|\d+ times|so much)\b|\bpooping (?:a lot|all day|nonstop|constantly|so much)\b"
         r"|\bwatery (?:bms?|bowel movements?)\b|\b(?:suelt[oa]|floj[oa]) (?:del|de la) (?:estomago|panza|barriga)\b"
-        r"|\bvoy (?:mucho|muchas veces) al bano\b|\bdeposiciones (?:liquidas|sueltas|aguadas|blandas)\b"
+        r"|\bvoy (?:mucho|muchas veces) al bano\b|\bno (?:puedo|puede|paro|para) (?:de |parar de )?ir al bano\b|\bdeposiciones (?:liquidas|sueltas|aguadas|blandas)\b"
         r"|\bdiary (?:a|ah|uh)\b|\bdire (?:rhea|ria|ear|rear)\b|\bdia rhea\b|\bdie (?:rhea|rear)\b",
     ),
     (
@@ -306,7 +306,7 @@ NEGATION_BREAKERS: frozenset[str] = frozenset(
     sure know think certain se idea better improvement stop stopping end ending matter joke puedo
     puede can cant quiero one wonder help helps helping works working relief change way le me mejora
     ayuda aguanto aguanta soporto soporta stand bear
-    deja dejan dejaba para paran paraba quita quitan quitaba
+    deja dejan dejaba para paran paraba paro quita quitan quitaba
     """.split()
 )
 # Words that close a negation's scope (besides clause punctuation).
