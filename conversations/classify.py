@@ -540,7 +540,7 @@ def _answer(found: _Found) -> None:
             found.labels.add("missed_dose")
             found.values["missed_doses"] = count
     elif context == "checkin_open":
-        if not found.symptoms and (fine or polarity == "no" or found.quieted):
+        if not found.symptoms and "help" not in found.labels and (fine or polarity == "no" or found.quieted):
             found.labels.add("decline")
         elif (
             (polarity == "yes" and norm.words[0] not in _OK_AS_YES)

@@ -634,6 +634,13 @@ EMERGENCY_EXCLUSIONS: tuple[str, ...] = (
     r"|got|opened|read|heard|vi|vimos|ver|leer|lei|oi|abri)\b(?: \w+){0,3} (?:bill|bills|price|copay|statement|cost"
     r"|total|invoice|amount|balance|cuenta|precio|copago|factura|costo)\b",
     r"\bfaint ?hearted\b",
+    # can't swallow for sore mouth, not a swelling throat (LABELS.md: mouth sores, can't eat or drink: severe)
+    r"\b(?:(?:mouth|boca)(?: \S+){0,2} (?:sore|raw|hurts|llagas|ulcers|duele|arde|ardor)|sores?|llagas|ulcers?|ulceras"
+    r"|mucositis)\b(?: (?!(?:hinch\w*|swell\w*|swollen|closing|cerrando|inflamad\w*)\b)\S+){0,6}"
+    r" (?:cant|can not|cannot|couldnt|no (?:puede|puedo)) (?:even )?(?:swallow|tragar)\b",
+    # confused by what to answer: "confused, what am I supposed to reply"
+    r"\bconfu\w*\b(?: \S+){0,6} (?:supposed to|what to|how to|which to|meant to) (?:reply|answer|text|respond|say|pick"
+    r"|choose|send|put)\b",
     r"\b(?:lol|lmao|lmfao|rofl|haha\w*|jaja\w*|jeje\w*)\b(?: \S+){0,3} (?:im|i am|i m) (?:dead|dying|ded)\b"
     r"|\b(?:im|i am|i m) (?:dead|dying|ded)\b(?: \S+){0,2} (?:lol|lmao|lmfao|rofl|haha\w*|jaja\w*)\b",
     r"\b(?:gave|give|giving|gives|gonna give|going to give) me a heart attack\b(?: \S+){0,6} (?:cost|costs|price|bill"
