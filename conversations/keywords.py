@@ -57,7 +57,7 @@ _TAKE_BACK = WordPattern(TAKE_BACK_PATTERN)
 _CHANGED_MIND = WordPattern(CHANGED_MIND_PATTERN)
 _BY_MISTAKE = WordPattern(
     r"\b(?:by (?:mistake|accident)|accidentally|mistakenly|sin querer|por error|por equivocacion|por accidente"
-    r"|(?:didnt|did not|never) mean to|no (?:quise|queria))\b"
+    r"|(?:didnt|did not|never) mean to|no (?:quise|queria)|me equivoque)\b"
 )
 _ABOUT_TEXTS = WordPattern(
     r"\b(?:text|texts|texting|message|messages|messaging|sms|reminders?|notifications?|alerts?|this number|my number"

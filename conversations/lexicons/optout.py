@@ -267,7 +267,7 @@ OPT_IN_PATTERNS: tuple[str, ...] = (
     rf"\b(?:start|resume|restart|continue|turn on|begin) (?:\w+ ){{0,2}}?{_MESSAGES}\b(?: \w+){{0,3}} again\b",
     r"\b(?:start|resume|restart|begin) (?:sending|texting|messaging|sending me|texting me)\b",
     rf"\bresume (?:the |my )?{_MESSAGES}\b",
-    rf"\b(?:turn|switch|put) (?:my |the )?{_MESSAGES} back on\b",
+    rf"\b(?:turn|switch|put) (?:my |the )?{_MESSAGES} back on\b|\b(?:turn|switch|put) (?:them|those|these|it) back on\b",
     rf"\b(?:turn|switch) (?:back )?on (?:my |the )?{_MESSAGES}\b",
     r"\b(?:want|like|wish) to (?:get|receive|start getting|start receiving) (?:your |the |my |these )?"
     r"(?:texts|messages|text messages|reminders)\b",
@@ -302,7 +302,7 @@ TAKE_BACK_PATTERN: str = (
 # A change of mind: with a wish that the texts go on, an opt-in ("me arrepentí, quiero que me sigan mandando…").
 CHANGED_MIND_PATTERN: str = (
     r"\b(?:changed my mind|change of heart|on second thought|thought better of it|i regret|regret (?:it|that|stopping)"
-    r"|me arrepenti\w*|cambie de (?:opinion|idea|parecer)|pensandolo bien|lo pense mejor|mejor si)\b"
+    r"|me arrepenti\w*|cambie de (?:opinion|idea|parecer)|pensandolo bien|lo pense mejor|mejor si|me equivoque)\b"
 )
 
 # A wish that the texts go on ("I don't want the texts to stop", "please don't stop the reminders", "no dejen de

@@ -216,6 +216,8 @@ async def test_a_topic_scoped_opt_out_stops_that_program_only(tmp_path, stack_cl
 _TAKE_BACKS = [
     ("en", "I hereby rescind my prior opt-out. Resume text communications."),
     ("es", "me arrepentí, quiero que me sigan mandando los recordatorios"),
+    ("en", "oops didnt mean to unsubscribe, turn them back on"),
+    ("es", "me equivoqué al poner stop, sigan mandándome"),
 ]
 
 
