@@ -203,7 +203,7 @@ _SI_YES_FOLLOWERS = frozenset(
     """.split()
 )
 _OK_AS_YES = frozenset(
-    {"ok", "sounds", "good", "perfect", "alright", "fine", "thumbsup", "great", "perfecto", "vale", "dale"}
+    {"ok", "sounds", "good", "perfect", "alright", "fine", "thumbsup", "great", "perfecto", "vale"}
 )
 
 
@@ -762,7 +762,6 @@ def _is_bare(found: _Found, tapback: bool) -> bool:
         return False
     if not found.labels:  # "no sé" to a yes/no question: I don't know, not a no
         return found.context in _ANSWER_CONTEXTS and _UNSURE.search(found.norm) is not None
-
     return not found.labels & {"emergency", "opt_out"}  # those the ensemble weighs with the model anyway
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Sequence
 from datetime import date, timedelta
 
 from conversations.lexicons.emergency import TEMPERATURE_CUES
@@ -303,12 +304,17 @@ def missed_count(norm: Normalized) -> int | None:
     return _num(found) if found else None
 
 
+def _misheard(words: Sequence[str]) -> int | None:
+    """A whole answer that is a number word as autocorrect leaves it ("Tree"), else None."""
+    return _MISHEARD_NUMBERS.get(words[0]) if len(words) == 1 else None
+
+
 def count_in_answer(norm: Normalized) -> int | None:
     """The count an answer to "how many?" gives: a number or number word, "none" / "ninguna" as 0."""
     if _ZERO_ANSWERS.search(norm.text):
         return 0
-    if len(norm.words) == 1 and norm.words[0] in _MISHEARD_NUMBERS:
-        return _MISHEARD_NUMBERS[norm.words[0]]
+    if (misheard := _misheard(norm.words)) is not None:
+        return misheard
     for word in norm.words:
         if word in _ONCE_WORDS:
             return _ONCE_WORDS[word]
@@ -320,8 +326,8 @@ def count_in_answer(norm: Normalized) -> int | None:
 
 def severity_number(norm: Normalized) -> int | None:
     """A 0-4 rating in an answer to the severity question ("3", "about a 2", "cuatro"), or None."""
-    if len(norm.words) == 1 and norm.words[0] in _MISHEARD_NUMBERS:
-        return _MISHEARD_NUMBERS[norm.words[0]] if _MISHEARD_NUMBERS[norm.words[0]] <= 4 else None
+    if (misheard := _misheard(norm.words)) is not None:
+        return misheard if misheard <= 4 else None
     for token in norm.words:
         if (fraction := _FRACTION.match(token)) is not None:
             token = fraction.group(1)
@@ -345,8 +351,8 @@ def choice(norm: Normalized, fillers: frozenset[str]) -> int | None:
     if len(tokens) > 2 and tokens[1] in (",", ".", "!") and first in _CHOICE_WORDS:
         return _CHOICE_WORDS[first]  # "uno, mándelo", "two. still have some"
     words = [t for t in norm.words if t not in fillers]
-    if len(words) == 1 and words[0] in _MISHEARD_NUMBERS:
-        return _MISHEARD_NUMBERS[words[0]]
+    if (misheard := _misheard(words)) is not None:
+        return misheard
     if len(words) == 1 and (value := number_value(words[0])) is not None and value <= 9:
         return (
             value if words[0] not in ("none", "nothing", "ninguna", "ninguno", "once", "una", "un") else None
