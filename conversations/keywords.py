@@ -59,6 +59,8 @@ _BY_MISTAKE = WordPattern(
     r"\b(?:by (?:mistake|accident)|accidentally|mistakenly|sin querer|por error|por equivocacion|por accidente"
     r"|(?:didnt|did not|never) mean to|no (?:quise|queria)|me equivoque)\b"
 )
+# Asking for the texts back, in a word, after an opt-out made by mistake ("didn't mean to unsubscribe, please resume").
+_BACK_ON = WordPattern(r"\b(?:resume|restart|reactivate|back on|again|otra vez|de nuevo|sigan|reanuden|vuelvan)\b")
 _ABOUT_TEXTS = WordPattern(
     r"\b(?:text|texts|texting|message|messages|messaging|sms|reminders?|notifications?|alerts?|this number|my number"
     r"|mensajes?|textos?|recordatorios?|avisos?)\b"
@@ -144,7 +146,7 @@ def consent_action_of(norm: Normalized, opted_out: bool = False) -> ConsentActio
     if action is not None:
         return action
     if is_opt_out_phrase(norm):
-        if _BY_MISTAKE.search(norm) and _OPT_IN.search(norm):
+        if _BY_MISTAKE.search(norm) and (_OPT_IN.search(norm) or _BACK_ON.search(norm)):
             return "opt_in"  # "my wife unsubscribed me by mistake, please turn the texts back on"
         return "opt_out"
     if (clause := _keyword_clause(norm)) is not None:

@@ -640,7 +640,7 @@ EMERGENCY_EXCLUSIONS: tuple[str, ...] = (
     r" (?:cant|can not|cannot|couldnt|no (?:puede|puedo)) (?:even )?(?:swallow|tragar)\b",
     # confused by what to answer: "confused, what am I supposed to reply"
     r"\bconfu\w*\b(?: \S+){0,6} (?:supposed to|what to|how to|which to|meant to) (?:reply|answer|text|respond|say|pick"
-    r"|choose|send|put)\b",
+    r"|choose|send|put)\b|\bconfu\w*\b(?: \S+){0,3} (?:which|what) (?:number|option|one|button)\b",
     r"\b(?:lol|lmao|lmfao|rofl|haha\w*|jaja\w*|jeje\w*)\b(?: \S+){0,3} (?:im|i am|i m) (?:dead|dying|ded)\b"
     r"|\b(?:im|i am|i m) (?:dead|dying|ded)\b(?: \S+){0,2} (?:lol|lmao|lmfao|rofl|haha\w*|jaja\w*)\b",
     r"\b(?:gave|give|giving|gives|gonna give|going to give) me a heart attack\b(?: \S+){0,6} (?:cost|costs|price|bill"

@@ -258,7 +258,8 @@ INTENT_PATTERNS: dict[str, tuple[str, ...]] = {
         r"|\bwhat is this\s*\??$|\bwhat are these\b",
         r"\bwhy (?:am i|are you) (?:getting|receiving|texting|sending)(?: me)? (?:this|these|texts|messages)\b",
         r"\bque es (?:esto|este servicio|este numero)\b|\bde que se trata\b",
-        r"\bhow does this work\b|\bwhat do i (?:reply|text|say)\b|\bcomo funciona\b",
+        r"\bhow does this work\b|\bwhat do i (?:reply|text|say)\b|\bcomo funciona\b"
+        r"|\bhow (?:do|does) (?:this|these|the) (?:\w+ ){0,2}(?:texts?|texting|messages?|thing|service) work\b",
         # not understanding the texts or the choices (LABELS.md: help)
         r"^(?:i )?(?:dont|do not|didnt|did not) (?:understand|get it|get this|get what)\b|\bi dont understand\s*[.!?]*$"
         r"|\b(?:dont|do not|didnt|did not) (?:understand|get) (?:the|this|that|these|your|what|which|how|any)"

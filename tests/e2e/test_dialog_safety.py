@@ -217,6 +217,7 @@ _TAKE_BACKS = [
     ("en", "I hereby rescind my prior opt-out. Resume text communications."),
     ("es", "me arrepentí, quiero que me sigan mandando los recordatorios"),
     ("en", "oops didnt mean to unsubscribe, turn them back on"),
+    ("en", "oops didn't mean to unsubscribe, please resume"),
     ("es", "me equivoqué al poner stop, sigan mandándome"),
 ]
 
