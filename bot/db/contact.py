@@ -64,6 +64,27 @@ def _contact_task(
     )
 
 
+def _opted_out_again(conn: Connection, sites: SiteCache, patient: Patient, message_id: int, now: datetime) -> None:
+    """21610 on the confirmation of an opt-in made in words: the patient had sent a STOP keyword, which Twilio
+    honours until the handset itself texts START; midbot cannot reach them, so a person is told to."""
+    kind = conn.scalar(select(Message.kind).where(Message.id == message_id))
+    if kind != "opt_in_confirm":
+        return
+    open_task(
+        conn,
+        site_id=patient.site_id,
+        queue="general",
+        kind="resume_needs_start",
+        title="Asked to get texts again, but the carrier blocks the number until the patient texts START",
+        now=now,
+        patient_id=patient.id,
+        priority=3,
+        detail={"error_code": OPTED_OUT_CODE},
+        source_message_id=message_id,
+        sites=sites,
+    )
+
+
 _PENDING_OUTREACH = ("planned", "deferred", "claimed")
 
 
@@ -152,6 +173,7 @@ def on_permanent_error(conn: Connection, patient_id: str, code: int, message_id:
     patient = patients[0]
     if code == OPTED_OUT_CODE:
         opt_out_phone(conn, patient.phone, source="provider_21610", message_id=message_id, now=now)
+        _opted_out_again(conn, SiteCache(conn), patient, message_id, now)
     elif code in BAD_NUMBER_CODES and patient.phone_status not in BAD_PHONE_STATUSES:
         status = "invalid" if code == 21211 else "not_mobile"
         conn.execute(_SET_PHONE_STATUS, {"b_id": patient.id, "b_status": status})
@@ -201,6 +223,7 @@ def record_deliveries(
         record, opt_out, contact = delivery_outcome(dict(patient.deliverability or {}), status, code, at)
         if opt_out:
             opt_out_phone(conn, patient.phone, source="provider_21610", message_id=message_id, now=at)
+            _opted_out_again(conn, sites, patient, message_id, at)
         if contact and code is not None:
             failures = int(record.get("consecutive_failures", 0))
             title = "Texts are not reaching this patient: check the phone number"

@@ -235,3 +235,19 @@ async def test_taking_back_an_opt_out_in_words_opts_in(tmp_path, stack_clock, la
         outcome = await _outcome(stack, patient)
         assert not outcome["opted_out"]
         assert len(outcome["received"]) == 2  # the opt-out's and the opt-in's confirmations, nothing else
+
+
+async def test_a_take_back_after_a_stop_keyword_asks_a_person_to_get_start(tmp_path, stack_clock) -> None:  # type: ignore[no-untyped-def]
+    """After the STOP keyword Twilio blocks the number until the handset texts START: a take-back in words is
+    recorded, its confirmation bounces (21610), the opt-out stands and a person is asked to call."""
+    async with running_stack(tmp_path, stack_clock) as stack:
+        patient = await add_patient(stack, "O2", "+13125554102", "en")
+        await stack.text(patient.phone, "STOP")
+        await stack.text(patient.phone, "oops didn't mean to unsubscribe, please resume")
+        async with stack.sessionmaker() as session:
+            tasks = list(await session.scalars(select(Task).where(Task.patient_id == patient.id)))
+            row = await session.get(Patient, patient.id, populate_existing=True)
+        assert [t.kind for t in tasks] == ["resume_needs_start"] and tasks[0].queue == "general"
+        assert row is not None and row.opted_out_at is not None  # only START lifts the carrier's block
+        await stack.text(patient.phone, "START")
+        assert not (await _outcome(stack, patient))["opted_out"]
