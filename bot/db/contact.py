@@ -48,12 +48,13 @@ def _contact_task(
     detail: dict[str, Any],
     message_id: int,
     now: datetime,
+    kind: str = "fix_contact",
 ) -> None:
     open_task(
         conn,
         site_id=patient.site_id,
         queue="general",
-        kind="fix_contact",
+        kind=kind,
         title=title,
         now=now,
         patient_id=patient.id,
@@ -67,21 +68,11 @@ def _contact_task(
 def _opted_out_again(conn: Connection, sites: SiteCache, patient: Patient, message_id: int, now: datetime) -> None:
     """21610 on the confirmation of an opt-in made in words: the patient had sent a STOP keyword, which Twilio
     honours until the handset itself texts START; midbot cannot reach them, so a person is told to."""
-    kind = conn.scalar(select(Message.kind).where(Message.id == message_id))
-    if kind != "opt_in_confirm":
+    if conn.scalar(select(Message.kind).where(Message.id == message_id)) != "opt_in_confirm":
         return
-    open_task(
-        conn,
-        site_id=patient.site_id,
-        queue="general",
-        kind="resume_needs_start",
-        title="Asked to get texts again, but the carrier blocks the number until the patient texts START",
-        now=now,
-        patient_id=patient.id,
-        priority=3,
-        detail={"error_code": OPTED_OUT_CODE},
-        source_message_id=message_id,
-        sites=sites,
+    title = "Asked to get texts again, but the carrier blocks the number until the patient texts START"
+    _contact_task(
+        conn, sites, patient, title, {"error_code": OPTED_OUT_CODE}, message_id, now, kind="resume_needs_start"
     )
 
 
