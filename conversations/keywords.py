@@ -55,12 +55,6 @@ _SCOPED = WordPattern(OPT_OUT_SCOPED)
 _KEEP_TEXTS = WordPattern(KEEP_TEXTS_PATTERN)
 _TAKE_BACK = WordPattern(TAKE_BACK_PATTERN)
 _CHANGED_MIND = WordPattern(CHANGED_MIND_PATTERN)
-_BY_MISTAKE = WordPattern(
-    r"\b(?:by (?:mistake|accident)|accidentally|mistakenly|sin querer|por error|por equivocacion|por accidente"
-    r"|(?:didnt|did not|never) mean to|no (?:quise|queria)|me equivoque)\b"
-)
-# Asking for the texts back, in a word, after an opt-out made by mistake ("didn't mean to unsubscribe, please resume").
-_BACK_ON = WordPattern(r"\b(?:resume|restart|reactivate|back on|again|otra vez|de nuevo|sigan|reanuden|vuelvan)\b")
 _ABOUT_TEXTS = WordPattern(
     r"\b(?:text|texts|texting|message|messages|messaging|sms|reminders?|notifications?|alerts?|this number|my number"
     r"|mensajes?|textos?|recordatorios?|avisos?)\b"
@@ -138,7 +132,7 @@ def consent_action_of(norm: Normalized, opted_out: bool = False) -> ConsentActio
     if _SCOPED.search(norm):
         return None  # "stop the reminders for my old med": that medicine, not the texts
     if _TAKE_BACK.search(norm):
-        return "opt_in"  # "I hereby rescind my prior opt-out"
+        return "opt_in"  # "I hereby rescind my prior opt-out", "my wife unsubscribed me by mistake"
     if wants_texts(norm):
         # "please don't stop the reminders": the texts should go on; after a change of mind, back on
         return "opt_in" if _CHANGED_MIND.search(norm) else None
@@ -146,8 +140,6 @@ def consent_action_of(norm: Normalized, opted_out: bool = False) -> ConsentActio
     if action is not None:
         return action
     if is_opt_out_phrase(norm):
-        if _BY_MISTAKE.search(norm) and (_OPT_IN.search(norm) or _BACK_ON.search(norm)):
-            return "opt_in"  # "my wife unsubscribed me by mistake, please turn the texts back on"
         return "opt_out"
     if (clause := _keyword_clause(norm)) is not None:
         return clause

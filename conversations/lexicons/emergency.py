@@ -538,12 +538,13 @@ _NOT_HAVING = (
     r"(?!.*\b(?:i have|i am having|i got|ive got|i have got|having it|it hurts|right now|tengo|me duele|me esta"
     r"|ahora mismo|ahorita|estoy con)\b)"
 )
+# ... unless it came back ("the fever broke but it's back tonight")
+_NOT_BACK = r"(?!(?: \S+){0,6} (?:but|pero|again|back|otra vez|de nuevo|volvio|still|todavia|sigue)\b)"
 # A red flag that has passed: "the fever's gone now", "la calentura ya se me quitó" (unless it came back).
 _OVER = (
     r"(?:(?:is|s|was|has|have|are|re) )?(?:all )?(?:gone|went away|broke|resolved|cleared up|fixed|(?:all |totally )?"
     r"(?:fine|ok|okay|good|better|normal) now|(?:been |felt |feeling )?(?:fine|ok|okay|good|great|normal) (?:ever )?since"
-    r"|se (?:me |le )?(?:quito|fue|paso)|ya (?:se )?(?:me |le )?(?:quito|paso|fue|bajo))\b"
-    r"(?!(?: \S+){0,6} (?:but|pero|again|back|otra vez|de nuevo|volvio|still|todavia|sigue)\b)"
+    rf"|se (?:me |le )?(?:quito|fue|paso)|ya (?:se )?(?:me |le )?(?:quito|paso|fue|bajo))\b{_NOT_BACK}"
 )
 # ... and a doctor saw to it: "fine now" alone does not end a faint of yesterday (LABELS.md: always emergency)
 _SEEN = (
@@ -560,7 +561,7 @@ RESOLVED_EVENT_PATTERN: str = (
     # a fever is a state: once it has broken it is over, seen to or not ("the fever's gone now")
     r"|\b(?:fever|fevers|fiebre|calentura|temp|temperature|chills|escalofrios)\b(?: \S+){0,3} (?:(?:is|s|has|finally) )?"
     r"(?:gone|went away|broke|went down|came down|is down|se (?:me |le )?(?:quito|fue|bajo)|ya (?:se )?(?:me |le )?"
-    r"(?:quito|paso|fue|bajo))\b(?!(?: \S+){0,6} (?:but|pero|again|back|otra vez|de nuevo|volvio|still|todavia|sigue)\b)"
+    rf"(?:quito|paso|fue|bajo))\b{_NOT_BACK}"
 )
 # A red flag told as history: "hace dos años me desmayé", "had chest pain back in May, it was my gallbladder".
 PAST_EVENT_PATTERN: str = (

@@ -138,7 +138,7 @@ OPT_OUT_PATTERNS: tuple[str, ...] = (
     rf"(?: \w+){{0,4}} {_MESSAGES}\b",
     rf"\bno (?:more|further) (?:\w+ )?{_MESSAGES}\b",
     r"\b(?:stop|quit|cease|halt) (?:sending|texting|messaging|contacting|bothering|calling|spamming)(?: me)?"
-    r"(?: (?:these|this|them|that|now|please|anymore|any more|already|here|everything))*\s*(?:[,.!;]|$)",
+    r"(?: (?:these|this|them|that|now|please|anymore|any more|already|here|everything|again))*\s*(?:[,.!;]|$)",
     r"\bunsubscribe\b",
     r"\bunsub\b",
     r"\bopt (?:me )?out\b",
@@ -291,18 +291,26 @@ OPT_IN_PATTERNS: tuple[str, ...] = (
     r"|reminders|text messages) (?:again|back)\b",
 )
 
-# Taking back an opt-out ("I hereby rescind my prior opt-out", "cancel my STOP", "ignoren mi baja"): an opt-in,
-# though it holds opt-out words.
+_BY_MISTAKE = (
+    r"(?:by (?:mistake|accident)|accidentally|mistakenly|sin querer|por error|por equivocacion|por accidente"
+    r"|(?:didnt|did not|never) mean to|no (?:quise|queria)|me equivoque)"
+)
+_STOPPED = r"(?:unsubscrib\w*|opt(?:ed)? (?:me )?out|optout|stop|stopped|alto|baja|cancel\w*)"
+# Taking back an opt-out ("I hereby rescind my prior opt-out", "cancel my STOP", "ignoren mi baja"), or saying it
+# was a mistake ("my wife unsubscribed me by mistake", "didn't mean to unsubscribe", "me equivoqué al poner stop";
+# the mistake must be the stop itself: "didn't mean to be rude, but don't text me again" stays an opt-out): an
+# opt-in, though it holds opt-out words.
 TAKE_BACK_PATTERN: str = (
     r"\b(?:rescind\w*|revok\w*|withdraw\w*|retract\w*|cancel\w*|undo\w*|reverse|reversing|take back|ignore|disregard)"
     r" (?:my |the |that |this |our )?(?:prior |previous |earlier |last |old |recent )?(?:opt ?out|stop|unsubscribe"
     r"|request to (?:stop|opt out|unsubscribe)|stop request)\b|\b(?:cancelo|anulo|ignoren|ignore|olviden) (?:mi |el |lo"
     r" del )?(?:baja|alto|stop)\b"
+    rf"|\b{_BY_MISTAKE}(?: [a-z]\w*){{0,2}} {_STOPPED}\b|\b{_STOPPED}(?: [a-z]\w*){{0,2}} {_BY_MISTAKE}\b"
 )
 # A change of mind: with a wish that the texts go on, an opt-in ("me arrepentí, quiero que me sigan mandando…").
 CHANGED_MIND_PATTERN: str = (
     r"\b(?:changed my mind|change of heart|on second thought|thought better of it|i regret|regret (?:it|that|stopping)"
-    r"|me arrepenti\w*|cambie de (?:opinion|idea|parecer)|pensandolo bien|lo pense mejor|mejor si|me equivoque)\b"
+    r"|me arrepenti\w*|cambie de (?:opinion|idea|parecer)|pensandolo bien|lo pense mejor|mejor si)\b"
 )
 
 # A wish that the texts go on ("I don't want the texts to stop", "please don't stop the reminders", "no dejen de

@@ -29,6 +29,10 @@ def labelled_sets() -> list[dict[str, object]]:
 
 
 OPT_OUT = [
+    # "didn't mean to" about something else: the stop stands
+    "i didnt mean to be rude but dont text me again",
+    "sorry didnt mean to yell, just stop texting me again",
+    "accidentally got these, stop sending them again",
     "STOP",
     "stop",
     "Stop.",
@@ -138,6 +142,11 @@ def test_short_stop_like_messages_are_ambiguous(text: str) -> None:
         "start texting me again please",
         "please turn my reminders back on",
         "quiero volver a recibir mensajes",
+        # the stop itself was the mistake
+        "my wife unsubscribed me by mistake, please turn the texts back on",
+        "oops didn't mean to unsubscribe, please resume",
+        "texted STOP by accident",
+        "me equivoqué al poner stop, sigan mandándome",
         "COMENZAR",
         "iniciar",
     ],
